@@ -1,0 +1,58 @@
+//! The HTTP surface of the accounts capability: routes under `/v1/accounts`, wire models, errors.
+//!
+//! Parses requests into use-case commands, calls the use cases, and turns
+//! their results into responses. Every error body is RFC 9457
+//! `application/problem+json`, made in one place ([`problem`]). MUST NOT
+//! reach into `infrastructure`.
+
+mod extract;
+mod models;
+mod openapi;
+pub mod problem;
+mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::application::{GetUserById, ListUsers, RegisterUser, UpdateUser};
+use crate::infrastructure::settings::HttpSettings;
+
+/// The use cases the handlers call; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// `POST /v1/accounts/users`.
+    pub register_user: RegisterUser,
+    /// `GET /v1/accounts/users/{id}`.
+    pub get_user: GetUserById,
+    /// `GET /v1/accounts/users`.
+    pub list_users: ListUsers,
+    /// `PATCH /v1/accounts/users/{id}` and `POST …/deactivate`.
+    pub update_user: UpdateUser,
+}
+
+/// Builds the router of the accounts API with its middleware.
+pub fn router(state: AppState, http: &HttpSettings) -> Router {
+    Router::new()
+        .route(
+            "/v1/accounts/users",
+            post(users::register_user).get(users::list_users),
+        )
+        .route(
+            "/v1/accounts/users/{id}",
+            get(users::get_user).patch(users::update_user),
+        )
+        .route(
+            "/v1/accounts/users/{id}/deactivate",
+            post(users::deactivate_user),
+        )
+        .route("/v1/openapi.json", get(openapi::document))
+        .fallback(problem::not_found_fallback)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .layer(axum::middleware::map_response(
+            problem::problem_for_bare_errors,
+        ))
+        .layer(CatchPanicLayer::custom(problem::panic_as_problem))
+}

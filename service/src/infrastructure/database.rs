@@ -1,0 +1,102 @@
+//! Opening the database: SQLite (embedded default) or PostgreSQL.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use super::settings::DatabaseSettings;
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The directory for a SQLite file could not be created.
+    #[error("cannot create the directory {dir} for the SQLite database")]
+    CreateDir {
+        /// The directory.
+        dir: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database refused or failed the connection.
+    #[error("cannot connect to {url}")]
+    Connect {
+        /// The URL, password redacted.
+        url: String,
+        /// SeaORM's error.
+        #[source]
+        source: DbErr,
+    },
+}
+
+/// Opens a connection pool as `settings` say.
+///
+/// For a SQLite file URL the parent directory is created first, and the file
+/// is opened in WAL mode with a busy timeout so that readers do not block the
+/// writer. sqlx's per-statement logging is off: it logs every query at INFO.
+///
+/// # Errors
+///
+/// [`ConnectError`] naming the redacted URL.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, ConnectError> {
+    if let Some(dir) = sqlite_parent_dir(&settings.url) {
+        std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let mut options = ConnectOptions::new(settings.url.clone());
+    options
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout())
+        .connect_timeout(settings.acquire_timeout())
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.pragma("journal_mode", "WAL")
+                .busy_timeout(Duration::from_secs(5))
+        });
+    Database::connect(options)
+        .await
+        .map_err(|source| ConnectError::Connect {
+            url: settings.redacted_url(),
+            source,
+        })
+}
+
+/// The directory holding a file-backed SQLite database, if the URL names one.
+fn sqlite_parent_dir(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_parent_dir_is_found_only_for_files_in_a_directory() {
+        let cases = [
+            ("sqlite://data/x.sqlite?mode=rwc", Some("data")),
+            ("sqlite:///var/lib/app/x.db", Some("/var/lib/app")),
+            ("sqlite:x.db", None),
+            ("sqlite::memory:", None),
+            ("postgres://u@h/db", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(
+                sqlite_parent_dir(url),
+                expected.map(Path::new),
+                "url {url:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! SeaORM entities, mirroring the tables the `migration` crate creates.
+
+pub(crate) mod user;

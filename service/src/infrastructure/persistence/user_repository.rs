@@ -1,0 +1,257 @@
+//! [`UserRepository`] backed by SeaORM (SQLite or PostgreSQL).
+
+use async_trait::async_trait;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+};
+
+use crate::application::{RepositoryError, UserRepository};
+use crate::domain::{Email, FullName, User, UserId};
+
+use super::entity::user;
+
+/// The users store over a SeaORM connection pool.
+#[derive(Clone)]
+pub(crate) struct SeaOrmUserRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmUserRepository {
+    /// Wraps a connection pool.
+    pub(crate) fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn unavailable(err: DbErr) -> RepositoryError {
+    RepositoryError::Unavailable(Box::new(err))
+}
+
+/// Turns a row back into a domain value, re-checking the domain's rules.
+fn to_domain(row: user::Model) -> Result<User, RepositoryError> {
+    let corrupt = |what: String| {
+        RepositoryError::Unavailable(format!("stored user {} has {what}", row.id).into())
+    };
+    let email = Email::parse(&row.email).map_err(|e| corrupt(format!("an invalid email: {e}")))?;
+    let full_name = FullName::parse(&row.full_name)
+        .map_err(|e| corrupt(format!("an invalid full name: {e}")))?;
+    Ok(User::restore(
+        UserId::from_uuid(row.id),
+        email,
+        full_name,
+        row.is_active,
+        row.created_at,
+        row.updated_at,
+    ))
+}
+
+#[async_trait]
+impl UserRepository for SeaOrmUserRepository {
+    async fn insert(&self, user: &User) -> Result<(), RepositoryError> {
+        let row = user::ActiveModel {
+            id: Set(user.id().as_uuid()),
+            email: Set(user.email().as_str().to_owned()),
+            email_canonical: Set(user.email().canonical()),
+            full_name: Set(user.full_name().as_str().to_owned()),
+            is_active: Set(user.is_active()),
+            created_at: Set(user.created_at()),
+            updated_at: Set(user.updated_at()),
+        };
+        match user::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // The unique index on `email_canonical` is the only unique
+            // constraint a fresh UUIDv7 can hit.
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(RepositoryError::DuplicateEmail)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        let row = user::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?;
+        row.map(to_domain).transpose()
+    }
+
+    async fn list(&self, after: Option<UserId>, limit: u64) -> Result<Vec<User>, RepositoryError> {
+        let mut query = user::Entity::find()
+            .order_by_asc(user::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(user::Column::Id.gt(after.as_uuid()));
+        }
+        let rows = query.all(&self.db).await.map_err(unavailable)?;
+        rows.into_iter().map(to_domain).collect()
+    }
+
+    async fn update(&self, user: &User) -> Result<(), RepositoryError> {
+        let row = user::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(user.id().as_uuid()),
+            full_name: Set(user.full_name().as_str().to_owned()),
+            is_active: Set(user.is_active()),
+            updated_at: Set(user.updated_at()),
+            ..Default::default()
+        };
+        match row.update(&self.db).await {
+            Ok(_) => Ok(()),
+            Err(DbErr::RecordNotUpdated) => Err(RepositoryError::NotFound),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The [`UserRepository`] contract, on a real SQLite file and a real PostgreSQL database.
+
+    use chrono::{TimeZone, Utc};
+    use rstest::rstest;
+    use sea_orm::ConnectionTrait;
+    use test_support::{Backend, TestDatabase};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::infrastructure::database::connect;
+    use crate::infrastructure::settings::DatabaseSettings;
+
+    async fn repository(backend: Backend) -> Option<(SeaOrmUserRepository, TestDatabase)> {
+        let database = TestDatabase::create(backend).await?;
+        let settings = DatabaseSettings {
+            url: database.url().to_owned(),
+            ..DatabaseSettings::default()
+        };
+        let db = connect(&settings).await.expect("connecting");
+        Some((SeaOrmUserRepository::new(db), database))
+    }
+
+    fn user(n: u128, email: &str) -> User {
+        let at = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
+            + chrono::Duration::microseconds(123_456);
+        User::register(
+            UserId::from_uuid(Uuid::from_u128(n)),
+            Email::parse(email).unwrap(),
+            FullName::parse("Test User").unwrap(),
+            true,
+            at,
+        )
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn round_trips_a_user_exactly(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((repo, _db)) = repository(backend).await else {
+            return;
+        };
+        let ada = user(1, "Ada@Example.com");
+        repo.insert(&ada).await.unwrap();
+        assert_eq!(
+            repo.find_by_id(ada.id()).await.unwrap(),
+            Some(ada),
+            "microsecond timestamps survive"
+        );
+        assert_eq!(
+            repo.find_by_id(UserId::from_uuid(Uuid::from_u128(2)))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn the_unique_index_rejects_the_same_address_in_any_case(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((repo, _db)) = repository(backend).await else {
+            return;
+        };
+        repo.insert(&user(1, "ada@example.com")).await.unwrap();
+        let err = repo.insert(&user(2, "ADA@example.COM")).await.unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::DuplicateEmail),
+            "got {err:?}"
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn lists_in_id_order_after_a_cursor(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((repo, _db)) = repository(backend).await else {
+            return;
+        };
+        for n in [5, 1, 3, 2, 4] {
+            repo.insert(&user(n, &format!("u{n}@example.com")))
+                .await
+                .unwrap();
+        }
+        let ids = |users: Vec<User>| {
+            users
+                .iter()
+                .map(|u| u.id().as_uuid().as_u128())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(repo.list(None, 3).await.unwrap()), [1, 2, 3]);
+        assert_eq!(
+            ids(repo
+                .list(Some(UserId::from_uuid(Uuid::from_u128(3))), 10)
+                .await
+                .unwrap()),
+            [4, 5]
+        );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn update_saves_mutable_fields_and_reports_missing_users(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((repo, _db)) = repository(backend).await else {
+            return;
+        };
+        let mut ada = user(1, "ada@example.com");
+        repo.insert(&ada).await.unwrap();
+        let later = ada.created_at() + chrono::Duration::seconds(60);
+        ada.rename(FullName::parse("Ada Lovelace").unwrap(), later);
+        ada.set_active(false, later);
+        repo.update(&ada).await.unwrap();
+        assert_eq!(repo.find_by_id(ada.id()).await.unwrap(), Some(ada));
+
+        let err = repo
+            .update(&user(9, "ghost@example.com"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RepositoryError::NotFound), "got {err:?}");
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn a_corrupt_row_is_unavailable_not_a_panic(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((repo, _db)) = repository(backend).await else {
+            return;
+        };
+        let ada = user(1, "ada@example.com");
+        repo.insert(&ada).await.unwrap();
+        repo.db
+            .execute_unprepared("UPDATE users SET email = 'not an email'")
+            .await
+            .unwrap();
+        let err = repo.find_by_id(ada.id()).await.unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::Unavailable(_)),
+            "got {err:?}"
+        );
+    }
+}

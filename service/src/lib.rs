@@ -1,0 +1,91 @@
+//! The new backend, as a library: the accounts capability in clean/hexagonal layers.
+//!
+//! Layers, dependencies pointing inwards:
+//! - [`domain`]: the `User` aggregate and its value objects; pure.
+//! - [`application`]: use cases, their DTOs, and the ports they need.
+//! - [`infrastructure`]: settings, the database, the SeaORM adapter, logging.
+//! - [`api`]: axum routes under `/v1/accounts`, wire models, problem+json.
+//! - [`shared`]: the application error family.
+//!
+//! [`build`] is the one wiring path: the gateway calls it to host the
+//! service in-process, and the tests call it too.
+
+pub mod api;
+pub mod application;
+pub mod domain;
+pub mod infrastructure;
+pub mod shared;
+
+#[cfg(test)]
+mod layering;
+
+use std::sync::Arc;
+
+use axum::Router;
+use sea_orm::DatabaseConnection;
+
+use crate::api::AppState;
+use crate::application::{
+    GetUserById, ListUsers, RegisterUser, SystemClock, UpdateUser, UserRepository, UuidV7Generator,
+};
+use crate::infrastructure::persistence::SeaOrmUserRepository;
+
+pub use crate::api::problem::{PROBLEM_JSON, Problem};
+pub use crate::infrastructure::database::ConnectError;
+pub use crate::infrastructure::settings::{DatabaseSettings, HttpSettings, Settings};
+
+/// The built service: its router and the resources it holds.
+#[derive(Clone)]
+pub struct Accounts {
+    router: Router,
+    database: DatabaseConnection,
+}
+
+impl Accounts {
+    /// The HTTP surface, to be served on a socket or called in-process with `oneshot`.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    ///
+    /// The database's error when it does not.
+    pub async fn ping(&self) -> Result<(), sea_orm::DbErr> {
+        self.database.ping().await
+    }
+
+    /// Closes the connection pool; in-flight queries finish first.
+    ///
+    /// # Errors
+    ///
+    /// The database's error when closing fails.
+    pub async fn close(self) -> Result<(), sea_orm::DbErr> {
+        self.database.close().await
+    }
+}
+
+/// Connects to the database and wires every use case to its adapters.
+///
+/// Does not apply migrations: the `migration` crate owns the schema and the
+/// host (the gateway, or a migration job) runs it first.
+///
+/// # Errors
+///
+/// [`ConnectError`] when the database cannot be opened.
+pub async fn build(settings: &Settings) -> Result<Accounts, ConnectError> {
+    let database = infrastructure::database::connect(&settings.database).await?;
+    let users: Arc<dyn UserRepository> = Arc::new(SeaOrmUserRepository::new(database.clone()));
+    let clock = Arc::new(SystemClock);
+    let state = AppState {
+        register_user: RegisterUser::new(users.clone(), clock.clone(), Arc::new(UuidV7Generator)),
+        get_user: GetUserById::new(users.clone()),
+        list_users: ListUsers::new(users.clone()),
+        update_user: UpdateUser::new(users, clock),
+    };
+    Ok(Accounts {
+        router: api::router(state, &settings.http),
+        database,
+    })
+}
