@@ -1,1 +1,20 @@
-//! placeholder
+//! The strangler-fig gateway: the one stable hostname clients hit.
+//!
+//! Per request, the route table (`routes.toml`, see [`routes`]) decides
+//! whether the request is forwarded to the legacy backend over HTTP
+//! ([`upstream`]) or dispatched in-process to the new service's router
+//! ([`proxy`]). The table reloads live ([`reload`]); the admin API
+//! ([`admin`]) shows it. `main.rs` only wires these together ([`app`]).
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod proxy;
+pub mod reload;
+pub mod request_id;
+pub mod routes;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;

@@ -6,4 +6,3 @@
 pub mod database;
 pub(crate) mod persistence;
 pub mod settings;
-pub mod telemetry;

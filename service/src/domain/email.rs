@@ -126,7 +126,7 @@ mod tests {
             if let Ok(email) = Email::parse(&raw) {
                 prop_assert_eq!(email.as_str(), email.as_str().trim());
                 prop_assert!(email.as_str().contains('@'));
-                prop_assert_eq!(Email::parse(email.as_str()), Ok(email.clone()));
+                prop_assert_eq!(Email::parse(email.as_str()), Ok(email));
             }
         }
     }

@@ -96,7 +96,7 @@ mod tests {
             if let Ok(name) = FullName::parse(&raw) {
                 prop_assert_eq!(name.as_str(), name.as_str().trim());
                 prop_assert!(name.as_str().chars().count() <= FullName::MAX_CHARS);
-                prop_assert_eq!(FullName::parse(name.as_str()), Ok(name.clone()));
+                prop_assert_eq!(FullName::parse(name.as_str()), Ok(name));
             }
         }
     }

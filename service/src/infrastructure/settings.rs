@@ -135,6 +135,10 @@ mod tests {
     use figment::Jail;
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures must return figment::Error"
+    )]
     fn defaults_then_file_then_environment() {
         Jail::expect_with(|jail| {
             let defaults = Settings::load(None).map_err(|e| e.to_string())?;
@@ -167,6 +171,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures must return figment::Error"
+    )]
     fn a_missing_file_is_not_an_error_but_an_unknown_key_is() {
         Jail::expect_with(|jail| {
             assert!(Settings::load(Some(Path::new("absent.toml"))).is_ok());

@@ -1,0 +1,244 @@
+//! Gateway settings: built-in defaults → optional `gateway.toml` → environment → command line.
+//!
+//! Environment: `GATEWAY_LISTEN`, `GATEWAY_ADMIN_LISTEN`, `GATEWAY_ROUTES`,
+//! `GATEWAY_ADMIN_TOKEN`, nested keys with `__` (e.g.
+//! `GATEWAY_SERVER__MAX_BODY_BYTES`, `GATEWAY_DATABASE__MAX_CONNECTIONS`),
+//! and `DATABASE_URL`. The file is `--config`/`GATEWAY_CONFIG`, else
+//! `./gateway.toml` when it exists.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything the gateway process is configured with (the route table aside).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// Where the admin API (health, readiness, routes, reload) listens.
+    pub admin_listen: SocketAddr,
+    /// The route table file, watched and reloaded live.
+    pub routes: PathBuf,
+    /// Bearer token for the admin API; required when it listens beyond loopback.
+    pub admin_token: Option<String>,
+    /// Limits and timeouts of the client-facing server.
+    pub server: ServerSettings,
+    /// The new service's database.
+    pub database: accounts::DatabaseSettings,
+    /// The new service's HTTP limits.
+    pub service: accounts::HttpSettings,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("routes", &self.routes)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("server", &self.server)
+            .field("database", &self.database)
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9901)),
+            routes: PathBuf::from("routes.toml"),
+            admin_token: None,
+            server: ServerSettings::default(),
+            database: accounts::DatabaseSettings::default(),
+            service: accounts::HttpSettings::default(),
+        }
+    }
+}
+
+/// Limits of the client-facing server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// The largest request body forwarded or dispatched, in bytes; larger gets 413.
+    pub max_body_bytes: u64,
+    /// The most bytes of request head (request line and headers) accepted.
+    pub max_header_bytes: usize,
+    /// How long a client may take to send its request head, in seconds (slowloris guard).
+    pub header_read_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests before closing them, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Whether routes.toml is watched for changes (SIGHUP and `POST /-/reload` always work).
+    pub watch_routes: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            header_read_timeout_secs: 10,
+            shutdown_grace_secs: 30,
+            watch_routes: true,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// [`ServerSettings::header_read_timeout_secs`] as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// [`ServerSettings::shutdown_grace_secs`] as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// Values given on the command line; each wins over every other source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--admin-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
+    /// `--routes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads the settings; `config` is the file to read (absent file: skipped unless named explicitly).
+    ///
+    /// # Errors
+    ///
+    /// figment's error, naming the source (file, variable) of a bad value,
+    /// or a missing explicitly named file.
+    pub fn load(config: Option<&Path>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        match config {
+            Some(file) if !file.exists() => {
+                return Err(Box::new(figment::Error::from(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                ))));
+            }
+            Some(file) => figment = figment.merge(Toml::file_exact(file)),
+            None if Path::new("gateway.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("gateway.toml"))
+            }
+            None => {}
+        }
+        figment
+            .merge(Env::prefixed("GATEWAY_").split("__").ignore(&["config"]))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The new service's settings, as the gateway hosts it.
+    pub fn accounts(&self) -> accounts::Settings {
+        accounts::Settings {
+            database: self.database.clone(),
+            http: self.service.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures must return figment::Error"
+    )]
+    fn command_line_beats_environment_beats_file_beats_defaults() {
+        Jail::expect_with(|jail| {
+            let defaults =
+                Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(defaults.listen, "0.0.0.0:8080".parse().unwrap());
+            assert_eq!(defaults.admin_listen, "127.0.0.1:9901".parse().unwrap());
+            assert_eq!(defaults.routes, PathBuf::from("routes.toml"));
+            assert_eq!(
+                defaults.database.url,
+                accounts::infrastructure::settings::DEFAULT_DATABASE_URL
+            );
+
+            jail.create_file(
+                "gateway.toml",
+                "listen = \"127.0.0.1:1000\"\nadmin_listen = \"127.0.0.1:1001\"\n[server]\nmax_body_bytes = 5\n",
+            )?;
+            let from_file =
+                Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(from_file.listen.port(), 1000);
+            assert_eq!(from_file.server.max_body_bytes, 5);
+
+            jail.set_env("GATEWAY_LISTEN", "127.0.0.1:2000");
+            jail.set_env("GATEWAY_SERVER__MAX_BODY_BYTES", "7");
+            jail.set_env("GATEWAY_CONFIG", "gateway.toml");
+            jail.set_env("DATABASE_URL", "postgres://u:pw@db/app");
+            let from_env =
+                Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(from_env.listen.port(), 2000);
+            assert_eq!(
+                from_env.admin_listen.port(),
+                1001,
+                "the file still counts for what env leaves alone"
+            );
+            assert_eq!(from_env.server.max_body_bytes, 7);
+            assert_eq!(from_env.database.url, "postgres://u:pw@db/app");
+
+            let overrides = Overrides {
+                listen: Some("127.0.0.1:3000".parse().unwrap()),
+                ..Overrides::default()
+            };
+            let from_cli = Settings::load(None, &overrides).map_err(|e| e.to_string())?;
+            assert_eq!(from_cli.listen.port(), 3000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures must return figment::Error"
+    )]
+    fn unknown_keys_and_a_missing_named_file_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "lisen = \"127.0.0.1:1\"\n")?;
+            let err =
+                Settings::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            let err =
+                Settings::load(Some(Path::new("absent.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("absent.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_output_hides_the_admin_token() {
+        let settings = Settings {
+            admin_token: Some("s3cret".to_owned()),
+            ..Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("s3cret"));
+    }
+}

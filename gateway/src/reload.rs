@@ -1,0 +1,232 @@
+//! The route table in force, and its live reload (file watch, SIGHUP, admin endpoint).
+//!
+//! A reload parses and validates the whole file, then swaps it in atomically
+//! ([`ArcSwap`]): a request holds the table it started with until it ends. A
+//! bad file is rejected, logged with its reasons, counted, and shown at
+//! `/-/routes`; the previous table stays in force.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use notify::{RecursiveMode, Watcher};
+use serde::Serialize;
+
+use crate::routes::{RouteTable, RouteTableError};
+use crate::upstream::{ClientSettings, LegacyUpstream};
+
+/// A route table together with the legacy client it configures.
+pub struct Active {
+    /// The validated table.
+    pub table: RouteTable,
+    /// The pooled client for the table's legacy backend.
+    pub legacy: LegacyUpstream,
+    /// When this table was swapped in.
+    pub loaded_at: DateTime<Utc>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum ReloadOutcome {
+    /// The file changed and its table is now in force.
+    Reloaded {
+        /// The new table's version.
+        version: String,
+    },
+    /// The file is identical to the table in force; nothing was swapped.
+    Unchanged {
+        /// The version in force.
+        version: String,
+    },
+}
+
+/// The reload history shown at `/-/routes`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadStats {
+    /// Reloads that swapped in a new table.
+    pub succeeded: u64,
+    /// Reloads rejected because the file was invalid or unreadable.
+    pub failed: u64,
+    /// The most recent rejection, cleared by the next successful reload.
+    pub last_error: Option<ReloadFailure>,
+}
+
+/// One rejected reload.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadFailure {
+    /// When it was rejected.
+    pub at: DateTime<Utc>,
+    /// What started it: `file-change`, `sighup` or `admin`.
+    pub trigger: String,
+    /// Every problem, as `file:line:column: message`.
+    pub problems: Vec<String>,
+}
+
+/// The route table in force and how it got there.
+pub struct RouteState {
+    path: PathBuf,
+    active: ArcSwap<Active>,
+    stats: Mutex<ReloadStats>,
+    /// Serialises reloads so two triggers never interleave.
+    reloading: Mutex<()>,
+}
+
+impl RouteState {
+    /// Loads the table at `path` for start-up.
+    ///
+    /// # Errors
+    ///
+    /// [`RouteTableError`] with every problem; the gateway refuses to start.
+    pub fn load(path: &Path) -> Result<Self, RouteTableError> {
+        let table = RouteTable::load(path)?;
+        let legacy = LegacyUpstream::new(&client_settings(&table));
+        Ok(Self {
+            path: path.to_path_buf(),
+            active: ArcSwap::from_pointee(Active {
+                table,
+                legacy,
+                loaded_at: Utc::now(),
+            }),
+            stats: Mutex::new(ReloadStats::default()),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// The table in force now.
+    pub fn current(&self) -> Arc<Active> {
+        self.active.load_full()
+    }
+
+    /// The file the table is read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The reload history.
+    pub fn stats(&self) -> ReloadStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Re-reads the file and swaps the new table in if it is valid and different.
+    ///
+    /// `trigger` names the cause in logs and in [`ReloadFailure`].
+    ///
+    /// # Errors
+    ///
+    /// [`RouteTableError`] when the file is unreadable or invalid; the table
+    /// in force is kept.
+    pub fn reload(&self, trigger: &str) -> Result<ReloadOutcome, RouteTableError> {
+        let _serialised = self
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.current();
+        let table = match RouteTable::load(&self.path) {
+            Ok(table) => table,
+            Err(err) => {
+                let problems: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+                tracing::error!(trigger, problems = ?problems, "route table rejected; the previous table stays in force");
+                if let Ok(mut stats) = self.stats.lock() {
+                    stats.failed += 1;
+                    stats.last_error = Some(ReloadFailure {
+                        at: Utc::now(),
+                        trigger: trigger.to_owned(),
+                        problems,
+                    });
+                }
+                return Err(err);
+            }
+        };
+        let version = table.version().to_owned();
+        if version == current.table.version() {
+            return Ok(ReloadOutcome::Unchanged { version });
+        }
+        // Keep the pooled connections when legacy did not move.
+        let legacy = if client_settings(&table) == client_settings(&current.table) {
+            current.legacy.clone()
+        } else {
+            LegacyUpstream::new(&client_settings(&table))
+        };
+        self.active.store(Arc::new(Active {
+            table,
+            legacy,
+            loaded_at: Utc::now(),
+        }));
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.succeeded += 1;
+            stats.last_error = None;
+        }
+        tracing::info!(trigger, from = current.table.version(), to = %version, "route table reloaded");
+        Ok(ReloadOutcome::Reloaded { version })
+    }
+}
+
+fn client_settings(table: &RouteTable) -> ClientSettings {
+    let legacy = table.legacy();
+    ClientSettings {
+        url: legacy.url().clone(),
+        connect_timeout: legacy.connect_timeout(),
+        timeout: legacy.timeout(),
+    }
+}
+
+/// How long the watcher waits for a burst of file events to settle.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Watches the directory holding the routes file and reloads on changes.
+///
+/// The directory is watched, not the file, so that editors' and Kubernetes
+/// ConfigMaps' rename-into-place (`..data` symlink swaps) are seen. The
+/// returned watcher must be kept alive.
+///
+/// # Errors
+///
+/// notify's error when the directory cannot be watched.
+pub fn watch(state: Arc<RouteState>) -> notify::Result<notify::RecommendedWatcher> {
+    let file_name = state.path.file_name().map(ToOwned::to_owned);
+    let dir = match state.path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        let relevant = event.paths.iter().any(|p| {
+            let name = p.file_name();
+            name == file_name.as_deref()
+                || name.is_some_and(|n| n.to_string_lossy().starts_with(".."))
+        });
+        if relevant {
+            // A full channel already has a reload pending: nothing is lost.
+            let _ = tx.try_send(());
+        }
+    })?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(DEBOUNCE).await;
+            while rx.try_recv().is_ok() {}
+            // Errors are logged and counted inside `reload`.
+            let _ = state.reload("file-change");
+        }
+    });
+    Ok(watcher)
+}
+
+/// Reloads on every SIGHUP, for as long as the process runs.
+///
+/// # Errors
+///
+/// The I/O error when the signal handler cannot be installed.
+pub fn reload_on_sighup(state: Arc<RouteState>) -> std::io::Result<()> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let _ = state.reload("sighup");
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,409 @@
+//! The HTTP/1.1 client that forwards requests to the legacy backend.
+//!
+//! [`LegacyUpstream::forward`] is the one entry point: it rewrites the target
+//! URI, cleans the headers ([`super::headers`]), sends the request on a pooled
+//! connection, and hands back legacy's response with its body still
+//! streaming. Failures are [`ForwardError`]s; the gateway turns them into
+//! problem+json in one place.
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::uri::{Authority, Scheme};
+use http::{Extensions, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::headers::{Forwarding, UpgradeHeaders, prepare_request_headers, strip_hop_by_hop};
+use super::upgrade::{is_upgrade_request, spawn_tunnel};
+
+/// How long an idle pooled connection to legacy is kept before it is closed.
+///
+/// Longer than most servers' idle timeouts would mean racing legacy's close;
+/// a request that loses that race on a reused connection is retried by
+/// hyper-util (see [`LegacyUpstream::new`]), so the race costs a reconnect,
+/// not an error.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Where legacy lives and how long to wait for it, as the route table gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// Base URL: `http://host:port[/base-path]`. Only `http` is supported.
+    /// The request's path is appended to the base path.
+    pub url: Uri,
+    /// Limit on establishing the TCP connection (DNS included).
+    pub connect_timeout: Duration,
+    /// Limit from sending the request until legacy's response head has
+    /// arrived (connecting included). The response body is not limited.
+    pub timeout: Duration,
+}
+
+/// Per-request facts the gateway knows and legacy should be told.
+#[derive(Clone, Debug)]
+pub struct ForwardContext {
+    /// The client's socket address; its IP is appended to `X-Forwarded-For`.
+    pub client_addr: SocketAddr,
+    /// The scheme the client used, sent as `X-Forwarded-Proto` (`"http"`).
+    pub scheme: &'static str,
+    /// The request id, sent as `X-Request-Id` (replacing the client's).
+    pub request_id: HeaderValue,
+}
+
+/// Why a request could not be forwarded to legacy.
+///
+/// A response from legacy, whatever its status, is never an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// No connection to legacy could be made (DNS failure, refused, reset or
+    /// timed out while connecting). Nothing reached legacy. Maps to 502.
+    #[error("could not connect to legacy")]
+    Connect {
+        /// The client's error; its source chain names the cause.
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    /// Legacy's response head did not arrive within
+    /// [`ClientSettings::timeout`]. The request may have reached legacy.
+    /// Maps to 504.
+    #[error("legacy sent no response head within {after:?}")]
+    Timeout {
+        /// The limit that was exceeded.
+        after: Duration,
+    },
+    /// The exchange failed after connecting and before a complete response
+    /// head (connection closed or reset, malformed response, request body
+    /// aborted by the client). The request may have reached legacy. Maps to
+    /// 502.
+    #[error("exchange with legacy failed")]
+    Io {
+        /// The underlying error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// The legacy base URL or the path to append does not make a valid
+    /// `http` URI. A configuration or gateway bug. Maps to 500.
+    #[error("invalid legacy URI {uri:?}: {reason}")]
+    InvalidUri {
+        /// The base URL, or the URI that failed to build.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl ForwardError {
+    /// A stable label for metrics and logs: `"connect"`, `"timeout"`, `"io"`
+    /// or `"invalid-uri"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "connect",
+            Self::Timeout { .. } => "timeout",
+            Self::Io { .. } => "io",
+            Self::InvalidUri { .. } => "invalid-uri",
+        }
+    }
+}
+
+/// A pooled HTTP/1.1 client for one legacy backend. Cloning is cheap and
+/// clones share the connection pool.
+#[derive(Clone, Debug)]
+pub struct LegacyUpstream {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client<HttpConnector, Body>,
+    /// The parsed base URL, or why it is unusable (reported by every
+    /// `forward`, since `new` cannot fail).
+    target: Result<Target, String>,
+    url: Uri,
+    timeout: Duration,
+}
+
+/// The legacy base URL, taken apart once.
+#[derive(Debug)]
+struct Target {
+    scheme: Scheme,
+    authority: Authority,
+    /// The base path without its trailing `/` (empty for the root).
+    base_path: String,
+    /// `host[:port]`, sent as `Host`.
+    host: HeaderValue,
+}
+
+impl Target {
+    fn parse(url: &Uri) -> Result<Self, String> {
+        match url.scheme_str() {
+            Some("http") => {}
+            Some(other) => {
+                return Err(format!(
+                    "scheme {other:?} is not supported; legacy is reached over plain http"
+                ));
+            }
+            None => return Err("the URL has no scheme".to_owned()),
+        }
+        let Some(authority) = url.authority() else {
+            return Err("the URL has no host".to_owned());
+        };
+        if url.query().is_some() {
+            return Err("the base URL must not have a query".to_owned());
+        }
+        let host = match authority.port_u16() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_owned(),
+        };
+        let host = HeaderValue::from_str(&host).map_err(|error| error.to_string())?;
+        Ok(Self {
+            scheme: Scheme::HTTP,
+            authority: authority.clone(),
+            base_path: url.path().trim_end_matches('/').to_owned(),
+            host,
+        })
+    }
+
+    fn uri_for(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
+        let joined = join_path(&self.base_path, path_and_query);
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(joined.as_str())
+            .build()
+            .map_err(|error| ForwardError::InvalidUri {
+                uri: format!("{}://{}{joined}", self.scheme, self.authority),
+                reason: error.to_string(),
+            })
+    }
+}
+
+/// Appends the request's path and query to the base path (which has no
+/// trailing `/`), keeping exactly one `/` between them.
+fn join_path(base_path: &str, path_and_query: &str) -> String {
+    match path_and_query.as_bytes().first() {
+        Some(b'/') => format!("{base_path}{path_and_query}"),
+        None | Some(b'?') if base_path.is_empty() => format!("/{path_and_query}"),
+        None | Some(b'?') => format!("{base_path}{path_and_query}"),
+        Some(_) => format!("{base_path}/{path_and_query}"),
+    }
+}
+
+impl LegacyUpstream {
+    /// Builds the client. Makes no connection: the first request does.
+    ///
+    /// An unusable `settings.url` (not `http`, no host, a query) is not
+    /// reported here but by every [`forward`](Self::forward) as
+    /// [`ForwardError::InvalidUri`]; validate URLs when parsing the route
+    /// table.
+    pub fn new(settings: &ClientSettings) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(settings.connect_timeout));
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(POOL_IDLE_TIMEOUT));
+
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            // Retries: hyper-util resends a request only when hyper hands it
+            // back unsent, i.e. a reused pooled connection turned out to be
+            // closed before a single byte of the request was written. Legacy
+            // cannot have seen it, so even a POST is safe to resend (the
+            // "only when nothing was sent" rule), and it hides the race
+            // between our idle timeout and legacy's. Any failure after the
+            // first byte is written is returned, never retried.
+            .retry_canceled_requests(true)
+            // `forward` always sets `Host` to legacy's authority itself.
+            .set_host(false)
+            .build(connector);
+
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                target: Target::parse(&settings.url),
+                url: settings.url.clone(),
+                timeout: settings.timeout,
+            }),
+        }
+    }
+
+    /// Forwards `request` to legacy and returns legacy's response.
+    ///
+    /// - `path_and_query` (already normalised by the gateway) is appended to
+    ///   the base URL's path; method, remaining headers and body go as they
+    ///   are. Bodies stream both ways, never buffered.
+    /// - Hop-by-hop headers are removed both ways; see
+    ///   the [module docs](super) for the exact rules and the `X-Forwarded-*`,
+    ///   `Host` and `X-Request-Id` headers set here. The gateway is the edge:
+    ///   the client's `X-Forwarded-Proto`/`-Host` and `X-Request-Id` are
+    ///   overwritten, its `X-Forwarded-For` is appended to.
+    /// - An upgrade request ([`super::is_upgrade_request`]) keeps its
+    ///   `Connection: upgrade` and `Upgrade`; if legacy answers `101`, a task
+    ///   copies bytes between the two upgraded connections, and the `101` is
+    ///   returned for the gateway's server to send.
+    /// - The request is sent as HTTP/1.1 whatever the client spoke, and it is
+    ///   never retried once it may have reached legacy.
+    ///
+    /// # Errors
+    ///
+    /// [`ForwardError`] when no response head came back; any response from
+    /// legacy, 5xx included, is `Ok` and unchanged apart from hop-by-hop
+    /// headers.
+    pub async fn forward(
+        &self,
+        mut request: Request<Body>,
+        path_and_query: &str,
+        ctx: &ForwardContext,
+    ) -> Result<Response<Body>, ForwardError> {
+        let target = self
+            .inner
+            .target
+            .as_ref()
+            .map_err(|reason| ForwardError::InvalidUri {
+                uri: self.inner.url.to_string(),
+                reason: reason.clone(),
+            })?;
+        let uri = target.uri_for(path_and_query)?;
+
+        let upgrade = is_upgrade_request(request.headers());
+        // Must be taken from the client's request before it is sent on.
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+        let client_host = request.headers().get(header::HOST).cloned().or_else(|| {
+            request
+                .uri()
+                .authority()
+                .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
+        });
+
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_11;
+        // Server-side extensions mean nothing to the client connection.
+        *request.extensions_mut() = Extensions::new();
+        prepare_request_headers(
+            request.headers_mut(),
+            if upgrade {
+                UpgradeHeaders::Keep
+            } else {
+                UpgradeHeaders::Strip
+            },
+            &Forwarding {
+                client_ip: ctx.client_addr.ip(),
+                proto: ctx.scheme,
+                client_host: client_host.as_ref(),
+                request_id: &ctx.request_id,
+                upstream_host: &target.host,
+            },
+        );
+
+        let sent = tokio::time::timeout(self.inner.timeout, self.inner.client.request(request));
+        let mut response = match sent.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(source)) if source.is_connect() => {
+                return Err(ForwardError::Connect { source });
+            }
+            Ok(Err(source)) => {
+                return Err(ForwardError::Io {
+                    source: Box::new(source),
+                });
+            }
+            Err(_elapsed) => {
+                return Err(ForwardError::Timeout {
+                    after: self.inner.timeout,
+                });
+            }
+        };
+
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade else {
+                return Err(ForwardError::Io {
+                    source: "legacy switched protocols on a request that asked for no upgrade"
+                        .into(),
+                });
+            };
+            let legacy_upgrade = hyper::upgrade::on(&mut response);
+            spawn_tunnel(client_upgrade, legacy_upgrade, ctx.request_id.clone());
+            strip_hop_by_hop(response.headers_mut(), UpgradeHeaders::Keep);
+        } else {
+            strip_hop_by_hop(response.headers_mut(), UpgradeHeaders::Strip);
+        }
+        Ok(response.map(Body::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_path_table() {
+        let cases = [
+            ("", "/", "/"),
+            ("", "/a/b?x=1", "/a/b?x=1"),
+            ("", "", "/"),
+            ("", "?x=1", "/?x=1"),
+            ("/base", "/a?x=1", "/base/a?x=1"),
+            ("/base", "/", "/base/"),
+            ("/base", "", "/base"),
+            ("/base", "?x=1", "/base?x=1"),
+            ("/base", "a", "/base/a"),
+        ];
+        for (base, path_and_query, expected) in cases {
+            assert_eq!(
+                join_path(base, path_and_query),
+                expected,
+                "base {base:?} + {path_and_query:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn target_parse_table() {
+        let cases: [(&str, Option<(&str, &str)>); 7] = [
+            ("http://legacy:8080", Some(("legacy:8080", ""))),
+            ("http://legacy:8080/", Some(("legacy:8080", ""))),
+            ("http://legacy/app/", Some(("legacy", "/app"))),
+            ("http://[::1]:9000/app", Some(("[::1]:9000", "/app"))),
+            ("https://legacy", None),
+            ("/relative", None),
+            ("http://legacy/app?x=1", None),
+        ];
+        for (url, expected) in cases {
+            let parsed = Target::parse(&url.parse().unwrap());
+            let got = parsed
+                .as_ref()
+                .ok()
+                .map(|t| (t.host.to_str().unwrap(), t.base_path.as_str()));
+            assert_eq!(got, expected, "url {url}");
+        }
+    }
+
+    #[test]
+    fn kind_labels() {
+        let cases = [
+            (
+                ForwardError::Timeout {
+                    after: Duration::from_secs(1),
+                },
+                "timeout",
+            ),
+            (
+                ForwardError::Io {
+                    source: "boom".into(),
+                },
+                "io",
+            ),
+            (
+                ForwardError::InvalidUri {
+                    uri: String::new(),
+                    reason: String::new(),
+                },
+                "invalid-uri",
+            ),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
+    }
+}
