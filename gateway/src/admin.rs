@@ -1,6 +1,7 @@
 //! The admin API, on its own listener: health, readiness, the route table, reload.
 //!
 //! `/-/healthz` and `/-/readyz` are open (for probes); every other endpoint
+//! (`/-/routes`, `/-/reload`, `/-/metrics`)
 //! requires `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>` when a token is set.
 //! The gateway refuses to bind the admin API beyond loopback without a token.
 
@@ -15,6 +16,8 @@ use axum::{Json, Router};
 use http::{StatusCode, header};
 use serde_json::json;
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
 use crate::reload::RouteState;
 
 /// What the admin handlers can see.
@@ -26,12 +29,15 @@ pub struct AdminState {
     pub accounts: Accounts,
     /// The bearer token, if one is configured.
     pub token: Option<Arc<str>>,
+    /// Renders the Prometheus metrics; `None` when no recorder is installed.
+    pub metrics: Option<PrometheusHandle>,
 }
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
     let protected = Router::new()
         .route("/-/routes", get(routes))
+        .route("/-/metrics", get(metrics))
         .route("/-/reload", post(reload))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -92,6 +98,24 @@ async fn readyz(State(state): State<AdminState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// `GET /-/metrics`: every series in the Prometheus text format.
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let Some(handle) = &state.metrics else {
+        return Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
+            .with_detail("metrics are not enabled in this process")
+            .into_response();
+    };
+    crate::metrics::set_pool(state.accounts.pool_stats());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
 }
 
 /// `GET /-/routes`: the table in force, its version, load time and reload history.

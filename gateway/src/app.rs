@@ -32,6 +32,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             settings.admin_listen
         );
     }
+    let metrics_handle = crate::metrics::install().context("installing the metrics recorder")?;
     let routes = Arc::new(RouteState::load(&settings.routes).map_err(|e| anyhow::anyhow!("{e}"))?);
 
     if settings.database.run_migrations {
@@ -63,11 +64,13 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         routes.clone(),
         accounts.router(),
         settings.server.max_body_bytes,
+        settings.server.access_log,
     );
     let admin_router = admin::router(AdminState {
         routes: routes.clone(),
         accounts: accounts.clone(),
         token: settings.admin_token.as_deref().map(Arc::from),
+        metrics: Some(metrics_handle),
     });
 
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -76,6 +76,8 @@ pub struct ServerSettings {
     pub shutdown_grace_secs: u64,
     /// Whether routes.toml is watched for changes (SIGHUP and `POST /-/reload` always work).
     pub watch_routes: bool,
+    /// Whether one `access_log` event is logged per request.
+    pub access_log: bool,
 }
 
 impl Default for ServerSettings {
@@ -86,6 +88,7 @@ impl Default for ServerSettings {
             header_read_timeout_secs: 10,
             shutdown_grace_secs: 30,
             watch_routes: true,
+            access_log: true,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod proxy;
 pub mod reload;
 pub mod request_id;

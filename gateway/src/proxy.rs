@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::response::IntoResponse;
@@ -13,6 +14,7 @@ use http_body_util::{LengthLimitError, Limited};
 use tower::ServiceExt;
 
 use crate::error::GatewayError;
+use crate::metrics::{self, InFlight};
 use crate::reload::RouteState;
 use crate::request_id::{REQUEST_ID, request_id};
 use crate::routes::{Target, normalize_path};
@@ -28,16 +30,31 @@ struct Inner {
     routes: Arc<RouteState>,
     service: axum::Router,
     max_body_bytes: u64,
+    access_log: bool,
+}
+
+/// Where a request went, for metrics and the access log.
+struct Decision {
+    /// The route's name, `(default)` when none matched, `(unrouted)` before routing.
+    route: String,
+    /// `legacy`, `service`, or `gateway` when the gateway answered itself.
+    target: &'static str,
 }
 
 impl Gateway {
     /// A gateway routing with `routes` and hosting `service` in-process.
-    pub fn new(routes: Arc<RouteState>, service: axum::Router, max_body_bytes: u64) -> Self {
+    pub fn new(
+        routes: Arc<RouteState>,
+        service: axum::Router,
+        max_body_bytes: u64,
+        access_log: bool,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 routes,
                 service,
                 max_body_bytes,
+                access_log,
             }),
         }
     }
@@ -51,12 +68,39 @@ impl Gateway {
         mut request: Request<Body>,
         client_addr: SocketAddr,
     ) -> Response<Body> {
+        let _in_flight = InFlight::start();
+        let started = Instant::now();
         let id = request_id(request.headers());
         request.headers_mut().insert(REQUEST_ID, id.clone());
-        let mut response = match self.route(request, client_addr, &id).await {
-            Ok(response) => response,
-            Err(err) => err.into_response(),
+        let method = request.method().clone();
+        let mut decision = Decision {
+            route: "(unrouted)".to_owned(),
+            target: "gateway",
         };
+        let mut response = match self.route(request, client_addr, &id, &mut decision).await {
+            Ok(response) => response,
+            Err(err) => {
+                if let GatewayError::Legacy(forward) = &err {
+                    metrics::record_upstream_error(forward.kind());
+                }
+                err.into_response()
+            }
+        };
+        let elapsed = started.elapsed();
+        metrics::record_request(&decision.route, decision.target, response.status(), elapsed);
+        if self.inner.access_log {
+            tracing::info!(
+                target: "access_log",
+                method = %method,
+                route = %decision.route,
+                side = decision.target,
+                status = response.status().as_u16(),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                request_id = id.to_str().unwrap_or("-"),
+                response_bytes = http_body::Body::size_hint(response.body()).exact(),
+                client = %client_addr.ip(),
+            );
+        }
         response.headers_mut().insert(REQUEST_ID, id);
         response
     }
@@ -66,6 +110,7 @@ impl Gateway {
         request: Request<Body>,
         client_addr: SocketAddr,
         id: &http::HeaderValue,
+        decision: &mut Decision,
     ) -> Result<Response<Body>, GatewayError> {
         let path = normalize_path(request.uri().path())?;
         let limit = self.inner.max_body_bytes;
@@ -78,8 +123,11 @@ impl Gateway {
         };
         let active = self.inner.routes.current();
         let resolution = active.table.resolve(request.method(), &path);
-        let route_name = resolution.route.map_or("(default)", |r| r.name());
-        tracing::debug!(route = route_name, target = %resolution.target, "routing request");
+        decision.route = resolution
+            .route
+            .map_or("(default)", |r| r.name())
+            .to_owned();
+        decision.target = resolution.target.as_str();
 
         let request = request.map(|body| {
             Body::new(Limited::new(

@@ -83,6 +83,7 @@ impl RouteState {
     pub fn load(path: &Path) -> Result<Self, RouteTableError> {
         let table = RouteTable::load(path)?;
         let legacy = LegacyUpstream::new(&client_settings(&table));
+        crate::metrics::set_route_table(table.version(), None, unix_now());
         Ok(Self {
             path: path.to_path_buf(),
             active: ArcSwap::from_pointee(Active {
@@ -129,6 +130,7 @@ impl RouteState {
             Err(err) => {
                 let problems: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
                 tracing::error!(trigger, problems = ?problems, "route table rejected; the previous table stays in force");
+                crate::metrics::record_reload("rejected");
                 if let Ok(mut stats) = self.stats.lock() {
                     stats.failed += 1;
                     stats.last_error = Some(ReloadFailure {
@@ -142,6 +144,7 @@ impl RouteState {
         };
         let version = table.version().to_owned();
         if version == current.table.version() {
+            crate::metrics::record_reload("unchanged");
             return Ok(ReloadOutcome::Unchanged { version });
         }
         // Keep the pooled connections when legacy did not move.
@@ -159,9 +162,17 @@ impl RouteState {
             stats.succeeded += 1;
             stats.last_error = None;
         }
+        crate::metrics::record_reload("reloaded");
+        crate::metrics::set_route_table(&version, Some(current.table.version()), unix_now());
         tracing::info!(trigger, from = current.table.version(), to = %version, "route table reloaded");
         Ok(ReloadOutcome::Reloaded { version })
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn client_settings(table: &RouteTable) -> ClientSettings {

@@ -39,6 +39,18 @@ pub use crate::infrastructure::settings::{DatabaseSettings, HttpSettings, Settin
 pub struct Accounts {
     router: Router,
     database: DatabaseConnection,
+    max_connections: u32,
+}
+
+/// Usage of the database connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open now.
+    pub open: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
 }
 
 impl Accounts {
@@ -54,6 +66,27 @@ impl Accounts {
     /// The database's error when it does not.
     pub async fn ping(&self) -> Result<(), sea_orm::DbErr> {
         self.database.ping().await
+    }
+
+    /// How many database connections the pool holds, and how many of them are idle.
+    pub fn pool_stats(&self) -> PoolStats {
+        use sea_orm::DbBackend;
+        let (open, idle) = match self.database.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.database.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Sqlite => {
+                let pool = self.database.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        };
+        PoolStats {
+            open,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max: self.max_connections,
+        }
     }
 
     /// Closes the connection pool; in-flight queries finish first.
@@ -87,5 +120,6 @@ pub async fn build(settings: &Settings) -> Result<Accounts, ConnectError> {
     Ok(Accounts {
         router: api::router(state, &settings.http),
         database,
+        max_connections: settings.database.max_connections,
     })
 }
