@@ -1,14 +1,14 @@
 //! The admin API, on its own listener: health, readiness, the route table, reload.
 //!
 //! `/-/healthz` and `/-/readyz` are open (for probes); every other endpoint
-//! (`/-/routes`, `/-/reload`, `/-/metrics`)
+//! (`/-/routes`, `/-/reload`, `/-/metrics`, `/-/shadow…`)
 //! requires `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>` when a token is set.
 //! The gateway refuses to bind the admin API beyond loopback without a token.
 
 use std::sync::Arc;
 
 use accounts::{Accounts, Problem};
-use axum::extract::{Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +19,8 @@ use serde_json::json;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::reload::RouteState;
+use crate::shadow::Shadowing;
+use crate::shadow::summary::{RouteSummary, summarise};
 
 /// What the admin handlers can see.
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct AdminState {
     pub token: Option<Arc<str>>,
     /// Renders the Prometheus metrics; `None` when no recorder is installed.
     pub metrics: Option<PrometheusHandle>,
+    /// Shadow statistics and records.
+    pub shadowing: Arc<Shadowing>,
 }
 
 /// The admin router.
@@ -38,6 +42,10 @@ pub fn router(state: AdminState) -> Router {
     let protected = Router::new()
         .route("/-/routes", get(routes))
         .route("/-/metrics", get(metrics))
+        .route("/-/shadow", get(shadow_summaries))
+        .route("/-/shadow/routes/{route}", get(shadow_summary))
+        .route("/-/shadow/diffs", get(shadow_diffs))
+        .route("/-/shadow/diffs/{id}", get(shadow_diff))
         .route("/-/reload", post(reload))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -144,6 +152,164 @@ async fn reload(State(state): State<AdminState>) -> Response {
             .with_extension("problems", json!(problems))
             .into_response()
         }
+    }
+}
+
+/// How many recent records the summary reads to find the fields that differ most.
+const RECENT_RECORDS: u64 = 1000;
+
+fn unavailable(err: &sea_orm::DbErr) -> Response {
+    tracing::warn!(error = %err, "shadow records unavailable");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "records-unavailable",
+        "Records unavailable",
+    )
+    .with_detail("the shadow records could not be read from the database")
+    .into_response()
+}
+
+fn no_records() -> Response {
+    Problem::new(StatusCode::NOT_FOUND, "no-records", "No records")
+        .with_detail("this gateway records no shadow results")
+        .into_response()
+}
+
+/// Summaries of every shadowed route of the table in force (or only `name`).
+async fn summaries(state: &AdminState, name: Option<&str>) -> Result<Vec<RouteSummary>, Response> {
+    let Some(recorder) = state.shadowing.recorder() else {
+        return Err(no_records());
+    };
+    let mut counts = recorder
+        .store()
+        .counts()
+        .await
+        .map_err(|e| unavailable(&e))?;
+    for (route, outcomes) in recorder.pending_counts() {
+        for (outcome, n) in outcomes {
+            *counts
+                .entry(route.clone())
+                .or_default()
+                .entry(outcome)
+                .or_default() += n;
+        }
+    }
+    let active = state.routes.current();
+    let mut out = Vec::new();
+    for route in active.table.routes() {
+        if name.is_some_and(|n| n != route.name())
+            || (route.shadow().is_none() && !counts.contains_key(route.name()))
+        {
+            continue;
+        }
+        let recent = recorder
+            .store()
+            .list(Some(route.name()), None, RECENT_RECORDS)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let route_counts = counts.get(route.name()).cloned().unwrap_or_default();
+        out.push(summarise(
+            route,
+            &route_counts,
+            &recent,
+            state.shadowing.stats().snapshot(route.name(), 10),
+        ));
+    }
+    Ok(out)
+}
+
+/// `GET /-/shadow`: every shadowed route's results and verdict.
+async fn shadow_summaries(State(state): State<AdminState>) -> Response {
+    match summaries(&state, None).await {
+        Ok(routes) => Json(json!({ "routes": routes })).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// `GET /-/shadow/routes/{route}`: one route's results and verdict.
+async fn shadow_summary(State(state): State<AdminState>, Path(route): Path<String>) -> Response {
+    match summaries(&state, Some(&route)).await {
+        Ok(mut routes) if !routes.is_empty() => Json(routes.remove(0)).into_response(),
+        Ok(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
+            .with_detail(format!(
+                "no route {route:?} with shadow results in the table in force"
+            ))
+            .into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Query of `GET /-/shadow/diffs`.
+#[derive(Debug, serde::Deserialize)]
+struct DiffsQuery {
+    route: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+/// `GET /-/shadow/diffs?route=&cursor=&limit=`: recorded mismatches, newest first.
+async fn shadow_diffs(
+    State(state): State<AdminState>,
+    Query(query): Query<DiffsQuery>,
+) -> Response {
+    let Some(recorder) = state.shadowing.recorder() else {
+        return no_records();
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+            "Invalid request",
+        )
+        .with_detail("`limit` must be between 1 and 500")
+        .into_response();
+    }
+    let cursor = match query.cursor.as_deref().map(uuid::Uuid::try_parse) {
+        None => None,
+        Some(Ok(cursor)) => Some(cursor),
+        Some(Err(_)) => {
+            return Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Invalid request",
+            )
+            .with_detail("`cursor` is not a cursor this API issued")
+            .into_response();
+        }
+    };
+    match recorder
+        .store()
+        .list(query.route.as_deref(), cursor, limit)
+        .await
+    {
+        Ok(records) => {
+            let next_cursor = (records.len() as u64 == limit)
+                .then(|| records.last().map(|r| r.id))
+                .flatten();
+            Json(json!({ "items": records, "next_cursor": next_cursor })).into_response()
+        }
+        Err(err) => unavailable(&err),
+    }
+}
+
+/// `GET /-/shadow/diffs/{id}`: one recorded mismatch in full.
+async fn shadow_diff(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    let Some(recorder) = state.shadowing.recorder() else {
+        return no_records();
+    };
+    let not_found = || {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
+            .with_detail("no such record")
+            .into_response()
+    };
+    let Ok(id) = uuid::Uuid::try_parse(&id) else {
+        return not_found();
+    };
+    match recorder.store().get(id).await {
+        Ok(Some(record)) => Json(record).into_response(),
+        Ok(None) => not_found(),
+        Err(err) => unavailable(&err),
     }
 }
 

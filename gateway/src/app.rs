@@ -17,6 +17,9 @@ use crate::proxy::Gateway;
 use crate::reload::{self, RouteState};
 use crate::routes::RouteTable;
 use crate::server;
+use crate::shadow::Shadowing;
+use crate::shadow::recorder::{Recorder, Retention};
+use crate::shadow::store::ShadowStore;
 
 /// `gateway serve`: runs until SIGTERM or SIGINT, then drains and returns.
 ///
@@ -60,8 +63,24 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
     reload::reload_on_sighup(routes.clone()).context("installing the SIGHUP handler")?;
 
+    let store_db = accounts::connect_database(&accounts::DatabaseSettings {
+        max_connections: 4,
+        ..settings.database.clone()
+    })
+    .await
+    .context("connecting to the database for shadow records")?;
+    let (recorder, recorder_task) = Recorder::spawn(
+        ShadowStore::new(store_db),
+        settings.shadow_records.queue,
+        Retention {
+            max_records: settings.shadow_records.max_records,
+            max_age: std::time::Duration::from_secs(settings.shadow_records.max_age_secs),
+        },
+    );
+    let shadowing = Arc::new(Shadowing::new(Some(recorder)));
     let gateway = Gateway::new(
         routes.clone(),
+        shadowing.clone(),
         accounts.router(),
         settings.server.max_body_bytes,
         settings.server.access_log,
@@ -71,6 +90,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         accounts: accounts.clone(),
         token: settings.admin_token.as_deref().map(Arc::from),
         metrics: Some(metrics_handle),
+        shadowing: shadowing.clone(),
     });
 
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -97,6 +117,12 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if let Ok(Err(err)) = admin_task.await {
         tracing::warn!(error = %err, "admin server ended with an error");
     }
+    // Nothing recorded is lost on a clean stop: write what is queued, then the counts.
+    if let Some(recorder) = shadowing.recorder() {
+        recorder.wait_idle(std::time::Duration::from_secs(5)).await;
+        recorder.flush_counts().await;
+    }
+    recorder_task.abort();
     accounts.close().await.context("closing the database")?;
     tracing::info!(drained, "gateway stopped");
     Ok(())

@@ -32,6 +32,30 @@ pub struct Settings {
     pub database: accounts::DatabaseSettings,
     /// The new service's HTTP limits.
     pub service: accounts::HttpSettings,
+    /// Where shadow comparisons are recorded, and for how long.
+    pub shadow_records: ShadowRecordSettings,
+}
+
+/// How shadow mismatch records are written and kept (per process; the mirroring itself is in routes.toml).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShadowRecordSettings {
+    /// Records waiting to be written; beyond it they are dropped and counted.
+    pub queue: usize,
+    /// The most mismatch records kept in the database.
+    pub max_records: u64,
+    /// Records older than this many seconds are deleted.
+    pub max_age_secs: u64,
+}
+
+impl Default for ShadowRecordSettings {
+    fn default() -> Self {
+        Self {
+            queue: 1024,
+            max_records: 100_000,
+            max_age_secs: 7 * 24 * 3600,
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -44,6 +68,7 @@ impl std::fmt::Debug for Settings {
             .field("server", &self.server)
             .field("database", &self.database)
             .field("service", &self.service)
+            .field("shadow_records", &self.shadow_records)
             .finish()
     }
 }
@@ -58,6 +83,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             database: accounts::DatabaseSettings::default(),
             service: accounts::HttpSettings::default(),
+            shadow_records: ShadowRecordSettings::default(),
         }
     }
 }

@@ -23,6 +23,9 @@ pub enum GatewayError {
     /// The normalised path and query do not form a valid URI again (400).
     #[error("the request URI cannot be rebuilt")]
     BadUri,
+    /// The request body could not be read (the client aborted it) (400).
+    #[error("the request body could not be read")]
+    BodyRead,
     /// The request body is larger than the gateway accepts (413).
     #[error("request body exceeds {limit} bytes")]
     BodyTooLarge {
@@ -43,6 +46,7 @@ impl GatewayError {
         match self {
             Self::BadPath(_) => (StatusCode::BAD_REQUEST, "bad-path"),
             Self::BadUri => (StatusCode::BAD_REQUEST, "bad-uri"),
+            Self::BodyRead => (StatusCode::BAD_REQUEST, "bad-request-body"),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             Self::Legacy(ForwardError::Connect { .. } | ForwardError::Io { .. }) => {
                 (StatusCode::BAD_GATEWAY, "upstream-unreachable")
@@ -61,6 +65,7 @@ impl GatewayError {
         match self {
             Self::BadPath(_) => "Bad request path",
             Self::BadUri => "Bad request URI",
+            Self::BodyRead => "Bad request body",
             Self::BodyTooLarge { .. } => "Payload too large",
             Self::Legacy(ForwardError::Timeout { .. }) => "Upstream timed out",
             Self::Legacy(ForwardError::InvalidUri { .. }) => "Bad upstream URI",
@@ -73,6 +78,7 @@ impl GatewayError {
         match self {
             Self::BadPath(err) => format!("the request path is not acceptable: {err}"),
             Self::BadUri => "the request URI is not acceptable".to_owned(),
+            Self::BodyRead => "the request body could not be read".to_owned(),
             Self::BodyTooLarge { limit } => {
                 format!("the request body is larger than {limit} bytes")
             }

@@ -17,5 +17,6 @@ pub mod reload;
 pub mod request_id;
 pub mod routes;
 pub mod server;
+pub mod shadow;
 pub mod telemetry;
 pub mod upstream;

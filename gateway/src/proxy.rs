@@ -15,9 +15,13 @@ use tower::ServiceExt;
 
 use crate::error::GatewayError;
 use crate::metrics::{self, InFlight};
-use crate::reload::RouteState;
+use crate::reload::{Active, RouteState};
 use crate::request_id::{REQUEST_ID, request_id};
+use crate::routes::ShadowPolicy;
 use crate::routes::{Target, normalize_path};
+use crate::shadow::capture::{TeeBody, buffer_request};
+use crate::shadow::{DropReason, ErrorReason, MirrorJob, Outcome, SendFn, Shadowing, SkipReason};
+use crate::upstream::is_upgrade_request;
 use crate::upstream::{ForwardContext, ForwardError};
 
 /// The gateway's request handler: cheap to clone, shared by every connection.
@@ -28,6 +32,7 @@ pub struct Gateway {
 
 struct Inner {
     routes: Arc<RouteState>,
+    shadowing: Arc<Shadowing>,
     service: axum::Router,
     max_body_bytes: u64,
     access_log: bool,
@@ -45,6 +50,7 @@ impl Gateway {
     /// A gateway routing with `routes` and hosting `service` in-process.
     pub fn new(
         routes: Arc<RouteState>,
+        shadowing: Arc<Shadowing>,
         service: axum::Router,
         max_body_bytes: u64,
         access_log: bool,
@@ -52,6 +58,7 @@ impl Gateway {
         Self {
             inner: Arc::new(Inner {
                 routes,
+                shadowing,
                 service,
                 max_body_bytes,
                 access_log,
@@ -135,31 +142,220 @@ impl Gateway {
                 usize::try_from(limit).unwrap_or(usize::MAX),
             ))
         });
-        match resolution.target {
-            Target::Legacy => {
-                let context = ForwardContext {
-                    client_addr,
-                    scheme: "http",
-                    request_id: id.clone(),
+        let context = ForwardContext {
+            client_addr,
+            scheme: "http",
+            request_id: id.clone(),
+        };
+        let target = resolution.target;
+        match resolution
+            .route
+            .and_then(|route| route.shadow().map(|policy| (route, policy.clone())))
+        {
+            Some((route, policy)) if !is_upgrade_request(request.headers()) => {
+                let mirror = Mirror {
+                    route: route.name(),
+                    template: route.matcher().to_string(),
+                    policy,
+                    path: path.as_str(),
+                    path_and_query,
+                    context,
                 };
-                active
-                    .legacy
-                    .forward(request, &path_and_query, &context)
+                self.send_mirrored(active.clone(), target, request, mirror)
                     .await
-                    .map_err(|err| classify_forward_error(err, limit))
             }
+            _ => {
+                self.send(&active, target, request, &path_and_query, &context)
+                    .await
+            }
+        }
+    }
+
+    /// Sends `request` to one side and returns its response head (the body streams).
+    async fn send(
+        &self,
+        active: &Active,
+        target: Target,
+        request: Request<Body>,
+        path_and_query: &str,
+        context: &ForwardContext,
+    ) -> Result<Response<Body>, GatewayError> {
+        let limit = self.inner.max_body_bytes;
+        match target {
+            Target::Legacy => active
+                .legacy
+                .forward(request, path_and_query, context)
+                .await
+                .map_err(|err| classify_forward_error(err, limit)),
             Target::Service => {
                 let mut request = request;
                 *request.uri_mut() =
                     Uri::try_from(path_and_query).map_err(|_| GatewayError::BadUri)?;
-                let response = match self.inner.service.clone().oneshot(request).await {
-                    Ok(response) => response,
+                match self.inner.service.clone().oneshot(request).await {
+                    Ok(response) => Ok(response),
                     Err(never) => match never {},
-                };
-                Ok(response)
+                }
             }
         }
     }
+
+    /// Sends `request` to the primary and, when the plan allows, mirrors it to the other side.
+    ///
+    /// Every decision not to mirror is counted with its reason; none waits.
+    async fn send_mirrored(
+        &self,
+        active: Arc<Active>,
+        target: Target,
+        request: Request<Body>,
+        mirror: Mirror<'_>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let shadowing = &self.inner.shadowing;
+        let settings = active.table.shadow_settings();
+        let skip = if !mirror.policy.mirrors(request.method()) {
+            Some(Outcome::Skipped(SkipReason::MethodNotMirrored))
+        } else if mirror.policy.sample < 1.0 && rand::random::<f64>() >= mirror.policy.sample {
+            Some(Outcome::Skipped(SkipReason::SampledOut))
+        } else if declared_length(&request).is_some_and(|len| len > settings.max_body_bytes as u64)
+        {
+            Some(Outcome::Skipped(SkipReason::BodyTooLarge))
+        } else {
+            None
+        };
+        if let Some(outcome) = skip {
+            shadowing.count(mirror.route, outcome);
+            return self
+                .send(
+                    &active,
+                    target,
+                    request,
+                    &mirror.path_and_query,
+                    &mirror.context,
+                )
+                .await;
+        }
+        let Ok(permit) = active.shadow_permits.clone().try_acquire_owned() else {
+            shadowing.count(mirror.route, Outcome::Dropped(DropReason::Overloaded));
+            return self
+                .send(
+                    &active,
+                    target,
+                    request,
+                    &mirror.path_and_query,
+                    &mirror.context,
+                )
+                .await;
+        };
+
+        let (parts, body) = request.into_parts();
+        let buffered = buffer_request(body, settings.max_body_bytes)
+            .await
+            .map_err(|err| classify_body_error(&err, self.inner.max_body_bytes))?;
+        let (method, uri, version, headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.version,
+            parts.headers.clone(),
+        );
+        let request = Request::from_parts(parts, buffered.primary);
+        let Some(copy) = buffered.copy else {
+            shadowing.count(mirror.route, Outcome::Skipped(SkipReason::BodyTooLarge));
+            return self
+                .send(
+                    &active,
+                    target,
+                    request,
+                    &mirror.path_and_query,
+                    &mirror.context,
+                )
+                .await;
+        };
+
+        let started = Instant::now();
+        let response = match self
+            .send(
+                &active,
+                target,
+                request,
+                &mirror.path_and_query,
+                &mirror.context,
+            )
+            .await
+        {
+            Ok(response) => response,
+            Err(err) => {
+                shadowing.count(mirror.route, Outcome::Error(ErrorReason::PrimaryFailed));
+                return Err(err);
+            }
+        };
+        let primary_latency = started.elapsed();
+        let (response_parts, body) = response.into_parts();
+        let (tee, primary_body) = TeeBody::new(body, settings.max_body_bytes);
+
+        let gateway = self.clone();
+        let (send_active, path_and_query, context) = (
+            active.clone(),
+            mirror.path_and_query.clone(),
+            mirror.context.clone(),
+        );
+        let send: SendFn = Arc::new(move |side, request| {
+            let (gateway, active, path_and_query, context) = (
+                gateway.clone(),
+                send_active.clone(),
+                path_and_query.clone(),
+                context.clone(),
+            );
+            Box::pin(async move {
+                gateway
+                    .send(&active, side, request, &path_and_query, &context)
+                    .await
+            })
+        });
+        shadowing.spawn(MirrorJob {
+            route: mirror.route.to_owned(),
+            template: mirror.template,
+            request_id: mirror.context.request_id.to_str().unwrap_or("-").to_owned(),
+            path: mirror.path.to_owned(),
+            primary_side: target,
+            policy: mirror.policy,
+            timeout: settings.timeout,
+            max_body_bytes: settings.max_body_bytes,
+            redact: settings.redact.iter().cloned().collect(),
+            method,
+            uri,
+            version,
+            headers,
+            body: copy,
+            primary_status: response_parts.status,
+            primary_headers: response_parts.headers.clone(),
+            primary_latency,
+            primary_body,
+            permit,
+            send,
+        });
+        Ok(Response::from_parts(response_parts, Body::new(tee)))
+    }
+}
+
+/// What a mirrored request needs besides the request itself.
+struct Mirror<'a> {
+    route: &'a str,
+    template: String,
+    policy: Arc<ShadowPolicy>,
+    path: &'a str,
+    path_and_query: String,
+    context: ForwardContext,
+}
+
+/// A request body that failed while being buffered for a mirror.
+fn classify_body_error(err: &axum::Error, limit: u64) -> GatewayError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if cause.is::<LengthLimitError>() {
+            return GatewayError::BodyTooLarge { limit };
+        }
+        source = cause.source();
+    }
+    GatewayError::BodyRead
 }
 
 /// The `Content-Length` the client declared, if any.

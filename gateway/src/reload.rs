@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
 use crate::routes::{RouteTable, RouteTableError};
 use crate::upstream::{ClientSettings, LegacyUpstream};
@@ -25,6 +26,20 @@ pub struct Active {
     pub legacy: LegacyUpstream,
     /// When this table was swapped in.
     pub loaded_at: DateTime<Utc>,
+    /// Slots for mirrors in flight (`[shadow] max_in_flight`).
+    pub shadow_permits: Arc<Semaphore>,
+}
+
+impl Active {
+    fn new(table: RouteTable, legacy: LegacyUpstream) -> Self {
+        let permits = table.shadow_settings().max_in_flight;
+        Self {
+            table,
+            legacy,
+            loaded_at: Utc::now(),
+            shadow_permits: Arc::new(Semaphore::new(permits)),
+        }
+    }
 }
 
 /// What a reload did.
@@ -86,11 +101,7 @@ impl RouteState {
         crate::metrics::set_route_table(table.version(), None, unix_now());
         Ok(Self {
             path: path.to_path_buf(),
-            active: ArcSwap::from_pointee(Active {
-                table,
-                legacy,
-                loaded_at: Utc::now(),
-            }),
+            active: ArcSwap::from_pointee(Active::new(table, legacy)),
             stats: Mutex::new(ReloadStats::default()),
             reloading: Mutex::new(()),
         })
@@ -153,11 +164,7 @@ impl RouteState {
         } else {
             LegacyUpstream::new(&client_settings(&table))
         };
-        self.active.store(Arc::new(Active {
-            table,
-            legacy,
-            loaded_at: Utc::now(),
-        }));
+        self.active.store(Arc::new(Active::new(table, legacy)));
         if let Ok(mut stats) = self.stats.lock() {
             stats.succeeded += 1;
             stats.last_error = None;

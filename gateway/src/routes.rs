@@ -33,9 +33,12 @@
 //! written decoded and normalised: starting with `/`, without `//`, `.` or `..`
 //! segments, `?`, `#` or `%`.
 //!
-//! `[shadow]` and a route's `shadow` and `canary` keys are reserved for later
-//! versions and refused for now; any other unknown key is refused with the
-//! list of allowed keys.
+//! A route's `shadow` table mirrors its requests to the other side and
+//! compares the answers; `require` says what the comparisons must show
+//! before the route is ready to flip; `[shadow]` holds the limits every
+//! mirror shares (see the README). A route's `canary` key is reserved for a
+//! later version and refused for now; any other unknown key is refused with
+//! the list of allowed keys.
 //!
 //! # Matching
 //!
@@ -55,11 +58,13 @@
 
 mod error;
 mod path;
+mod shadowing;
 mod spec;
 mod table;
 
 pub use error::{PathError, Problem, RouteTableError};
 pub use path::{NormalizedPath, normalize_path};
+pub use shadowing::{FlipRequirement, ShadowPolicy, ShadowSettings};
 pub use table::{
     LegacySettings, Matcher, Resolution, Route, RouteTable, RouteTableSummary, Segment, Target,
 };

@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 mod m20261125_000001_create_users_table;
+mod m20261125_000002_create_shadow_tables;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -18,7 +19,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_users_table::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_users_table::Migration),
+            Box::new(m20261125_000002_create_shadow_tables::Migration),
+        ]
     }
 }
 

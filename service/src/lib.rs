@@ -31,7 +31,7 @@ use crate::application::{
 use crate::infrastructure::persistence::SeaOrmUserRepository;
 
 pub use crate::api::problem::{PROBLEM_JSON, Problem};
-pub use crate::infrastructure::database::ConnectError;
+pub use crate::infrastructure::database::{ConnectError, connect as connect_database};
 pub use crate::infrastructure::settings::{DatabaseSettings, HttpSettings, Settings};
 
 /// The built service: its router and the resources it holds.

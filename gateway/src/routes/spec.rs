@@ -4,9 +4,9 @@
 //! [`RoutesFile`] into a [`RouteTable`](super::RouteTable) and reports every
 //! semantic problem at the position the [`Spanned`] values carry. Unknown keys
 //! are refused by `deny_unknown_fields` (the error names the key and the
-//! allowed ones). The keys reserved for later versions (`[shadow]`, a route's
-//! `shadow` and `canary`) are accepted here as any TOML value, only so that
-//! validation can refuse them with a clear, positioned message.
+//! allowed ones). The key reserved for a later version (a route's `canary`)
+//! is accepted here as any TOML value, only so that validation can refuse it
+//! with a clear, positioned message.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -21,8 +21,8 @@ pub(super) struct RoutesFile {
     pub(super) legacy: Spanned<LegacySpec>,
     /// `[defaults]`, optional.
     pub(super) defaults: Option<Spanned<DefaultsSpec>>,
-    /// `[shadow]`, reserved for a later version.
-    pub(super) shadow: Option<Spanned<toml::Value>>,
+    /// `[shadow]`: limits shared by every route's mirroring.
+    pub(super) shadow: Option<Spanned<ShadowSettingsSpec>>,
     /// `[[routes]]`, in file order.
     #[serde(default)]
     pub(super) routes: Vec<Spanned<RouteSpec>>,
@@ -59,8 +59,10 @@ pub(super) struct RouteSpec {
     pub(super) matcher: Spanned<MatchSpec>,
     /// `target = "legacy" | "service"`.
     pub(super) target: Spanned<Target>,
-    /// `shadow = {...}`, reserved for a later version.
-    pub(super) shadow: Option<Spanned<toml::Value>>,
+    /// `shadow = {...}`: mirror this route's requests to the other side and compare.
+    pub(super) shadow: Option<Spanned<ShadowSpec>>,
+    /// `require = {...}`: what the shadow results must show before the route is ready to flip.
+    pub(super) require: Option<Spanned<RequireSpec>>,
     /// `canary = {...}`, reserved for a later version.
     pub(super) canary: Option<Spanned<toml::Value>>,
 }
@@ -75,4 +77,50 @@ pub(super) struct MatchSpec {
     pub(super) prefix: Option<Spanned<String>>,
     /// The methods matched; absent means all.
     pub(super) methods: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `[shadow]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShadowSettingsSpec {
+    /// Mirrors in flight at once, over all routes; beyond it they are dropped and counted.
+    pub(super) max_in_flight: Option<Spanned<u64>>,
+    /// Limit on one mirror (request, response and comparison), humantime syntax.
+    pub(super) timeout: Option<Spanned<String>>,
+    /// Bodies (request or response) larger than this are not compared.
+    pub(super) max_body_bytes: Option<Spanned<u64>>,
+    /// Object member and header names whose values are never recorded or logged.
+    pub(super) redact: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A route's `shadow` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShadowSpec {
+    /// The side mirrored to: the one that does not serve the route.
+    pub(super) to: Spanned<Target>,
+    /// The share of requests mirrored, 0.0 to 1.0.
+    pub(super) sample: Option<Spanned<f64>>,
+    /// Methods mirrored; default GET, HEAD, OPTIONS. Others only when listed.
+    pub(super) methods: Option<Spanned<Vec<Spanned<String>>>>,
+    /// JSON Pointers (`*` for any member or index) whose differences do not count.
+    pub(super) ignore: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Response headers compared; default `content-type`.
+    pub(super) compare_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `"strict"` (default) or `"ignore"`: whether array order matters.
+    pub(super) array_order: Option<Spanned<String>>,
+    /// Whether the mirrored side may add object members the primary lacks.
+    pub(super) allow_added_fields: Option<Spanned<bool>>,
+    /// Send each mirrored request to the primary twice and learn what differs anyway (noise).
+    pub(super) detect_noise: Option<Spanned<bool>>,
+}
+
+/// A route's `require` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RequireSpec {
+    /// The share of compared requests that must match, 0.0 to 1.0.
+    pub(super) match_rate: Spanned<f64>,
+    /// How many comparisons there must be before the rate counts.
+    pub(super) min_samples: Spanned<u64>,
 }

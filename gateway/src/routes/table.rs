@@ -27,6 +27,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, Uri};
@@ -35,6 +36,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use toml::Spanned;
 
 use super::error::LineIndex;
+use super::shadowing::{
+    FlipRequirement, ShadowPolicy, ShadowSettings, flip_requirement, shadow_policy, shadow_settings,
+};
 use super::spec::{LegacySpec, MatchSpec, RouteSpec, RoutesFile};
 use super::{NormalizedPath, Problem, RouteTableError};
 
@@ -215,13 +219,15 @@ fn prefix_segments(prefix: &str) -> impl Iterator<Item = &str> {
 }
 
 /// One `[[routes]]` entry, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     name: String,
     matcher: Matcher,
     methods: Option<Vec<Method>>,
     target: Target,
     line: usize,
+    shadow: Option<Arc<ShadowPolicy>>,
+    require: Option<FlipRequirement>,
 }
 
 impl Route {
@@ -250,6 +256,16 @@ impl Route {
         self.line
     }
 
+    /// How the route is mirrored, if it is.
+    pub fn shadow(&self) -> Option<&Arc<ShadowPolicy>> {
+        self.shadow.as_ref()
+    }
+
+    /// What its shadow results must show before the route is ready to flip (defaults apply when absent).
+    pub fn require(&self) -> FlipRequirement {
+        self.require.unwrap_or_default()
+    }
+
     /// Whether the route's method set includes `method`.
     pub fn allows(&self, method: &Method) -> bool {
         self.methods
@@ -269,18 +285,20 @@ impl Serialize for Route {
             .methods
             .as_ref()
             .map(|methods| methods.iter().map(Method::as_str).collect());
-        let mut fields = serializer.serialize_struct("Route", 5)?;
+        let mut fields = serializer.serialize_struct("Route", 7)?;
         fields.serialize_field("name", &self.name)?;
         fields.serialize_field("target", &self.target)?;
         fields.serialize_field("line", &self.line)?;
         fields.serialize_field("methods", &methods)?;
         fields.serialize_field("match", &self.matcher)?;
+        fields.serialize_field("shadow", &self.shadow)?;
+        fields.serialize_field("require", &self.require())?;
         fields.end()
     }
 }
 
 /// The outcome of [`RouteTable::resolve`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Resolution<'a> {
     /// The route that matched, or `None` when the default target answers.
     pub route: Option<&'a Route>,
@@ -289,9 +307,10 @@ pub struct Resolution<'a> {
 }
 
 /// A parsed and fully validated `routes.toml`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteTable {
     legacy: LegacySettings,
+    shadow: ShadowSettings,
     default_target: Target,
     /// In file order.
     routes: Vec<Route>,
@@ -347,9 +366,7 @@ impl RouteTable {
             .defaults
             .and_then(|defaults| defaults.into_inner().target)
             .map_or(Target::Legacy, Spanned::into_inner);
-        if let Some(shadow) = &spec.shadow {
-            problems.push(index.problem(shadow.span().start, not_supported_yet("shadow")));
-        }
+        let shadow = shadow_settings(spec.shadow, &index, &mut problems);
 
         let mut routes = Vec::with_capacity(spec.routes.len());
         let mut match_offsets = Vec::with_capacity(spec.routes.len());
@@ -369,7 +386,7 @@ impl RouteTable {
                 first_lines.insert(name.clone(), line);
             }
             let match_offset = entry.matcher.span().start;
-            if let Some(route) = build_route(entry, line, &index, &mut problems) {
+            if let Some(route) = build_route(entry, line, &shadow, &index, &mut problems) {
                 routes.push(route);
                 match_offsets.push(match_offset);
             }
@@ -381,6 +398,7 @@ impl RouteTable {
         match legacy {
             Some(legacy) if problems.is_empty() => Ok(Self {
                 legacy,
+                shadow,
                 default_target,
                 routes,
                 priority,
@@ -424,6 +442,11 @@ impl RouteTable {
         self.priority.iter().filter_map(|&i| self.routes.get(i))
     }
 
+    /// The `[shadow]` limits shared by every route's mirroring.
+    pub fn shadow_settings(&self) -> &ShadowSettings {
+        &self.shadow
+    }
+
     /// A stable hash of the source text (FNV-1a, 16 hex digits), the same in every process.
     pub fn version(&self) -> &str {
         &self.version
@@ -440,6 +463,7 @@ impl RouteTable {
                 timeout: humantime::format_duration(self.legacy.timeout).to_string(),
             },
             default_target: self.default_target,
+            shadow: &self.shadow,
             routes: &self.routes,
             evaluation_order: self.by_priority().map(Route::name).collect(),
         }
@@ -455,6 +479,8 @@ pub struct RouteTableSummary<'a> {
     legacy: LegacySummary,
     /// [`RouteTable::default_target`].
     default_target: Target,
+    /// [`RouteTable::shadow_settings`].
+    shadow: &'a ShadowSettings,
     /// The routes in file order: name, target, line, methods (absent = all), match kind and value.
     routes: &'a [Route],
     /// Route names in the order they are tried.
@@ -549,7 +575,7 @@ fn parse_legacy_url(raw: &str) -> Result<Uri, String> {
 }
 
 /// Parses an optional positive humantime duration, pushing its problem.
-fn duration_setting(
+pub(super) fn duration_setting(
     value: Option<&Spanned<String>>,
     key: &str,
     default: Duration,
@@ -575,6 +601,7 @@ fn duration_setting(
 fn build_route(
     spec: RouteSpec,
     line: usize,
+    shadow_settings: &ShadowSettings,
     index: &LineIndex<'_>,
     problems: &mut Vec<Problem>,
 ) -> Option<Route> {
@@ -587,10 +614,8 @@ fn build_route(
             ),
         ));
     }
-    for (key, value) in [("shadow", &spec.shadow), ("canary", &spec.canary)] {
-        if let Some(value) = value {
-            problems.push(index.problem(value.span().start, not_supported_yet(key)));
-        }
+    if let Some(canary) = &spec.canary {
+        problems.push(index.problem(canary.span().start, not_supported_yet("canary")));
     }
 
     let match_offset = spec.matcher.span().start;
@@ -626,12 +651,31 @@ fn build_route(
         Some(methods) => parse_methods(methods, index, problems).map(Some),
     };
 
+    let target = spec.target.into_inner();
+    let methods = methods?;
+    let shadow = match spec.shadow {
+        None => None,
+        Some(shadow) => Some(Arc::new(shadow_policy(
+            shadow,
+            target,
+            methods.as_deref(),
+            shadow_settings.max_body_bytes,
+            index,
+            problems,
+        )?)),
+    };
+    let require = match spec.require {
+        None => None,
+        Some(require) => Some(flip_requirement(require, index, problems)?),
+    };
     Some(Route {
         name: spec.name.into_inner(),
         matcher: matcher?,
-        methods: methods?,
-        target: spec.target.into_inner(),
+        methods,
+        target,
         line,
+        shadow,
+        require,
     })
 }
 
@@ -646,7 +690,7 @@ fn is_valid_name(name: &str) -> bool {
 }
 
 /// Uppercases, checks and dedupes a `methods` list, pushing its problems.
-fn parse_methods(
+pub(super) fn parse_methods(
     methods: Spanned<Vec<Spanned<String>>>,
     index: &LineIndex<'_>,
     problems: &mut Vec<Problem>,
@@ -1243,12 +1287,30 @@ target = "legacy"
             (legacy("url = \"http://l a\""), "2:7: invalid legacy url \"http://l a\": invalid uri character"),
             (legacy("url = \"http://l\"\nconnect_timeout = \"0s\""), "3:19: `connect_timeout` must be greater than zero"),
             (legacy("url = \"http://l\"\ntimeout = \"soon\""), "3:11: invalid duration \"soon\" for `timeout`: expected number at 0 (write e.g. \"2s\" or \"500ms\")"),
-            // Reserved keys.
-            (legacy("url = \"http://l\"\n\n[shadow]\nmax_in_flight = 256"), "4:1: `shadow` is not supported by this gateway version yet"),
+            // Shadowing.
+            (legacy("url = \"http://l\"\n\n[shadow]\nmax_in_flight = 0"), "5:17: `max_in_flight` must be greater than zero"),
+            (legacy("url = \"http://l\"\n\n[shadow]\ntimeout = \"later\""), "5:11: invalid duration \"later\" for `timeout`: expected number at 0 (write e.g. \"2s\" or \"500ms\")"),
             (
-                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nshadow = { to = \"service\" }\n".into(),
-                "7:10: `shadow` is not supported by this gateway version yet",
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nshadow = { to = \"legacy\" }\n".into(),
+                "7:17: `shadow.to` is \"legacy\", which already serves the route: mirror to the other side",
             ),
+            (
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nshadow = { to = \"service\", sample = 1.5 }\n".into(),
+                "7:37: `sample` must be between 0.0 and 1.0",
+            ),
+            (
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nshadow = { to = \"service\", ignore = [\"created_at\"] }\n".into(),
+                "7:38: invalid ignore rule: ignore rule `created_at` must start with `/`",
+            ),
+            (
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nshadow = { to = \"service\", methods = [\"POST\"], detect_noise = true }\n".into(),
+                "7:10: `detect_noise` sends each mirrored request to the primary twice: it is allowed only when `shadow.methods` lists safe methods (GET, HEAD, OPTIONS)",
+            ),
+            (
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nrequire = { match_rate = 1.5, min_samples = 0 }\n".into(),
+                "7:26: `match_rate` must be above 0.0 and at most 1.0\n7:45: `min_samples` must be at least 1",
+            ),
+            // Reserved keys.
             (
                 "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ncanary = { to = \"service\", percent = 5 }\ntarget = \"legacy\"\n".into(),
                 "6:10: `canary` is not supported by this gateway version yet",
@@ -1286,7 +1348,11 @@ target = "legacy"
             (one_route("{ methods = [\"GET\"] }"), "6:9: `match` needs a `path` (exact or with `{param}`s) or a `prefix`"),
         ];
         for (source, expected) in &cases {
-            assert_eq!(problems(source), [*expected], "in:\n{source}");
+            assert_eq!(
+                problems(source),
+                expected.lines().collect::<Vec<_>>(),
+                "in:\n{source}"
+            );
         }
     }
 
@@ -1328,7 +1394,11 @@ target = "legacy"
             ("[legacy\n", "1:8: invalid table header; expected `.`, `]`"),
         ];
         for (source, expected) in cases {
-            assert_eq!(problems(source), [*expected], "in:\n{source}");
+            assert_eq!(
+                problems(source),
+                expected.lines().collect::<Vec<_>>(),
+                "in:\n{source}"
+            );
         }
     }
 
@@ -1476,7 +1546,6 @@ canary = { percent = 5 }
         let expected = [
             "2:7: https upstreams are not supported yet",
             "3:11: `timeout` must be greater than zero",
-            "5:1: `shadow` is not supported by this gateway version yet",
             "9:8: invalid route name \"Users\": use 1 to 64 characters from a-z, 0-9, '-' and '_', starting with a letter or digit",
             "10:18: invalid path \"/users//x\": it must not contain '//'",
             "10:41: `methods` is empty: list at least one method, or leave `methods` out to match every method",
@@ -1529,12 +1598,19 @@ url = "http://127.0.0.1:8000/base"
 connect_timeout = "2s"
 timeout = "30s"
 
+[shadow]
+max_in_flight = 256
+timeout = "5s"
+max_body_bytes = 1048576
+redact = ["email", "password", "token", "secret", "authorization", "cookie", "set-cookie"]
+
 [[routes]]
 name = "create-user"
 target = "service"
 line = 10
 methods = ["POST"]
 match = {{ kind = "exact", value = "/v1/accounts/users" }}
+require = {{ match_rate = 0.999, min_samples = 1000 }}
 
 [[routes]]
 name = "get-user"
@@ -1542,12 +1618,14 @@ target = "legacy"
 line = 15
 methods = ["GET", "HEAD"]
 match = {{ kind = "pattern", value = "/v1/accounts/users/{{id}}" }}
+require = {{ match_rate = 0.999, min_samples = 1000 }}
 
 [[routes]]
 name = "orders"
 target = "legacy"
 line = 20
 match = {{ kind = "prefix", value = "/v1/orders" }}
+require = {{ match_rate = 0.999, min_samples = 1000 }}
 "#,
             table.version()
         ))

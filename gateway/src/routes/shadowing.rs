@@ -1,0 +1,343 @@
+//! Validated shadow settings: the `[shadow]` table, a route's `shadow` and `require`.
+
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+use serde::Serialize;
+use toml::Spanned;
+
+use super::Target;
+use super::error::{LineIndex, Problem};
+use super::spec::{RequireSpec, ShadowSettingsSpec, ShadowSpec};
+use super::table::{duration_setting, parse_methods};
+use crate::shadow::compare::{ArrayOrder, CompareRules};
+use crate::shadow::pointer::IgnoreRule;
+
+/// Default `[shadow] max_in_flight`.
+const DEFAULT_MAX_IN_FLIGHT: u64 = 256;
+/// Default `[shadow] timeout`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `[shadow] max_body_bytes` (Envoy's default buffer, 1 MiB).
+const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// Default `[shadow] redact`.
+const DEFAULT_REDACT: &[&str] = &[
+    "email",
+    "password",
+    "token",
+    "secret",
+    "authorization",
+    "cookie",
+    "set-cookie",
+];
+
+/// The `[shadow]` table: limits shared by every route's mirroring.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShadowSettings {
+    /// Mirrors in flight at once; beyond it a mirror is dropped and counted.
+    pub max_in_flight: usize,
+    /// Limit on one mirror: its request, response and comparison.
+    #[serde(with = "humantime_millis")]
+    pub timeout: Duration,
+    /// Bodies larger than this are not compared (the outcome says so).
+    pub max_body_bytes: usize,
+    /// Object member and header names (lower-case) whose values are never recorded or logged.
+    pub redact: Vec<String>,
+}
+
+impl Default for ShadowSettings {
+    fn default() -> Self {
+        Self {
+            max_in_flight: usize::try_from(DEFAULT_MAX_IN_FLIGHT).unwrap_or(256),
+            timeout: DEFAULT_TIMEOUT,
+            max_body_bytes: usize::try_from(DEFAULT_MAX_BODY_BYTES).unwrap_or(1024 * 1024),
+            redact: DEFAULT_REDACT.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+mod humantime_millis {
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: serde::Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+}
+
+/// A route's `shadow` table, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowPolicy {
+    /// The side mirrored to.
+    pub to: Target,
+    /// The share of requests mirrored, 0.0 to 1.0.
+    pub sample: f64,
+    /// The methods mirrored.
+    #[serde(serialize_with = "method_names")]
+    pub methods: Vec<Method>,
+    /// Whether each mirrored request is also sent to the primary twice, to learn noise.
+    pub detect_noise: bool,
+    /// How the two answers are compared.
+    #[serde(skip)]
+    pub rules: CompareRules,
+    /// The ignore rules as written, for display.
+    pub ignore: Vec<String>,
+    /// The compared headers, for display.
+    pub compare_headers: Vec<String>,
+}
+
+fn method_names<S: serde::Serializer>(
+    methods: &[Method],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(methods.iter().map(Method::as_str))
+}
+
+impl ShadowPolicy {
+    /// Whether requests with `method` are mirrored.
+    pub fn mirrors(&self, method: &Method) -> bool {
+        self.methods.contains(method)
+    }
+}
+
+/// A route's `require` table: when its shadow results make it ready to flip.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FlipRequirement {
+    /// The share of compared requests that must match (ignored-only differences count as matches).
+    pub match_rate: f64,
+    /// How many comparisons there must be first.
+    pub min_samples: u64,
+}
+
+impl Default for FlipRequirement {
+    fn default() -> Self {
+        Self {
+            match_rate: 0.999,
+            min_samples: 1000,
+        }
+    }
+}
+
+/// Validates `[shadow]`, pushing its problems.
+pub(super) fn shadow_settings(
+    spec: Option<Spanned<ShadowSettingsSpec>>,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> ShadowSettings {
+    let defaults = ShadowSettings::default();
+    let Some(spec) = spec else { return defaults };
+    let spec = spec.into_inner();
+    let positive = |value: Option<Spanned<u64>>,
+                    key: &str,
+                    default: u64,
+                    problems: &mut Vec<Problem>|
+     -> u64 {
+        match value {
+            None => default,
+            Some(v) if *v.get_ref() > 0 => *v.get_ref(),
+            Some(v) => {
+                problems.push(
+                    index.problem(v.span().start, format!("`{key}` must be greater than zero")),
+                );
+                default
+            }
+        }
+    };
+    let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let redact = match spec.redact {
+        None => defaults.redact,
+        Some(list) => list
+            .into_inner()
+            .into_iter()
+            .map(|name| name.into_inner().to_ascii_lowercase())
+            .collect(),
+    };
+    ShadowSettings {
+        max_in_flight: as_usize(positive(
+            spec.max_in_flight,
+            "max_in_flight",
+            DEFAULT_MAX_IN_FLIGHT,
+            problems,
+        )),
+        timeout: duration_setting(
+            spec.timeout.as_ref(),
+            "timeout",
+            DEFAULT_TIMEOUT,
+            index,
+            problems,
+        )
+        .unwrap_or(DEFAULT_TIMEOUT),
+        max_body_bytes: as_usize(positive(
+            spec.max_body_bytes,
+            "max_body_bytes",
+            DEFAULT_MAX_BODY_BYTES,
+            problems,
+        )),
+        redact,
+    }
+}
+
+/// Validates a route's `shadow`, pushing its problems.
+pub(super) fn shadow_policy(
+    spec: Spanned<ShadowSpec>,
+    target: Target,
+    route_methods: Option<&[Method]>,
+    max_body_bytes: usize,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<ShadowPolicy> {
+    let offset = spec.span().start;
+    let spec = spec.into_inner();
+    let before = problems.len();
+    let to = *spec.to.get_ref();
+    if to == target {
+        problems.push(index.problem(
+            spec.to.span().start,
+            format!(
+                "`shadow.to` is \"{to}\", which already serves the route: mirror to the other side"
+            ),
+        ));
+    }
+    let sample = spec.sample.as_ref().map_or(1.0, |s| *s.get_ref());
+    if let Some(s) = &spec.sample
+        && !(0.0..=1.0).contains(s.get_ref())
+    {
+        problems.push(index.problem(s.span().start, "`sample` must be between 0.0 and 1.0"));
+    }
+    let methods = match spec.methods {
+        None => vec![Method::GET, Method::HEAD, Method::OPTIONS],
+        Some(methods) => parse_methods(methods, index, problems).unwrap_or_default(),
+    };
+    if let Some(route_methods) = route_methods {
+        let unmatched: Vec<&str> = methods
+            .iter()
+            .filter(|m| !route_methods.contains(m))
+            .map(Method::as_str)
+            .collect();
+        // Only a problem when the list was written: the default list is filtered silently.
+        if !unmatched.is_empty() && methods.iter().any(|m| !is_safe(m)) {
+            problems.push(index.problem(
+                offset,
+                format!(
+                    "`shadow.methods` lists {} which the route does not match",
+                    unmatched.join(", ")
+                ),
+            ));
+        }
+    }
+    let detect_noise = spec.detect_noise.as_ref().is_some_and(|d| *d.get_ref());
+    if detect_noise && methods.iter().any(|m| !is_safe(m)) {
+        problems.push(index.problem(
+            offset,
+            "`detect_noise` sends each mirrored request to the primary twice: it is allowed only when `shadow.methods` lists safe methods (GET, HEAD, OPTIONS)",
+        ));
+    }
+    let mut ignore = Vec::new();
+    let mut ignore_text = Vec::new();
+    for pointer in spec.ignore.map(Spanned::into_inner).unwrap_or_default() {
+        match IgnoreRule::parse(pointer.get_ref()) {
+            Ok(rule) => {
+                ignore.push(rule);
+                ignore_text.push(pointer.get_ref().clone());
+            }
+            Err(err) => problems
+                .push(index.problem(pointer.span().start, format!("invalid ignore rule: {err}"))),
+        }
+    }
+    let mut headers = Vec::new();
+    match spec.compare_headers {
+        None => headers.push(http::header::CONTENT_TYPE),
+        Some(list) => {
+            for name in list.into_inner() {
+                match HeaderName::from_bytes(name.get_ref().as_bytes()) {
+                    Ok(header) => headers.push(header),
+                    Err(_) => problems.push(index.problem(
+                        name.span().start,
+                        format!(
+                            "invalid header name {:?} in `compare_headers`",
+                            name.get_ref()
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+    let array_order = match spec.array_order.as_ref().map(|a| a.get_ref().as_str()) {
+        None | Some("strict") => ArrayOrder::Strict,
+        Some("ignore") => ArrayOrder::Ignore,
+        Some(other) => {
+            if let Some(a) = &spec.array_order {
+                problems.push(index.problem(
+                    a.span().start,
+                    format!("invalid `array_order` {other:?}: use \"strict\" or \"ignore\""),
+                ));
+            }
+            ArrayOrder::Strict
+        }
+    };
+    if problems.len() > before {
+        return None;
+    }
+    let compare_headers = headers.iter().map(|h| h.as_str().to_owned()).collect();
+    let allow_added_fields = spec
+        .allow_added_fields
+        .as_ref()
+        .is_some_and(|a| *a.get_ref());
+    let rules = match CompareRules::new(
+        ignore,
+        headers,
+        array_order,
+        allow_added_fields,
+        max_body_bytes,
+    ) {
+        Ok(rules) => rules,
+        Err(err) => {
+            problems.push(index.problem(offset, format!("invalid comparison rules: {err}")));
+            return None;
+        }
+    };
+    Some(ShadowPolicy {
+        to,
+        sample,
+        methods,
+        detect_noise,
+        rules,
+        ignore: ignore_text,
+        compare_headers,
+    })
+}
+
+/// Validates a route's `require`, pushing its problems.
+pub(super) fn flip_requirement(
+    spec: Spanned<RequireSpec>,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<FlipRequirement> {
+    let spec = spec.into_inner();
+    let match_rate = *spec.match_rate.get_ref();
+    let min_samples = *spec.min_samples.get_ref();
+    let mut ok = true;
+    if !(0.0..=1.0).contains(&match_rate) || match_rate == 0.0 {
+        problems.push(index.problem(
+            spec.match_rate.span().start,
+            "`match_rate` must be above 0.0 and at most 1.0",
+        ));
+        ok = false;
+    }
+    if min_samples == 0 {
+        problems.push(index.problem(
+            spec.min_samples.span().start,
+            "`min_samples` must be at least 1",
+        ));
+        ok = false;
+    }
+    ok.then_some(FlipRequirement {
+        match_rate,
+        min_samples,
+    })
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}

@@ -1,0 +1,74 @@
+//! SeaORM entities of the shadow records (tables created by the `migration` crate).
+
+/// `shadow_mismatches`: one row per recorded mismatch.
+pub(crate) mod mismatch {
+    use sea_orm::entity::prelude::*;
+
+    /// One row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shadow_mismatches")]
+    pub(crate) struct Model {
+        /// UUIDv7, so id order is time order.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) id: Uuid,
+        /// The route's name.
+        pub(crate) route: String,
+        /// The route's match, e.g. `pattern /v1/accounts/users/{id}`.
+        pub(crate) template: String,
+        /// The request method.
+        pub(crate) method: String,
+        /// The normalised request path (query excluded).
+        pub(crate) path: String,
+        /// The request id.
+        pub(crate) request_id: String,
+        /// When the comparison ended.
+        pub(crate) recorded_at: ChronoDateTimeUtc,
+        /// `mismatch` (or another outcome label).
+        pub(crate) outcome: String,
+        /// The side that answered the client.
+        pub(crate) primary_side: String,
+        /// The primary's status.
+        pub(crate) primary_status: i32,
+        /// The mirror's status.
+        pub(crate) shadow_status: i32,
+        /// Time to the primary's response head.
+        pub(crate) primary_latency_ms: f64,
+        /// Time to the mirror's response head.
+        pub(crate) shadow_latency_ms: f64,
+        /// The differences as a JSON array (values truncated and redacted).
+        pub(crate) differences: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `shadow_outcome_counts`: comparisons per route and outcome, summed over replicas.
+pub(crate) mod outcome_count {
+    use sea_orm::entity::prelude::*;
+
+    /// One row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shadow_outcome_counts")]
+    pub(crate) struct Model {
+        /// The route's name.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) route: String,
+        /// The outcome label.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) outcome: String,
+        /// How many comparisons ended so.
+        pub(crate) count: i64,
+        /// When a replica last added to it.
+        pub(crate) updated_at: ChronoDateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

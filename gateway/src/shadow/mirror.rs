@@ -1,0 +1,297 @@
+//! Running one mirror, detached from the client's request, and recording its outcome.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+
+use super::capture::capture_response;
+use super::compare::{Captured, CapturedBody, Comparison, DiffKind, Difference, compare};
+use super::noise::detect_noise;
+use super::outcome::{ErrorReason, Outcome};
+use super::recorder::Recorder;
+use super::stats::ShadowStats;
+use super::store::MismatchRecord;
+use crate::error::GatewayError;
+use crate::routes::{ShadowPolicy, Target};
+
+/// The header that marks a mirrored request, so either side can suppress side effects.
+pub const SHADOW_HEADER: &str = "x-gateway-shadow";
+
+/// Sends a request to one side; the gateway provides it.
+pub type SendFn = Arc<
+    dyn Fn(Target, Request<Body>) -> BoxFuture<'static, Result<Response<Body>, GatewayError>>
+        + Send
+        + Sync,
+>;
+
+/// Everything a detached mirror needs.
+pub struct MirrorJob {
+    /// The route's name.
+    pub route: String,
+    /// The route's match, for grouping records.
+    pub template: String,
+    /// The request id.
+    pub request_id: String,
+    /// The normalised path.
+    pub path: String,
+    /// The side that answered the client.
+    pub primary_side: Target,
+    /// The route's shadow policy.
+    pub policy: Arc<ShadowPolicy>,
+    /// `[shadow] timeout`.
+    pub timeout: Duration,
+    /// `[shadow] max_body_bytes`.
+    pub max_body_bytes: usize,
+    /// `[shadow] redact`.
+    pub redact: Arc<[String]>,
+    /// The request's method, URI (normalised path and query), version and headers.
+    pub method: Method,
+    /// See [`MirrorJob::method`].
+    pub uri: Uri,
+    /// See [`MirrorJob::method`].
+    pub version: Version,
+    /// See [`MirrorJob::method`].
+    pub headers: HeaderMap,
+    /// The request body, buffered.
+    pub body: Bytes,
+    /// The primary's status and headers.
+    pub primary_status: StatusCode,
+    /// See [`MirrorJob::primary_status`].
+    pub primary_headers: HeaderMap,
+    /// Time to the primary's response head.
+    pub primary_latency: Duration,
+    /// The primary's body, once the client has received it.
+    pub primary_body: oneshot::Receiver<CapturedBody>,
+    /// The slot this mirror holds among `max_in_flight`.
+    pub permit: OwnedSemaphorePermit,
+    /// How to reach either side.
+    pub send: SendFn,
+}
+
+/// The process-wide shadowing state: statistics and the recorder.
+pub struct Shadowing {
+    stats: ShadowStats,
+    recorder: Option<Recorder>,
+}
+
+impl Shadowing {
+    /// Shadowing that records to `recorder` (or only to metrics and logs without one).
+    pub fn new(recorder: Option<Recorder>) -> Self {
+        Self {
+            stats: ShadowStats::default(),
+            recorder,
+        }
+    }
+
+    /// This replica's statistics.
+    pub fn stats(&self) -> &ShadowStats {
+        &self.stats
+    }
+
+    /// The recorder, when there is a database.
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_ref()
+    }
+
+    /// Counts an outcome of `route` in metrics and the database.
+    pub fn count(&self, route: &str, outcome: Outcome) {
+        metrics::counter!("gateway_shadow_comparisons_total", "route" => route.to_owned(), "outcome" => outcome.label())
+            .increment(1);
+        if let Some(recorder) = &self.recorder {
+            recorder.count(route, outcome.label());
+        }
+    }
+
+    /// Runs `job` in a detached task; nothing it does can reach the client.
+    pub fn spawn(self: &Arc<Self>, job: MirrorJob) {
+        let shadowing = self.clone();
+        tokio::spawn(async move {
+            let route = job.route.clone();
+            if AssertUnwindSafe(shadowing.run(job))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!(route = %route, "a shadow comparison panicked; the client was not affected");
+                shadowing.count(&route, Outcome::Error(ErrorReason::ShadowFailed));
+            }
+        });
+    }
+
+    async fn run(&self, mut job: MirrorJob) {
+        let started = Instant::now();
+        let primary_body = std::mem::replace(&mut job.primary_body, oneshot::channel().1);
+        let gathered = tokio::time::timeout(job.timeout, gather(&job, primary_body)).await;
+        let (primary, shadow, shadow_latency, second) = match gathered {
+            Err(_elapsed) => {
+                self.count(&job.route, Outcome::Error(ErrorReason::ShadowTimedOut));
+                tracing::debug!(route = %job.route, request_id = %job.request_id, after = ?started.elapsed(), "shadow timed out");
+                return;
+            }
+            Ok(Err(reason)) => {
+                self.count(&job.route, Outcome::Error(reason));
+                return;
+            }
+            Ok(Ok(gathered)) => gathered,
+        };
+        if let Some(second) = second {
+            self.stats
+                .learn_noise(&job.route, &detect_noise(&primary, &second));
+        }
+        let noise = self.stats.noise(&job.route);
+        let mut comparison = compare(&primary, &shadow, &job.policy.rules, Some(&noise));
+        redact(&mut comparison, &job.redact);
+        self.stats
+            .latencies(&job.route, job.primary_latency, shadow_latency);
+        metrics::histogram!("gateway_shadow_side_duration_seconds", "route" => job.route.clone(), "side" => "primary")
+            .record(job.primary_latency.as_secs_f64());
+        metrics::histogram!("gateway_shadow_side_duration_seconds", "route" => job.route.clone(), "side" => "shadow")
+            .record(shadow_latency.as_secs_f64());
+        self.count(&job.route, comparison.outcome);
+        if !comparison.noise.is_empty()
+            && let Some(recorder) = &self.recorder
+        {
+            recorder.count(&job.route, "with_noise");
+        }
+        if comparison.outcome == Outcome::Mismatch {
+            self.mismatch(&job, &comparison, shadow.status, shadow_latency);
+        }
+    }
+
+    fn mismatch(
+        &self,
+        job: &MirrorJob,
+        comparison: &Comparison,
+        shadow_status: StatusCode,
+        shadow_latency: Duration,
+    ) {
+        let fields: Vec<&str> = comparison
+            .differences
+            .iter()
+            .map(|d| d.path.as_str())
+            .collect();
+        tracing::warn!(
+            route = %job.route,
+            request_id = %job.request_id,
+            method = %job.method,
+            primary = %job.primary_side,
+            fields = ?fields,
+            truncated = comparison.truncated,
+            "shadow mismatch"
+        );
+        self.stats.fields(&job.route, fields.iter().copied());
+        if let Some(recorder) = &self.recorder {
+            recorder.record(MismatchRecord {
+                id: uuid::Uuid::now_v7(),
+                route: job.route.clone(),
+                template: job.template.clone(),
+                method: job.method.to_string(),
+                path: job.path.clone(),
+                request_id: job.request_id.clone(),
+                recorded_at: Utc::now(),
+                outcome: comparison.outcome.label().to_owned(),
+                primary_side: job.primary_side.to_string(),
+                primary_status: job.primary_status.as_u16(),
+                shadow_status: shadow_status.as_u16(),
+                primary_latency_ms: job.primary_latency.as_secs_f64() * 1000.0,
+                shadow_latency_ms: shadow_latency.as_secs_f64() * 1000.0,
+                differences: json!({
+                    "differences": comparison.differences,
+                    "ignored": comparison.ignored,
+                    "noise": comparison.noise,
+                    "truncated": comparison.truncated,
+                }),
+            });
+        }
+    }
+}
+
+type Gathered = (Captured, Captured, Duration, Option<Captured>);
+
+/// Sends the mirror (and the noise probe), and waits for the primary's body.
+async fn gather(
+    job: &MirrorJob,
+    primary_body: oneshot::Receiver<CapturedBody>,
+) -> Result<Gathered, ErrorReason> {
+    let started = Instant::now();
+    let response = (job.send)(job.policy.to, mirrored_request(job))
+        .await
+        .map_err(|_| ErrorReason::ShadowFailed)?;
+    let shadow_latency = started.elapsed();
+    let shadow = capture_response(response, job.max_body_bytes)
+        .await
+        .map_err(|_| ErrorReason::ShadowFailed)?;
+    let second = if job.policy.detect_noise {
+        // A failed probe only means no noise is learned this time.
+        match (job.send)(job.primary_side, mirrored_request(job)).await {
+            Ok(response) => capture_response(response, job.max_body_bytes).await.ok(),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let primary_body = primary_body.await.map_err(|_| ErrorReason::PrimaryFailed)?;
+    let primary = Captured::new(
+        job.primary_status,
+        job.primary_headers.clone(),
+        primary_body,
+    );
+    Ok((primary, shadow, shadow_latency, second))
+}
+
+/// A copy of the client's request, marked as a mirror.
+fn mirrored_request(job: &MirrorJob) -> Request<Body> {
+    let mut request = Request::new(Body::from(job.body.clone()));
+    *request.method_mut() = job.method.clone();
+    *request.uri_mut() = job.uri.clone();
+    *request.version_mut() = job.version;
+    *request.headers_mut() = job.headers.clone();
+    request
+        .headers_mut()
+        .insert(SHADOW_HEADER, HeaderValue::from_static("1"));
+    request
+}
+
+const REDACTED: &str = "\"[redacted]\"";
+
+/// Replaces the values of differences at redacted names.
+fn redact(comparison: &mut Comparison, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    for difference in comparison
+        .differences
+        .iter_mut()
+        .chain(comparison.ignored.iter_mut())
+        .chain(comparison.noise.iter_mut())
+    {
+        if is_redacted(difference, names) {
+            difference.primary = difference.primary.as_ref().map(|_| REDACTED.to_owned());
+            difference.shadow = difference.shadow.as_ref().map(|_| REDACTED.to_owned());
+        }
+    }
+}
+
+fn is_redacted(difference: &Difference, names: &[String]) -> bool {
+    let path = difference.path.to_ascii_lowercase();
+    if let Some(header) = path.strip_prefix("header:") {
+        return names.iter().any(|n| n == header);
+    }
+    if difference.kind == DiffKind::BodyBytes {
+        // A raw body preview may hold anything: redact it when it names a redacted field.
+        let text = format!("{:?}{:?}", difference.primary, difference.shadow).to_ascii_lowercase();
+        return names.iter().any(|n| text.contains(n.as_str()));
+    }
+    // Any segment of the pointer: redacting `user` redacts everything below it.
+    path.split('/')
+        .any(|segment| names.iter().any(|n| n == segment))
+}

@@ -1,0 +1,233 @@
+//! The per-route shadow summary the admin API serves: counts, match rate, fields, latency, verdict.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::outcome::Outcome;
+use super::stats::{Latency, RouteSnapshot};
+use super::store::MismatchRecord;
+use crate::routes::{FlipRequirement, Route};
+
+/// One route's shadow results.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteSummary {
+    /// The route's name.
+    pub route: String,
+    /// The route's match.
+    pub template: String,
+    /// The side serving the route.
+    pub primary: String,
+    /// The side mirrored to, if the route is shadowed now.
+    pub shadow_to: Option<String>,
+    /// Every outcome label with its count (all replicas).
+    pub counts: BTreeMap<String, u64>,
+    /// Comparisons made: matched + mismatched.
+    pub compared: u64,
+    /// Comparisons that matched, or differed only where ignored or noise.
+    pub matched: u64,
+    /// Comparisons with a real difference.
+    pub mismatched: u64,
+    /// Comparisons where learned noise explained some difference.
+    pub noise: u64,
+    /// Mirrors that failed or timed out (either side).
+    pub errors: u64,
+    /// Requests not mirrored (sampled out, method not mirrored, body too large).
+    pub skipped: u64,
+    /// Mirrors dropped because `max_in_flight` was reached.
+    pub dropped: u64,
+    /// `matched / compared`, or `None` before the first comparison.
+    pub match_rate: Option<f64>,
+    /// The fields that differed most in recent records, with counts.
+    pub top_fields: Vec<FieldCount>,
+    /// The primary's latency (this replica's recent requests).
+    pub primary_latency: Latency,
+    /// The mirrored side's latency (this replica's recent requests).
+    pub shadow_latency: Latency,
+    /// Ignore rules suggested by the noise learned on this replica.
+    pub suggested_ignore: Vec<String>,
+    /// Whether the route is ready to flip, and why.
+    pub verdict: Verdict,
+}
+
+/// A field path and how often it differed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldCount {
+    /// The JSON Pointer, `status`, `header:<name>` or `body`.
+    pub path: String,
+    /// How many recent records have it.
+    pub count: u64,
+}
+
+/// The ready-to-flip verdict against the route's `require`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Whether the shadow results meet the requirement.
+    pub ready: bool,
+    /// Why, in words.
+    pub reason: String,
+    /// The requirement applied.
+    pub require: FlipRequirement,
+}
+
+/// Builds the summary of `route` from stored counts, recent records and this replica's statistics.
+pub fn summarise(
+    route: &Route,
+    counts: &BTreeMap<String, u64>,
+    recent: &[MismatchRecord],
+    snapshot: RouteSnapshot,
+) -> RouteSummary {
+    let count = |outcome: Outcome| counts.get(outcome.label()).copied().unwrap_or(0);
+    let by_prefix = |prefix: &str| {
+        counts
+            .iter()
+            .filter(|(label, _)| label.starts_with(prefix))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
+    let matched = count(Outcome::Match) + count(Outcome::IgnoredOnly);
+    let mismatched = count(Outcome::Mismatch);
+    let compared = matched + mismatched;
+    let match_rate = (compared > 0).then(|| matched as f64 / compared as f64);
+    let require = route.require();
+    let verdict = verdict(compared, match_rate, require);
+    RouteSummary {
+        route: route.name().to_owned(),
+        template: route.matcher().to_string(),
+        primary: route.target().to_string(),
+        shadow_to: route.shadow().map(|s| s.to.to_string()),
+        counts: counts.clone(),
+        compared,
+        matched,
+        mismatched,
+        noise: counts.get("with_noise").copied().unwrap_or(0),
+        errors: by_prefix("error_"),
+        skipped: by_prefix("skipped_"),
+        dropped: by_prefix("dropped_"),
+        match_rate,
+        top_fields: top_fields(recent, 10),
+        primary_latency: snapshot.primary,
+        shadow_latency: snapshot.shadow,
+        suggested_ignore: snapshot.noise_suggestions,
+        verdict,
+    }
+}
+
+fn verdict(compared: u64, match_rate: Option<f64>, require: FlipRequirement) -> Verdict {
+    let (ready, reason) = match match_rate {
+        _ if compared < require.min_samples => (
+            false,
+            format!(
+                "{compared} of the {} comparisons required so far",
+                require.min_samples
+            ),
+        ),
+        Some(rate) if rate >= require.match_rate => (
+            true,
+            format!(
+                "match rate {rate:.4} over {compared} comparisons meets {}",
+                require.match_rate
+            ),
+        ),
+        Some(rate) => (
+            false,
+            format!(
+                "match rate {rate:.4} over {compared} comparisons is below {}",
+                require.match_rate
+            ),
+        ),
+        None => (false, "no comparisons yet".to_owned()),
+    };
+    Verdict {
+        ready,
+        reason,
+        require,
+    }
+}
+
+/// The paths that differ most often in `records`.
+fn top_fields(records: &[MismatchRecord], top: usize) -> Vec<FieldCount> {
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for record in records {
+        for difference in record.differences["differences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(path) = difference["path"].as_str() {
+                *counts.entry(path).or_default() += 1;
+            }
+        }
+    }
+    let mut fields: Vec<FieldCount> = counts
+        .into_iter()
+        .map(|(path, count)| FieldCount {
+            path: path.to_owned(),
+            count,
+        })
+        .collect();
+    fields.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
+    fields.truncate(top);
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn require(match_rate: f64, min_samples: u64) -> FlipRequirement {
+        FlipRequirement {
+            match_rate,
+            min_samples,
+        }
+    }
+
+    #[test]
+    fn the_verdict_needs_enough_samples_and_a_high_enough_rate() {
+        let cases = [
+            (0, None, require(0.99, 10), false),
+            (5, Some(1.0), require(0.99, 10), false),
+            (10, Some(0.99), require(0.99, 10), true),
+            (10, Some(0.98), require(0.99, 10), false),
+            (1000, Some(1.0), require(1.0, 1), true),
+        ];
+        for (compared, rate, req, ready) in cases {
+            let v = verdict(compared, rate, req);
+            assert_eq!(v.ready, ready, "{compared} at {rate:?}: {}", v.reason);
+        }
+    }
+
+    #[test]
+    fn top_fields_count_paths_across_records() {
+        let record = |paths: &[&str]| MismatchRecord {
+            id: uuid::Uuid::nil(),
+            route: "r".into(),
+            template: "t".into(),
+            method: "GET".into(),
+            path: "/".into(),
+            request_id: "x".into(),
+            recorded_at: chrono::Utc::now(),
+            outcome: "mismatch".into(),
+            primary_side: "legacy".into(),
+            primary_status: 200,
+            shadow_status: 200,
+            primary_latency_ms: 1.0,
+            shadow_latency_ms: 1.0,
+            differences: serde_json::json!({ "differences": paths.iter().map(|p| serde_json::json!({"path": p})).collect::<Vec<_>>() }),
+        };
+        let fields = top_fields(&[record(&["/a", "/b"]), record(&["/b"])], 10);
+        assert_eq!(
+            fields,
+            vec![
+                FieldCount {
+                    path: "/b".into(),
+                    count: 2
+                },
+                FieldCount {
+                    path: "/a".into(),
+                    count: 1
+                }
+            ]
+        );
+    }
+}
