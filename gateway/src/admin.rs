@@ -6,6 +6,7 @@
 //! The gateway refuses to bind the admin API beyond loopback without a token.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use accounts::{Accounts, Problem};
 use axum::extract::{Path, Query, Request, State};
@@ -18,7 +19,8 @@ use serde_json::json;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::reload::RouteState;
+use crate::overrides::constant_time_eq;
+use crate::reload::{ReloadError, RouteState};
 use crate::shadow::Shadowing;
 use crate::shadow::summary::{RouteSummary, summarise};
 
@@ -35,6 +37,8 @@ pub struct AdminState {
     pub metrics: Option<PrometheusHandle>,
     /// Shadow statistics and records.
     pub shadowing: Arc<Shadowing>,
+    /// Set once shutdown has begun: readiness then fails so load balancers stop sending.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// The admin router.
@@ -63,11 +67,14 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
     let Some(expected) = state.token.as_deref() else {
         return next.run(request).await;
     };
+    // The scheme is case-insensitive (RFC 9110, section 11.1).
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     if given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes())) {
         return next.run(request).await;
     }
@@ -81,11 +88,6 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
     response
 }
 
-/// Compares without returning early, so timing does not reveal the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `GET /-/healthz`: the process is up.
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
@@ -93,6 +95,11 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /-/readyz`: a route table is loaded and the database answers.
 async fn readyz(State(state): State<AdminState>) -> Response {
+    if state.draining.load(Ordering::SeqCst) {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "draining", "Shutting down")
+            .with_detail("the gateway is draining requests in flight before it stops")
+            .into_response();
+    }
     let version = state.routes.current().table.version().to_owned();
     match state.accounts.ping().await {
         Ok(()) => {
@@ -139,18 +146,18 @@ async fn routes(State(state): State<AdminState>) -> Json<serde_json::Value> {
 
 /// `POST /-/reload`: re-reads routes.toml now.
 async fn reload(State(state): State<AdminState>) -> Response {
-    match state.routes.reload("admin") {
+    match state.routes.reload("admin").await {
         Ok(outcome) => Json(outcome).into_response(),
         Err(err) => {
             let problems: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-route-table",
-                "Invalid route table",
-            )
-            .with_detail("the file was rejected; the previous table stays in force")
-            .with_extension("problems", json!(problems))
-            .into_response()
+            let (code, title) = match err {
+                ReloadError::Invalid(_) => ("invalid-route-table", "Invalid route table"),
+                ReloadError::Gated { .. } => ("flip-not-earned", "Flip not earned"),
+            };
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, title)
+                .with_detail("the file was rejected; the previous table stays in force")
+                .with_extension("problems", json!(problems))
+                .into_response()
         }
     }
 }
@@ -315,7 +322,7 @@ async fn shadow_diff(State(state): State<AdminState>, Path(id): Path<String>) ->
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use crate::overrides::constant_time_eq;
 
     #[test]
     fn constant_time_eq_compares_whole_values() {

@@ -2,24 +2,23 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState};
 use crate::cli::ServeArgs;
 use crate::config::{Overrides, Settings};
-use crate::proxy::Gateway;
+use crate::overrides::Override;
+use crate::proxy::{Gateway, SideOptions};
 use crate::reload::{self, RouteState};
 use crate::routes::RouteTable;
 use crate::server;
 use crate::shadow::Shadowing;
 use crate::shadow::recorder::{Recorder, Retention};
 use crate::shadow::store::ShadowStore;
+use http::HeaderName;
 
 /// `gateway serve`: runs until SIGTERM or SIGINT, then drains and returns.
 ///
@@ -63,6 +62,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
     reload::reload_on_sighup(routes.clone()).context("installing the SIGHUP handler")?;
 
+    let sides = side_options(&settings)?;
     let store_db = accounts::connect_database(&accounts::DatabaseSettings {
         max_connections: 4,
         ..settings.database.clone()
@@ -77,6 +77,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             max_age: std::time::Duration::from_secs(settings.shadow_records.max_age_secs),
         },
     );
+    routes.gate_with(recorder.clone());
     let shadowing = Arc::new(Shadowing::new(Some(recorder)));
     let gateway = Gateway::new(
         routes.clone(),
@@ -84,13 +85,16 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         accounts.router(),
         settings.server.max_body_bytes,
         settings.server.access_log,
+        sides,
     );
+    let draining = Arc::new(AtomicBool::new(false));
     let admin_router = admin::router(AdminState {
         routes: routes.clone(),
         accounts: accounts.clone(),
         token: settings.admin_token.as_deref().map(Arc::from),
         metrics: Some(metrics_handle),
         shadowing: shadowing.clone(),
+        draining: draining.clone(),
     });
 
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -106,13 +110,15 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // One line on stdout for scripts: `gateway ready listen=ADDR admin_listen=ADDR`.
     println!("gateway ready listen={listen} admin_listen={admin_listen}");
 
-    let drained = server::serve(
-        listener,
-        gateway,
-        &settings.server,
-        server::shutdown_signal(),
-    )
-    .await;
+    let signalled = {
+        let draining = draining.clone();
+        async move {
+            server::shutdown_signal().await;
+            draining.store(true, Ordering::SeqCst);
+            tracing::info!("shutdown requested; draining requests in flight");
+        }
+    };
+    let drained = server::serve(listener, gateway, &settings.server, signalled).await;
     let _ = stop_admin.send(());
     if let Ok(Err(err)) = admin_task.await {
         tracing::warn!(error = %err, "admin server ended with an error");
@@ -126,6 +132,32 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     accounts.close().await.context("closing the database")?;
     tracing::info!(drained, "gateway stopped");
     Ok(())
+}
+
+/// The override and served-by settings, checked.
+fn side_options(settings: &Settings) -> anyhow::Result<SideOptions> {
+    let forced = match (&settings.override_header, &settings.override_secret) {
+        (None, _) => None,
+        (Some(_), None) => bail!(
+            "override_header is set but GATEWAY_OVERRIDE_SECRET is not: the override needs a shared secret"
+        ),
+        (Some(_), Some(secret)) if secret.len() < 16 => {
+            bail!("GATEWAY_OVERRIDE_SECRET must be at least 16 characters")
+        }
+        (Some(name), Some(secret)) => Some(Override::new(
+            HeaderName::from_bytes(name.as_bytes())
+                .with_context(|| format!("invalid override_header {name:?}"))?,
+            secret.clone(),
+        )),
+    };
+    let served_by = match settings.served_by_header.as_str() {
+        "" => None,
+        name => Some(
+            HeaderName::from_bytes(name.as_bytes())
+                .with_context(|| format!("invalid served_by_header {name:?}"))?,
+        ),
+    };
+    Ok(SideOptions { forced, served_by })
 }
 
 /// `gateway check [FILE]`: validates a routes file; returns the summary line.
@@ -151,7 +183,7 @@ pub fn check(file: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<S
     ))
 }
 
-/// `gateway status`: fetches `/-/routes` from a running gateway and renders it as a table.
+/// `gateway status`: each route's stage, traffic split and shadow results, from a running gateway.
 ///
 /// # Errors
 ///
@@ -160,103 +192,9 @@ pub async fn status(admin_url: Option<String>, config: Option<PathBuf>) -> anyho
     let settings =
         Settings::load(config.as_deref(), &Overrides::default()).context("loading settings")?;
     let base = admin_url.unwrap_or_else(|| format!("http://{}", settings.admin_listen));
-    let uri: http::Uri = format!("{}/-/routes", base.trim_end_matches('/'))
-        .parse()
-        .with_context(|| format!("invalid admin URL {base}"))?;
-    let mut request = http::Request::get(uri.clone());
-    if let Some(token) = &settings.admin_token {
-        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let response = client
-        .request(request.body(Empty::new())?)
-        .await
-        .with_context(|| format!("reaching the admin API at {uri}"))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .context("reading the admin API's answer")?
-        .to_bytes();
-    if !status.is_success() {
-        bail!(
-            "the admin API answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    let routes: serde_json::Value =
-        serde_json::from_slice(&body).context("the admin API's answer is not JSON")?;
-    Ok(render_status(&routes))
-}
-
-/// Renders the `/-/routes` document as a fixed-width table.
-pub fn render_status(doc: &serde_json::Value) -> String {
-    let table = &doc["table"];
-    let mut rows = vec![[
-        "ROUTE".to_owned(),
-        "MATCH".to_owned(),
-        "METHODS".to_owned(),
-        "TARGET".to_owned(),
-    ]];
-    for route in table["routes"].as_array().into_iter().flatten() {
-        let methods = route["methods"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|v| v.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_else(|| "*".to_owned());
-        rows.push([
-            route["name"].as_str().unwrap_or("?").to_owned(),
-            format!(
-                "{} {}",
-                route["match"]["kind"].as_str().unwrap_or("?"),
-                route["match"]["value"].as_str().unwrap_or("?")
-            ),
-            methods,
-            route["target"].as_str().unwrap_or("?").to_owned(),
-        ]);
-    }
-    rows.push([
-        "(default)".to_owned(),
-        "anything else".to_owned(),
-        "*".to_owned(),
-        table["default_target"].as_str().unwrap_or("?").to_owned(),
-    ]);
-    let widths: Vec<usize> = (0..4)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = format!(
-        "route table {} loaded {} from {}\n",
-        table["version"].as_str().unwrap_or("?"),
-        doc["loaded_at"].as_str().unwrap_or("?"),
-        doc["file"].as_str().unwrap_or("?")
-    );
-    if let Some(error) = doc["reloads"]["last_error"].as_object() {
-        out.push_str(&format!(
-            "LAST RELOAD REJECTED at {}:\n",
-            error.get("at").and_then(|v| v.as_str()).unwrap_or("?")
-        ));
-        for problem in error
-            .get("problems")
-            .and_then(|p| p.as_array())
-            .into_iter()
-            .flatten()
-        {
-            out.push_str(&format!("  {}\n", problem.as_str().unwrap_or("?")));
-        }
-    }
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    let token = settings.admin_token.as_deref();
+    let routes = crate::status::fetch(&base, "/-/routes", token).await?;
+    // A gateway without shadow records still has a status.
+    let shadow = crate::status::fetch(&base, "/-/shadow", token).await.ok();
+    Ok(crate::status::render(&routes, shadow.as_ref()))
 }

@@ -34,6 +34,12 @@ pub struct Settings {
     pub service: accounts::HttpSettings,
     /// Where shadow comparisons are recorded, and for how long.
     pub shadow_records: ShadowRecordSettings,
+    /// The request header testers use to force a side (`SIDE:SECRET`); off when absent.
+    pub override_header: Option<String>,
+    /// The secret the override header must carry; from `GATEWAY_OVERRIDE_SECRET`.
+    pub override_secret: Option<String>,
+    /// The response header naming the side that served; empty turns it off.
+    pub served_by_header: String,
 }
 
 /// How shadow mismatch records are written and kept (per process; the mirroring itself is in routes.toml).
@@ -69,6 +75,12 @@ impl std::fmt::Debug for Settings {
             .field("database", &self.database)
             .field("service", &self.service)
             .field("shadow_records", &self.shadow_records)
+            .field("override_header", &self.override_header)
+            .field(
+                "override_secret",
+                &self.override_secret.as_ref().map(|_| "***"),
+            )
+            .field("served_by_header", &self.served_by_header)
             .finish()
     }
 }
@@ -84,6 +96,9 @@ impl Default for Settings {
             database: accounts::DatabaseSettings::default(),
             service: accounts::HttpSettings::default(),
             shadow_records: ShadowRecordSettings::default(),
+            override_header: None,
+            override_secret: None,
+            served_by_header: "x-served-by".to_owned(),
         }
     }
 }
@@ -168,7 +183,11 @@ impl Settings {
             None => {}
         }
         figment
-            .merge(Env::prefixed("GATEWAY_").split("__").ignore(&["config"]))
+            .merge(
+                Env::prefixed("GATEWAY_")
+                    .split("__")
+                    .ignore(&["config", "admin_url"]),
+            )
             .merge(
                 Env::raw()
                     .only(&["DATABASE_URL"])

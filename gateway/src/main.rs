@@ -10,7 +10,8 @@ fn main() -> ExitCode {
     // A `.env` file, when present, only fills variables that are not already set.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    telemetry::init();
+    // Flushes queued spans when `main` returns, after the runtime has stopped.
+    let _telemetry = telemetry::init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -9,18 +9,21 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::response::IntoResponse;
-use http::{Request, Response, Uri, header};
+use http::{HeaderName, Request, Response, Uri, header};
 use http_body_util::{LengthLimitError, Limited};
 use tower::ServiceExt;
+use tracing::{Instrument, Span};
 
 use crate::error::GatewayError;
 use crate::metrics::{self, InFlight};
+use crate::overrides::Override;
 use crate::reload::{Active, RouteState};
 use crate::request_id::{REQUEST_ID, request_id};
 use crate::routes::ShadowPolicy;
 use crate::routes::{Target, normalize_path};
 use crate::shadow::capture::{TeeBody, buffer_request};
 use crate::shadow::{DropReason, ErrorReason, MirrorJob, Outcome, SendFn, Shadowing, SkipReason};
+use crate::telemetry;
 use crate::upstream::is_upgrade_request;
 use crate::upstream::{ForwardContext, ForwardError};
 
@@ -36,6 +39,16 @@ struct Inner {
     service: axum::Router,
     max_body_bytes: u64,
     access_log: bool,
+    sides: SideOptions,
+}
+
+/// How a request's side can be forced, and how the response says which side served.
+#[derive(Debug, Clone, Default)]
+pub struct SideOptions {
+    /// The tester override, when configured.
+    pub forced: Option<Override>,
+    /// The response header naming the side that served, when not turned off.
+    pub served_by: Option<HeaderName>,
 }
 
 /// Where a request went, for metrics and the access log.
@@ -54,6 +67,7 @@ impl Gateway {
         service: axum::Router,
         max_body_bytes: u64,
         access_log: bool,
+        sides: SideOptions,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -62,6 +76,7 @@ impl Gateway {
                 service,
                 max_body_bytes,
                 access_log,
+                sides,
             }),
         }
     }
@@ -69,15 +84,18 @@ impl Gateway {
     /// Answers one client request.
     ///
     /// The route table is read once, at the start: a reload never changes
-    /// the route of a request in flight.
-    pub async fn handle(
-        &self,
-        mut request: Request<Body>,
-        client_addr: SocketAddr,
-    ) -> Response<Body> {
+    /// the route of a request in flight. Everything happens in the request's
+    /// span, `gateway.request` ([`telemetry::request_span`]).
+    pub async fn handle(&self, request: Request<Body>, client_addr: SocketAddr) -> Response<Body> {
+        let span = telemetry::request_span(&request);
+        self.answer(request, client_addr).instrument(span).await
+    }
+
+    async fn answer(&self, mut request: Request<Body>, client_addr: SocketAddr) -> Response<Body> {
         let _in_flight = InFlight::start();
         let started = Instant::now();
         let id = request_id(request.headers());
+        telemetry::record_request_id(&Span::current(), &id);
         request.headers_mut().insert(REQUEST_ID, id.clone());
         let method = request.method().clone();
         let mut decision = Decision {
@@ -95,6 +113,12 @@ impl Gateway {
         };
         let elapsed = started.elapsed();
         metrics::record_request(&decision.route, decision.target, response.status(), elapsed);
+        telemetry::record_outcome(
+            &Span::current(),
+            &decision.route,
+            decision.target,
+            response.status(),
+        );
         if self.inner.access_log {
             tracing::info!(
                 target: "access_log",
@@ -108,13 +132,19 @@ impl Gateway {
                 client = %client_addr.ip(),
             );
         }
+        if let Some(name) = &self.inner.sides.served_by {
+            response.headers_mut().insert(
+                name.clone(),
+                http::HeaderValue::from_static(decision.target),
+            );
+        }
         response.headers_mut().insert(REQUEST_ID, id);
         response
     }
 
     async fn route(
         &self,
-        request: Request<Body>,
+        mut request: Request<Body>,
         client_addr: SocketAddr,
         id: &http::HeaderValue,
         decision: &mut Decision,
@@ -134,7 +164,24 @@ impl Gateway {
             .route
             .map_or("(default)", |r| r.name())
             .to_owned();
-        decision.target = resolution.target.as_str();
+        // The side: the route's target, or its canary's for this request's
+        // key, or what a tester forced with the secret.
+        let mut target = resolution.target;
+        if let Some(canary) = resolution.route.and_then(|route| route.canary()) {
+            let key = canary
+                .sticky
+                .as_ref()
+                .and_then(|k| k.of(request.headers(), client_addr.ip()));
+            if canary.picks_canary(key.as_deref()) {
+                target = canary.to;
+            }
+        }
+        if let Some(forced) = &self.inner.sides.forced
+            && let Some(side) = forced.take(request.headers_mut())
+        {
+            target = side;
+        }
+        decision.target = target.as_str();
 
         let request = request.map(|body| {
             Body::new(Limited::new(
@@ -147,7 +194,6 @@ impl Gateway {
             scheme: "http",
             request_id: id.clone(),
         };
-        let target = resolution.target;
         match resolution
             .route
             .and_then(|route| route.shadow().map(|policy| (route, policy.clone())))
@@ -182,16 +228,30 @@ impl Gateway {
     ) -> Result<Response<Body>, GatewayError> {
         let limit = self.inner.max_body_bytes;
         match target {
-            Target::Legacy => active
-                .legacy
-                .forward(request, path_and_query, context)
-                .await
-                .map_err(|err| classify_forward_error(err, limit)),
+            Target::Legacy => {
+                let span = telemetry::legacy_span(request.method());
+                let result = active
+                    .legacy
+                    .forward(request, path_and_query, context)
+                    .instrument(span.clone())
+                    .await;
+                telemetry::record_call(&span, &result, ForwardError::kind);
+                result.map_err(|err| classify_forward_error(err, limit))
+            }
             Target::Service => {
                 let mut request = request;
                 *request.uri_mut() =
                     Uri::try_from(path_and_query).map_err(|_| GatewayError::BadUri)?;
-                match self.inner.service.clone().oneshot(request).await {
+                let span = telemetry::service_span(request.method());
+                let result = self
+                    .inner
+                    .service
+                    .clone()
+                    .oneshot(request)
+                    .instrument(span.clone())
+                    .await;
+                telemetry::record_call(&span, &result, |never| match *never {});
+                match result {
                     Ok(response) => Ok(response),
                     Err(never) => match never {},
                 }

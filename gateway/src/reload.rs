@@ -6,7 +6,7 @@
 //! `/-/routes`; the previous table stays in force.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::routes::{RouteTable, RouteTableError};
+use crate::shadow::recorder::Recorder;
 use crate::upstream::{ClientSettings, LegacyUpstream};
 
 /// A route table together with the legacy client it configures.
@@ -65,7 +66,7 @@ pub struct ReloadStats {
     pub succeeded: u64,
     /// Reloads rejected because the file was invalid or unreadable.
     pub failed: u64,
-    /// The most recent rejection, cleared by the next successful reload.
+    /// The most recent rejection, cleared by the next reload that finds a valid file.
     pub last_error: Option<ReloadFailure>,
 }
 
@@ -86,7 +87,23 @@ pub struct RouteState {
     active: ArcSwap<Active>,
     stats: Mutex<ReloadStats>,
     /// Serialises reloads so two triggers never interleave.
-    reloading: Mutex<()>,
+    reloading: tokio::sync::Mutex<()>,
+    /// Where flip gating reads the recorded shadow results; no gating without it.
+    results: OnceLock<Recorder>,
+}
+
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is unreadable or invalid.
+    #[error(transparent)]
+    Invalid(#[from] RouteTableError),
+    /// The file raises a route's service share without the shadow results its `require` asks for.
+    #[error("{}", .problems.join("\n"))]
+    Gated {
+        /// One line per gated route, with the figures.
+        problems: Vec<String>,
+    },
 }
 
 impl RouteState {
@@ -103,7 +120,8 @@ impl RouteState {
             path: path.to_path_buf(),
             active: ArcSwap::from_pointee(Active::new(table, legacy)),
             stats: Mutex::new(ReloadStats::default()),
-            reloading: Mutex::new(()),
+            reloading: tokio::sync::Mutex::new(()),
+            results: OnceLock::new(),
         })
     }
 
@@ -122,39 +140,63 @@ impl RouteState {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Re-reads the file and swaps the new table in if it is valid and different.
+    /// Gates flips on the shadow results `recorder` has stored (see [`crate::gating`]).
+    pub fn gate_with(&self, recorder: Recorder) {
+        let _ = self.results.set(recorder);
+    }
+
+    /// Re-reads the file and swaps the new table in if it is valid, allowed and different.
     ///
     /// `trigger` names the cause in logs and in [`ReloadFailure`].
     ///
     /// # Errors
     ///
-    /// [`RouteTableError`] when the file is unreadable or invalid; the table
-    /// in force is kept.
-    pub fn reload(&self, trigger: &str) -> Result<ReloadOutcome, RouteTableError> {
-        let _serialised = self
-            .reloading
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// [`ReloadError`] when the file is unreadable or invalid, or raises a
+    /// service share its shadow results do not allow; the table in force is kept.
+    pub async fn reload(&self, trigger: &str) -> Result<ReloadOutcome, ReloadError> {
+        let _serialised = self.reloading.lock().await;
         let current = self.current();
         let table = match RouteTable::load(&self.path) {
             Ok(table) => table,
-            Err(err) => {
-                let problems: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
-                tracing::error!(trigger, problems = ?problems, "route table rejected; the previous table stays in force");
-                crate::metrics::record_reload("rejected");
-                if let Ok(mut stats) = self.stats.lock() {
-                    stats.failed += 1;
-                    stats.last_error = Some(ReloadFailure {
-                        at: Utc::now(),
-                        trigger: trigger.to_owned(),
-                        problems,
-                    });
-                }
-                return Err(err);
-            }
+            Err(err) => return Err(self.reject(trigger, err.into())),
         };
+        if let Some(recorder) = self.results.get() {
+            let mut counts = match recorder.store().counts().await {
+                Ok(counts) => counts,
+                // Fail closed: without results, no flip can be shown to be earned.
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not read shadow results for flip gating");
+                    Default::default()
+                }
+            };
+            for (route, outcomes) in recorder.pending_counts() {
+                for (outcome, n) in outcomes {
+                    *counts
+                        .entry(route.clone())
+                        .or_default()
+                        .entry(outcome)
+                        .or_default() += n;
+                }
+            }
+            let gate = crate::gating::check(&current.table, &table, &counts);
+            for line in &gate.forced {
+                tracing::warn!(trigger, "flip forced by `force = true`: {line}");
+            }
+            if !gate.refused.is_empty() {
+                return Err(self.reject(
+                    trigger,
+                    ReloadError::Gated {
+                        problems: gate.refused,
+                    },
+                ));
+            }
+        }
         let version = table.version().to_owned();
         if version == current.table.version() {
+            // The file is valid again (an operator reverted a bad edit): the old error is stale.
+            if let Ok(mut stats) = self.stats.lock() {
+                stats.last_error = None;
+            }
             crate::metrics::record_reload("unchanged");
             return Ok(ReloadOutcome::Unchanged { version });
         }
@@ -173,6 +215,24 @@ impl RouteState {
         crate::metrics::set_route_table(&version, Some(current.table.version()), unix_now());
         tracing::info!(trigger, from = current.table.version(), to = %version, "route table reloaded");
         Ok(ReloadOutcome::Reloaded { version })
+    }
+}
+
+impl RouteState {
+    /// Logs, counts and remembers a refused reload.
+    fn reject(&self, trigger: &str, err: ReloadError) -> ReloadError {
+        let problems: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+        tracing::error!(trigger, problems = ?problems, "route table rejected; the previous table stays in force");
+        crate::metrics::record_reload("rejected");
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.failed += 1;
+            stats.last_error = Some(ReloadFailure {
+                at: Utc::now(),
+                trigger: trigger.to_owned(),
+                problems,
+            });
+        }
+        err
     }
 }
 
@@ -228,7 +288,7 @@ pub fn watch(state: Arc<RouteState>) -> notify::Result<notify::RecommendedWatche
             tokio::time::sleep(DEBOUNCE).await;
             while rx.try_recv().is_ok() {}
             // Errors are logged and counted inside `reload`.
-            let _ = state.reload("file-change");
+            let _ = state.reload("file-change").await;
         }
     });
     Ok(watcher)
@@ -243,7 +303,7 @@ pub fn reload_on_sighup(state: Arc<RouteState>) -> std::io::Result<()> {
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            let _ = state.reload("sighup");
+            let _ = state.reload("sighup").await;
         }
     });
     Ok(())

@@ -36,9 +36,9 @@
 //! A route's `shadow` table mirrors its requests to the other side and
 //! compares the answers; `require` says what the comparisons must show
 //! before the route is ready to flip; `[shadow]` holds the limits every
-//! mirror shares (see the README). A route's `canary` key is reserved for a
-//! later version and refused for now; any other unknown key is refused with
-//! the list of allowed keys.
+//! mirror shares (see the README); `canary` sends a sticky share of the
+//! route's requests to the other side ([`CanaryPolicy`]). Any unknown key is
+//! refused with the list of allowed keys.
 //!
 //! # Matching
 //!
@@ -56,12 +56,14 @@
 //! semantic problem (bad values, duplicate names, routes that can never match).
 //! [`PathError`] is a client's malformed request path (answer 400).
 
+mod canary;
 mod error;
 mod path;
 mod shadowing;
 mod spec;
 mod table;
 
+pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of};
 pub use error::{PathError, Problem, RouteTableError};
 pub use path::{NormalizedPath, normalize_path};
 pub use shadowing::{FlipRequirement, ShadowPolicy, ShadowSettings};

@@ -23,7 +23,8 @@
 //!   (the client's `Host`, or the URI authority for HTTP/2) and
 //!   `X-Request-Id` are set, overwriting the client's values because the
 //!   gateway is the edge; `Host` becomes legacy's authority; `traceparent`
-//!   and `tracestate` pass untouched.
+//!   and `tracestate` pass untouched here, and are replaced by the legacy
+//!   call's span context when tracing is on (`legacy.rs`).
 //! - Connections are pooled and kept alive (90 s idle). A request is never
 //!   retried once a byte of it may have reached legacy.
 //! - `Upgrade` requests (WebSocket) are passed through (`upgrade.rs`); the

@@ -4,12 +4,20 @@
 //! history, and legacy and the new service run side by side, so every change
 //! is expand/contract. The gateway applies pending migrations at start-up
 //! (configurable) through [`migrate_up`]; operators use the `migration` CLI.
+//!
+//! The CLI also backfills users from a legacy export (`import-users`). That
+//! command lives in the binary and validates rows with the accounts domain;
+//! this library, and every migration in particular, names no service code
+//! (`frozen.rs` is a test that reads the migration files).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 mod m20261125_000001_create_users_table;
 mod m20261125_000002_create_shadow_tables;
+
+#[cfg(test)]
+mod frozen;
 
 pub use sea_orm_migration::MigratorTrait;
 

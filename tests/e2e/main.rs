@@ -1,1 +1,17 @@
 //! End-to-end tests through the gateway binary.
+//!
+//! Every test starts the real `gateway` process on ephemeral ports
+//! ([`harness::Launch`]), in front of a legacy stub on a real socket
+//! ([`test_support::LegacyStub`]) and with the accounts service in-process on
+//! a SQLite file of its own (PostgreSQL where a test says so). One test
+//! binary, one module per concern.
+
+mod admin;
+mod dispatch;
+mod forwarding;
+mod harness;
+mod lifecycle;
+mod paths;
+mod reload;
+mod shadow;
+mod shutdown;

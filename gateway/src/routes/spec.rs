@@ -4,9 +4,7 @@
 //! [`RoutesFile`] into a [`RouteTable`](super::RouteTable) and reports every
 //! semantic problem at the position the [`Spanned`] values carry. Unknown keys
 //! are refused by `deny_unknown_fields` (the error names the key and the
-//! allowed ones). The key reserved for a later version (a route's `canary`)
-//! is accepted here as any TOML value, only so that validation can refuse it
-//! with a clear, positioned message.
+//! allowed ones).
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -63,8 +61,10 @@ pub(super) struct RouteSpec {
     pub(super) shadow: Option<Spanned<ShadowSpec>>,
     /// `require = {...}`: what the shadow results must show before the route is ready to flip.
     pub(super) require: Option<Spanned<RequireSpec>>,
-    /// `canary = {...}`, reserved for a later version.
-    pub(super) canary: Option<Spanned<toml::Value>>,
+    /// `force = true`: let a reload raise the service share although `require` is not met (logged).
+    pub(super) force: Option<Spanned<bool>>,
+    /// `canary = {...}`: send a share of the route's requests to the other side.
+    pub(super) canary: Option<Spanned<CanarySpec>>,
 }
 
 /// A route's `match` table.
@@ -123,4 +123,16 @@ pub(super) struct RequireSpec {
     pub(super) match_rate: Spanned<f64>,
     /// How many comparisons there must be before the rate counts.
     pub(super) min_samples: Spanned<u64>,
+}
+
+/// A route's `canary` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CanarySpec {
+    /// The side that gets the share: the one that does not serve the route.
+    pub(super) to: Spanned<Target>,
+    /// The share, in percent, 0 to 100.
+    pub(super) percent: Spanned<f64>,
+    /// `header:NAME`, `cookie:NAME` or `ip`; absent draws per request.
+    pub(super) sticky: Option<Spanned<String>>,
 }

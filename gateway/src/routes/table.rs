@@ -35,11 +35,12 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use toml::Spanned;
 
+use super::canary::{CanaryPolicy, StickyKey};
 use super::error::LineIndex;
 use super::shadowing::{
     FlipRequirement, ShadowPolicy, ShadowSettings, flip_requirement, shadow_policy, shadow_settings,
 };
-use super::spec::{LegacySpec, MatchSpec, RouteSpec, RoutesFile};
+use super::spec::{CanarySpec, LegacySpec, MatchSpec, RouteSpec, RoutesFile};
 use super::{NormalizedPath, Problem, RouteTableError};
 
 /// `[legacy] connect_timeout` when absent.
@@ -60,6 +61,14 @@ pub enum Target {
 }
 
 impl Target {
+    /// The other side.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Legacy => Self::Service,
+            Self::Service => Self::Legacy,
+        }
+    }
+
     /// The name used in `routes.toml`, logs and metrics: `legacy` or `service`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -228,6 +237,8 @@ pub struct Route {
     line: usize,
     shadow: Option<Arc<ShadowPolicy>>,
     require: Option<FlipRequirement>,
+    canary: Option<CanaryPolicy>,
+    force: bool,
 }
 
 impl Route {
@@ -261,6 +272,30 @@ impl Route {
         self.shadow.as_ref()
     }
 
+    /// How a share of the route's requests goes to the other side, if it does.
+    pub fn canary(&self) -> Option<&CanaryPolicy> {
+        self.canary.as_ref()
+    }
+
+    /// The share of the route's requests the service answers, in percent.
+    pub fn service_percent(&self) -> f64 {
+        let canary = self.canary.as_ref().map_or(0.0, |c| c.percent);
+        match self.target {
+            Target::Service => 100.0 - canary,
+            Target::Legacy => canary,
+        }
+    }
+
+    /// The `require` the file declares, if it does: only then are flips gated.
+    pub fn declared_require(&self) -> Option<FlipRequirement> {
+        self.require
+    }
+
+    /// Whether a reload may raise the service share without meeting `require`.
+    pub fn force(&self) -> bool {
+        self.force
+    }
+
     /// What its shadow results must show before the route is ready to flip (defaults apply when absent).
     pub fn require(&self) -> FlipRequirement {
         self.require.unwrap_or_default()
@@ -285,7 +320,7 @@ impl Serialize for Route {
             .methods
             .as_ref()
             .map(|methods| methods.iter().map(Method::as_str).collect());
-        let mut fields = serializer.serialize_struct("Route", 7)?;
+        let mut fields = serializer.serialize_struct("Route", 9)?;
         fields.serialize_field("name", &self.name)?;
         fields.serialize_field("target", &self.target)?;
         fields.serialize_field("line", &self.line)?;
@@ -293,6 +328,8 @@ impl Serialize for Route {
         fields.serialize_field("match", &self.matcher)?;
         fields.serialize_field("shadow", &self.shadow)?;
         fields.serialize_field("require", &self.require())?;
+        fields.serialize_field("canary", &self.canary)?;
+        fields.serialize_field("service_percent", &self.service_percent())?;
         fields.end()
     }
 }
@@ -495,11 +532,6 @@ struct LegacySummary {
     timeout: String,
 }
 
-/// The message for a key reserved for a later version.
-fn not_supported_yet(key: &str) -> String {
-    format!("`{key}` is not supported by this gateway version yet")
-}
-
 /// Validates `[legacy]`, pushing its problems.
 fn legacy_settings(
     spec: LegacySpec,
@@ -614,9 +646,6 @@ fn build_route(
             ),
         ));
     }
-    if let Some(canary) = &spec.canary {
-        problems.push(index.problem(canary.span().start, not_supported_yet("canary")));
-    }
 
     let match_offset = spec.matcher.span().start;
     let MatchSpec {
@@ -655,18 +684,24 @@ fn build_route(
     let methods = methods?;
     let shadow = match spec.shadow {
         None => None,
-        Some(shadow) => Some(Arc::new(shadow_policy(
+        Some(shadow) => shadow_policy(
             shadow,
             target,
             methods.as_deref(),
             shadow_settings.max_body_bytes,
             index,
             problems,
-        )?)),
+        )
+        .map(Arc::new),
     };
     let require = match spec.require {
         None => None,
-        Some(require) => Some(flip_requirement(require, index, problems)?),
+        Some(require) => flip_requirement(require, index, problems),
+    };
+    let canary = match spec.canary {
+        None => None,
+        // Problems are reported; the route is still built so later checks can run.
+        Some(canary) => canary_policy(canary, target, index, problems),
     };
     Some(Route {
         name: spec.name.into_inner(),
@@ -676,7 +711,45 @@ fn build_route(
         line,
         shadow,
         require,
+        canary,
+        force: spec.force.is_some_and(|f| f.into_inner()),
     })
+}
+
+/// Validates a route's `canary`, pushing its problems.
+fn canary_policy(
+    spec: Spanned<CanarySpec>,
+    target: Target,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<CanaryPolicy> {
+    let spec = spec.into_inner();
+    let before = problems.len();
+    let to = *spec.to.get_ref();
+    if to == target {
+        problems.push(index.problem(
+            spec.to.span().start,
+            format!("`canary.to` is \"{to}\", which already serves the route: send the share to the other side"),
+        ));
+    }
+    let percent = *spec.percent.get_ref();
+    if !(0.0..=100.0).contains(&percent) {
+        problems.push(index.problem(
+            spec.percent.span().start,
+            "`percent` must be between 0 and 100",
+        ));
+    }
+    let sticky = match &spec.sticky {
+        None => None,
+        Some(raw) => match StickyKey::parse(raw.get_ref()) {
+            Ok(key) => Some(key),
+            Err(message) => {
+                problems.push(index.problem(raw.span().start, message));
+                None
+            }
+        },
+    };
+    (problems.len() == before).then(|| CanaryPolicy::new(to, percent, sticky))
 }
 
 /// Whether `name` is `[a-z0-9][a-z0-9_-]*` and at most [`MAX_NAME_LEN`] long.
@@ -1310,10 +1383,18 @@ target = "legacy"
                 "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nrequire = { match_rate = 1.5, min_samples = 0 }\n".into(),
                 "7:26: `match_rate` must be above 0.0 and at most 1.0\n7:45: `min_samples` must be at least 1",
             ),
-            // Reserved keys.
+            // Canary.
             (
-                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ncanary = { to = \"service\", percent = 5 }\ntarget = \"legacy\"\n".into(),
-                "6:10: `canary` is not supported by this gateway version yet",
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ncanary = { to = \"legacy\", percent = 5 }\ntarget = \"legacy\"\n".into(),
+                "6:17: `canary.to` is \"legacy\", which already serves the route: send the share to the other side",
+            ),
+            (
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ncanary = { to = \"service\", percent = 150 }\ntarget = \"legacy\"\n".into(),
+                "6:38: `percent` must be between 0 and 100",
+            ),
+            (
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ncanary = { to = \"service\", percent = 5, sticky = \"user\" }\ntarget = \"legacy\"\n".into(),
+                "6:50: invalid `sticky` \"user\": use \"header:NAME\", \"cookie:NAME\" or \"ip\"",
             ),
             // Names.
             (one_route("{ path = \"/a\" }").replace("\"r\"", "\"Create User\""), "5:8: invalid route name \"Create User\": use 1 to 64 characters from a-z, 0-9, '-' and '_', starting with a letter or digit"),
@@ -1541,7 +1622,7 @@ target = "legacy"
 name = "a"
 match = { path = "/a", methods = ["GET"] }
 target = "service"
-canary = { percent = 5 }
+canary = { to = "service", percent = 5 }
 "#;
         let expected = [
             "2:7: https upstreams are not supported yet",
@@ -1551,7 +1632,7 @@ canary = { percent = 5 }
             "10:41: `methods` is empty: list at least one method, or leave `methods` out to match every method",
             "19:8: duplicate route name \"a\": the route at line 13 has it already",
             "20:9: route \"a\" can never match: route \"a\" (line 13) takes every request it would get",
-            "22:10: `canary` is not supported by this gateway version yet",
+            "22:17: `canary.to` is \"service\", which already serves the route: send the share to the other side",
         ];
         assert_eq!(problems(source), expected);
         let err = RouteTable::parse(source, Path::new("conf/routes.toml")).unwrap_err();
@@ -1611,6 +1692,7 @@ line = 10
 methods = ["POST"]
 match = {{ kind = "exact", value = "/v1/accounts/users" }}
 require = {{ match_rate = 0.999, min_samples = 1000 }}
+service_percent = 100.0
 
 [[routes]]
 name = "get-user"
@@ -1619,6 +1701,7 @@ line = 15
 methods = ["GET", "HEAD"]
 match = {{ kind = "pattern", value = "/v1/accounts/users/{{id}}" }}
 require = {{ match_rate = 0.999, min_samples = 1000 }}
+service_percent = 0.0
 
 [[routes]]
 name = "orders"
@@ -1626,6 +1709,7 @@ target = "legacy"
 line = 20
 match = {{ kind = "prefix", value = "/v1/orders" }}
 require = {{ match_rate = 0.999, min_samples = 1000 }}
+service_percent = 0.0
 "#,
             table.version()
         ))

@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tracing::Instrument;
 
 use super::capture::capture_response;
 use super::compare::{Captured, CapturedBody, Comparison, DiffKind, Difference, compare};
@@ -114,7 +115,8 @@ impl Shadowing {
     /// Runs `job` in a detached task; nothing it does can reach the client.
     pub fn spawn(self: &Arc<Self>, job: MirrorJob) {
         let shadowing = self.clone();
-        tokio::spawn(async move {
+        let span = crate::telemetry::shadow_span(&job.route, job.policy.to);
+        let mirror = async move {
             let route = job.route.clone();
             if AssertUnwindSafe(shadowing.run(job))
                 .catch_unwind()
@@ -124,7 +126,8 @@ impl Shadowing {
                 tracing::error!(route = %route, "a shadow comparison panicked; the client was not affected");
                 shadowing.count(&route, Outcome::Error(ErrorReason::ShadowFailed));
             }
-        });
+        };
+        tokio::spawn(mirror.instrument(span));
     }
 
     async fn run(&self, mut job: MirrorJob) {
@@ -223,7 +226,8 @@ async fn gather(
     primary_body: oneshot::Receiver<CapturedBody>,
 ) -> Result<Gathered, ErrorReason> {
     let started = Instant::now();
-    let response = (job.send)(job.policy.to, mirrored_request(job))
+    // With a canary or an override, the side not serving this request is mirrored.
+    let response = (job.send)(job.primary_side.other(), mirrored_request(job))
         .await
         .map_err(|_| ErrorReason::ShadowFailed)?;
     let shadow_latency = started.elapsed();

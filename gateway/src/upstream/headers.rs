@@ -159,7 +159,8 @@ pub(crate) fn append_forwarded_for(headers: &mut HeaderMap, client_ip: IpAddr) {
 /// since the gateway is the edge and those values could be forged):
 /// `X-Forwarded-Proto`, `X-Forwarded-Host` (removed when the client sent no
 /// host), `Host` (legacy's authority) and `X-Request-Id`. Everything else,
-/// `traceparent` and `tracestate` included, is passed untouched.
+/// `traceparent` and `tracestate` included, is passed untouched here (with
+/// tracing on, the caller then injects its own span context).
 pub(crate) fn prepare_request_headers(
     headers: &mut HeaderMap,
     upgrade: UpgradeHeaders,

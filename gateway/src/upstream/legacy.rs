@@ -239,6 +239,10 @@ impl LegacyUpstream {
     ///   `Host` and `X-Request-Id` headers set here. The gateway is the edge:
     ///   the client's `X-Forwarded-Proto`/`-Host` and `X-Request-Id` are
     ///   overwritten, its `X-Forwarded-For` is appended to.
+    /// - When traces are on, `traceparent` and `tracestate` are replaced by
+    ///   the current span's context
+    ///   ([`inject_trace_context`](crate::telemetry::inject_trace_context));
+    ///   otherwise the client's pass untouched.
     /// - An upgrade request ([`super::is_upgrade_request`]) keeps its
     ///   `Connection: upgrade` and `Upgrade`; if legacy answers `101`, a task
     ///   copies bytes between the two upgraded connections, and the `101` is
@@ -296,6 +300,8 @@ impl LegacyUpstream {
                 upstream_host: &target.host,
             },
         );
+        // The current span (the gateway's legacy call) is legacy's parent now.
+        crate::telemetry::inject_trace_context(request.headers_mut());
 
         let sent = tokio::time::timeout(self.inner.timeout, self.inner.client.request(request));
         let mut response = match sent.await {

@@ -1,1 +1,1 @@
-//! End-to-end tests live in `main.rs`; this library is empty.
+//! End-to-end tests live in `main.rs` and its modules; this library is empty.

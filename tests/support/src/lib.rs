@@ -1,12 +1,15 @@
-//! Helpers shared by every test suite: throwaway databases and problem+json assertions.
+//! Helpers shared by every test suite: throwaway databases, a legacy backend
+//! stub on a real socket, and problem+json assertions.
 //!
 //! Depends on no application crate (only `migration`, which owns the
 //! schema), so any crate can use it as a dev-dependency without compiling
 //! itself twice (rust-lang/cargo#6765).
 
 mod database;
+mod legacy;
 mod postgres;
 mod problem;
 
 pub use database::{Backend, TestDatabase};
+pub use legacy::{LEGACY_HEADER, LEGACY_USER_EMAIL, LegacyStub, Script, checksum, pattern_body};
 pub use problem::assert_problem;

@@ -1,0 +1,224 @@
+//! `gateway status`: the route table in force, each route's migration stage and its shadow results.
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// GETs `path` from the admin API at `base` and parses the JSON answer.
+///
+/// # Errors
+///
+/// When the admin API cannot be reached, answers with an error, or not with JSON.
+pub async fn fetch(base: &str, path: &str, token: Option<&str>) -> anyhow::Result<Value> {
+    let uri: http::Uri = format!("{}{path}", base.trim_end_matches('/'))
+        .parse()
+        .with_context(|| format!("invalid admin URL {base}"))?;
+    let mut request = http::Request::get(uri.clone());
+    if let Some(token) = token {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let response = client
+        .request(request.body(Empty::new())?)
+        .await
+        .with_context(|| format!("reaching the admin API at {uri}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .context("reading the admin API's answer")?
+        .to_bytes();
+    if !status.is_success() {
+        bail!(
+            "the admin API answered {status} for {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    serde_json::from_slice(&body)
+        .with_context(|| format!("the admin API's answer for {path} is not JSON"))
+}
+
+/// The migration stage of a route as `/-/routes` describes it.
+///
+/// `legacy` → `legacy + shadow` → `canary N%` → `service + shadow` → `service`.
+pub fn stage(route: &Value) -> String {
+    let target = route["target"].as_str().unwrap_or("?");
+    let shadowed = route["shadow"]["to"].as_str().is_some();
+    let canary = route["canary"]["percent"]
+        .as_f64()
+        .map(|p| (p, route["canary"]["to"].as_str().unwrap_or("?")));
+    let mut stage = match canary {
+        Some((percent, to)) => format!("{target}, canary {percent}% to {to}"),
+        None => target.to_owned(),
+    };
+    if shadowed {
+        stage.push_str(" + shadow");
+    }
+    stage
+}
+
+/// Renders the `/-/routes` document, with the `/-/shadow` one when available, as a table.
+pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
+    let table = &routes["table"];
+    let results = |name: &str| {
+        shadow
+            .and_then(|s| s["routes"].as_array())
+            .and_then(|all| all.iter().find(|r| r["route"] == name))
+    };
+    let mut rows = vec![
+        [
+            "ROUTE",
+            "MATCH",
+            "METHODS",
+            "STAGE",
+            "SERVICE",
+            "MATCH RATE",
+            "VERDICT",
+        ]
+        .map(str::to_owned),
+    ];
+    for route in table["routes"].as_array().into_iter().flatten() {
+        let name = route["name"].as_str().unwrap_or("?");
+        let methods = route["methods"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_else(|| "*".to_owned());
+        let (rate, verdict) = match results(name) {
+            Some(r) => (
+                match r["match_rate"].as_f64() {
+                    Some(rate) => format!("{:.2}% of {}", rate * 100.0, r["compared"]),
+                    None => "-".to_owned(),
+                },
+                if r["verdict"]["ready"] == true {
+                    "ready".to_owned()
+                } else {
+                    "not ready".to_owned()
+                },
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        rows.push([
+            name.to_owned(),
+            format!(
+                "{} {}",
+                route["match"]["kind"].as_str().unwrap_or("?"),
+                route["match"]["value"].as_str().unwrap_or("?")
+            ),
+            methods,
+            stage(route),
+            format!("{}%", route["service_percent"].as_f64().unwrap_or(0.0)),
+            rate,
+            verdict,
+        ]);
+    }
+    let default = table["default_target"].as_str().unwrap_or("?");
+    rows.push([
+        "(default)".to_owned(),
+        "anything else".to_owned(),
+        "*".to_owned(),
+        default.to_owned(),
+        if default == "service" { "100%" } else { "0%" }.to_owned(),
+        "-".to_owned(),
+        "-".to_owned(),
+    ]);
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!(
+        "route table {} loaded {} from {}\n",
+        table["version"].as_str().unwrap_or("?"),
+        routes["loaded_at"].as_str().unwrap_or("?"),
+        routes["file"].as_str().unwrap_or("?")
+    );
+    if let Some(error) = routes["reloads"]["last_error"].as_object() {
+        out.push_str(&format!(
+            "LAST RELOAD REJECTED at {}:\n",
+            error.get("at").and_then(Value::as_str).unwrap_or("?")
+        ));
+        for problem in error
+            .get("problems")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.push_str(&format!("  {}\n", problem.as_str().unwrap_or("?")));
+        }
+    }
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stages_follow_the_migration_path() {
+        let cases = [
+            (json!({"target": "legacy"}), "legacy"),
+            (
+                json!({"target": "legacy", "shadow": {"to": "service"}}),
+                "legacy + shadow",
+            ),
+            (
+                json!({"target": "legacy", "canary": {"to": "service", "percent": 5.0}, "shadow": {"to": "service"}}),
+                "legacy, canary 5% to service + shadow",
+            ),
+            (
+                json!({"target": "service", "shadow": {"to": "legacy"}}),
+                "service + shadow",
+            ),
+            (json!({"target": "service"}), "service"),
+        ];
+        for (route, expected) in cases {
+            assert_eq!(stage(&route), expected, "{route}");
+        }
+    }
+
+    #[test]
+    fn the_table_shows_split_and_results() {
+        let routes = json!({
+            "file": "routes.toml", "loaded_at": "now",
+            "table": {"version": "abc", "default_target": "legacy", "routes": [
+                {"name": "get-user", "target": "legacy", "match": {"kind": "pattern", "value": "/u/{id}"}, "methods": ["GET"],
+                 "shadow": {"to": "service"}, "canary": {"to": "service", "percent": 5.0}, "service_percent": 5.0}
+            ]},
+            "reloads": {"last_error": null}
+        });
+        let shadow = json!({"routes": [{"route": "get-user", "compared": 200, "match_rate": 0.995, "verdict": {"ready": true}}]});
+        let out = render(&routes, Some(&shadow));
+        let line = out.lines().find(|l| l.starts_with("get-user")).unwrap();
+        for expected in [
+            "pattern /u/{id}",
+            "GET",
+            "legacy, canary 5% to service + shadow",
+            "5%",
+            "99.50% of 200",
+            "ready",
+        ] {
+            assert!(line.contains(expected), "{expected:?} missing in {line:?}");
+        }
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("(default)") && l.contains("0%"))
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! The gateway in-process over a recording legacy stub, and the spans it exports.
+//!
+//! [`Harness::start`] builds the gateway the way `app::serve` does (route
+//! state, the accounts service on a migrated SQLite file, shadowing without a
+//! recorder), serves it with [`gateway::server::serve`] on 127.0.0.1:0, and
+//! starts a legacy stub that records the trace headers of every request. The
+//! test's subscriber must be installed on the current thread before, and the
+//! test must run on a current-thread runtime so that every task sees it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use gateway::config::ServerSettings;
+use gateway::proxy::{Gateway, SideOptions};
+use gateway::reload::RouteState;
+use gateway::shadow::Shadowing;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// How long spans may take to arrive before a test fails.
+const SPANS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The trace headers legacy received on one request.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) path: String,
+    pub(crate) traceparent: Option<String>,
+    pub(crate) tracestate: Option<String>,
+}
+
+/// The gateway, its legacy stub, and the exporter the test's spans go to.
+pub(crate) struct Harness {
+    addr: SocketAddr,
+    client: Client<HttpConnector, Full<Bytes>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A finished exchange (the body was read to the end).
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+}
+
+impl Harness {
+    /// Starts the legacy stub and the gateway. Routes: `/v1/accounts` and below
+    /// to the service, except `GET /v1/accounts/users/{id}`, which legacy
+    /// answers and the service shadows; anything else to legacy.
+    pub(crate) async fn start() -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let legacy_addr = start_legacy(seen.clone()).await;
+
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let routes_file = dir.path().join("routes.toml");
+        std::fs::write(
+            &routes_file,
+            format!(
+                r#"[legacy]
+url = "http://{legacy_addr}"
+connect_timeout = "1s"
+timeout = "10s"
+
+[defaults]
+target = "legacy"
+
+[[routes]]
+name = "accounts"
+match = {{ prefix = "/v1/accounts" }}
+target = "service"
+
+[[routes]]
+name = "get-user"
+match = {{ path = "/v1/accounts/users/{{id}}", methods = ["GET"] }}
+target = "legacy"
+shadow = {{ to = "service" }}
+"#
+            ),
+        )
+        .expect("writing routes.toml");
+        let routes = Arc::new(RouteState::load(&routes_file).expect("a valid route table"));
+
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("accounts.sqlite").display()
+        );
+        migration::migrate_up(&url).await.expect("migrations apply");
+        let accounts = accounts::build(&accounts::Settings {
+            database: accounts::DatabaseSettings {
+                url,
+                max_connections: 2,
+                ..accounts::DatabaseSettings::default()
+            },
+            http: accounts::HttpSettings::default(),
+        })
+        .await
+        .expect("the accounts service starts");
+
+        let settings = ServerSettings {
+            access_log: false,
+            ..ServerSettings::default()
+        };
+        let gateway = Gateway::new(
+            routes,
+            Arc::new(Shadowing::new(None)),
+            accounts.router(),
+            settings.max_body_bytes,
+            settings.access_log,
+            SideOptions::default(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the gateway");
+        let addr = listener.local_addr().expect("the gateway's address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            gateway::server::serve(listener, gateway, &settings, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+
+        Self {
+            addr,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            seen,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    /// Sends `GET path` with `headers` and reads the whole answer.
+    pub(crate) async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::get(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::default()).expect("a valid request");
+        let exchange = async {
+            let response = self.client.request(request).await.expect("a response");
+            let status = response.status();
+            response
+                .into_body()
+                .collect()
+                .await
+                .expect("the whole body");
+            Reply { status }
+        };
+        tokio::time::timeout(SPANS_TIMEOUT, exchange)
+            .await
+            .expect("an answer in time")
+    }
+
+    /// What legacy received so far.
+    pub(crate) fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("the stub's lock").clone()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A legacy backend that answers `200 {"legacy":true}` and records the trace headers.
+async fn start_legacy(seen: Arc<Mutex<Vec<Seen>>>) -> SocketAddr {
+    let app = axum::Router::new().fallback(move |request: Request<Body>| {
+        let seen = seen.clone();
+        async move {
+            let header = |name: &str| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            seen.lock().expect("the stub's lock").push(Seen {
+                path: request.uri().path().to_owned(),
+                traceparent: header("traceparent"),
+                tracestate: header("tracestate"),
+            });
+            (
+                [(http::header::CONTENT_TYPE, "application/json")],
+                r#"{"legacy":true}"#,
+            )
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding the legacy stub");
+    let addr = listener.local_addr().expect("the stub's address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Waits until `exporter` holds spans for which `ready` is true; returns them.
+///
+/// # Panics
+///
+/// When they do not arrive in time; the message lists what did.
+pub(crate) async fn spans_until(
+    exporter: &InMemorySpanExporter,
+    what: &str,
+    ready: impl Fn(&[SpanData]) -> bool,
+) -> Vec<SpanData> {
+    let deadline = tokio::time::Instant::now() + SPANS_TIMEOUT;
+    loop {
+        let spans = exporter.get_finished_spans().expect("the exporter's spans");
+        if ready(&spans) {
+            return spans;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {SPANS_TIMEOUT:?}; spans: {:#?}",
+            spans.iter().map(describe).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `name trace/span <- parent` for failure messages.
+pub(crate) fn describe(span: &SpanData) -> String {
+    format!(
+        "{} {}/{} <- {}",
+        span.name,
+        span.span_context.trace_id(),
+        span.span_context.span_id(),
+        span.parent_span_id
+    )
+}

@@ -1,0 +1,382 @@
+//! Writing one batch to `users`: classify each row against the database, then upsert in one transaction.
+//!
+//! 1. Two queries (per 4000 rows) read the stored users that share an id,
+//!    and the holders of the lower-cased addresses, with the batch.
+//! 2. A row whose address belongs to a user with another id is rejected; a
+//!    row equal to its stored user is `unchanged`; the rest are `inserted`
+//!    or `updated`. The check sees the database as it is before the batch,
+//!    so an address freed by another row of the same run is still taken.
+//! 3. The inserted and updated rows go in multi-row
+//!    `INSERT … ON CONFLICT (id) DO UPDATE` statements, one transaction for
+//!    the batch. Should the unique index on `email_canonical` still refuse
+//!    one (a concurrent writer), the transaction is rolled back and the rows
+//!    are written one by one, so that only the offending rows are rejected.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, DeriveIden, SqlErr, TransactionTrait};
+use uuid::Uuid;
+
+use super::validate::Record;
+use super::{Candidate, Reject};
+
+/// Rows per statement: 7 bind parameters each stays under SQLite's limit of 32766
+/// (PostgreSQL's is 65535); a pre-check binds 2 per row.
+const ROWS_PER_STATEMENT: usize = 4000;
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+    Email,
+    EmailCanonical,
+    FullName,
+    IsActive,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// What writing a batch did.
+#[derive(Debug, Default)]
+pub(super) struct Written {
+    pub(super) inserted: u64,
+    pub(super) updated: u64,
+    pub(super) unchanged: u64,
+    /// Rows the database refused (an address another user holds), in batch order.
+    pub(super) rejects: Vec<Reject>,
+}
+
+/// Whether a row to write is new or changes a stored user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Insert,
+    Update,
+}
+
+impl Written {
+    fn count(&mut self, change: Change) {
+        match change {
+            Change::Insert => self.inserted += 1,
+            Change::Update => self.updated += 1,
+        }
+    }
+}
+
+/// Writes `batch` idempotently: inserts new users, updates changed ones, leaves equal ones alone.
+///
+/// # Errors
+///
+/// The database's error for anything but a refused address; the batch's
+/// transaction is rolled back then, and earlier batches stay committed.
+pub(super) async fn write_batch(
+    db: &DatabaseConnection,
+    batch: Vec<Candidate>,
+) -> Result<Written, DbErr> {
+    let stored = Stored::load(db, &batch).await?;
+    let mut written = Written::default();
+    let mut to_write = Vec::with_capacity(batch.len());
+    for candidate in batch {
+        let record = &candidate.record;
+        if let Some(owner) = stored.owners.get(&record.email_canonical)
+            && *owner != record.id
+        {
+            written.rejects.push(Reject {
+                line: candidate.line,
+                reasons: vec![format!(
+                    "email: the address (ignoring case) belongs to another user in the database, {owner}"
+                )],
+                raw: candidate.raw,
+            });
+            continue;
+        }
+        match stored.users.get(&record.id) {
+            Some(user) if user == record => written.unchanged += 1,
+            Some(_) => to_write.push((candidate, Change::Update)),
+            None => to_write.push((candidate, Change::Insert)),
+        }
+    }
+    write_changes(db, to_write, &mut written).await?;
+    Ok(written)
+}
+
+/// The stored users sharing an id or an address with a batch.
+struct Stored {
+    users: HashMap<Uuid, Record>,
+    /// Lower-cased address → the id of the user holding it.
+    owners: HashMap<String, Uuid>,
+}
+
+impl Stored {
+    async fn load(db: &DatabaseConnection, batch: &[Candidate]) -> Result<Self, DbErr> {
+        let mut stored = Self {
+            users: HashMap::new(),
+            owners: HashMap::new(),
+        };
+        // Two queries, not one with `OR`: PostgreSQL plans the `OR` of two
+        // long `IN` lists as a sequential scan.
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let ids = chunk.iter().map(|c| c.record.id);
+            let query = Query::select()
+                .columns([
+                    Users::Id,
+                    Users::Email,
+                    Users::EmailCanonical,
+                    Users::FullName,
+                    Users::IsActive,
+                    Users::CreatedAt,
+                    Users::UpdatedAt,
+                ])
+                .from(Users::Table)
+                .and_where(Expr::col(Users::Id).is_in(ids))
+                .to_owned();
+            for row in db.query_all(&query).await? {
+                let user = Record {
+                    id: row.try_get("", "id")?,
+                    email: row.try_get("", "email")?,
+                    email_canonical: row.try_get("", "email_canonical")?,
+                    full_name: row.try_get("", "full_name")?,
+                    is_active: row.try_get("", "is_active")?,
+                    created_at: row.try_get("", "created_at")?,
+                    updated_at: row.try_get("", "updated_at")?,
+                };
+                stored.owners.insert(user.email_canonical.clone(), user.id);
+                stored.users.insert(user.id, user);
+            }
+
+            let addresses = chunk.iter().map(|c| c.record.email_canonical.clone());
+            let query = Query::select()
+                .columns([Users::Id, Users::EmailCanonical])
+                .from(Users::Table)
+                .and_where(Expr::col(Users::EmailCanonical).is_in(addresses))
+                .to_owned();
+            for row in db.query_all(&query).await? {
+                stored
+                    .owners
+                    .insert(row.try_get("", "email_canonical")?, row.try_get("", "id")?);
+            }
+        }
+        Ok(stored)
+    }
+}
+
+/// Upserts the rows in one transaction, or row by row when the unique index refuses one.
+async fn write_changes(
+    db: &DatabaseConnection,
+    rows: Vec<(Candidate, Change)>,
+    written: &mut Written,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match upsert_in_one_transaction(db, &rows).await {
+        Ok(()) => {
+            for (_, change) in &rows {
+                written.count(*change);
+            }
+            Ok(())
+        }
+        Err(err) if is_unique_violation(&err) => {
+            for (candidate, change) in rows {
+                match db.execute(&upsert([&candidate.record])?).await {
+                    Ok(_) => written.count(change),
+                    Err(err) if is_unique_violation(&err) => written.rejects.push(Reject {
+                        line: candidate.line,
+                        reasons: vec![
+                            "email: the address (ignoring case) belongs to another user in the database (refused by the unique index)"
+                                .to_owned(),
+                        ],
+                        raw: candidate.raw,
+                    }),
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn upsert_in_one_transaction(
+    db: &DatabaseConnection,
+    rows: &[(Candidate, Change)],
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let statement = upsert(chunk.iter().map(|(candidate, _)| &candidate.record))?;
+        if let Err(err) = txn.execute(&statement).await {
+            // The statement's error is the one worth reporting; a failed
+            // rollback leaves nothing committed either.
+            let _ = txn.rollback().await;
+            return Err(err);
+        }
+    }
+    txn.commit().await
+}
+
+/// `INSERT INTO users … VALUES (…), (…) ON CONFLICT (id) DO UPDATE SET` every other column.
+fn upsert<'a>(records: impl IntoIterator<Item = &'a Record>) -> Result<InsertStatement, DbErr> {
+    let mut insert = Query::insert();
+    insert.into_table(Users::Table).columns([
+        Users::Id,
+        Users::Email,
+        Users::EmailCanonical,
+        Users::FullName,
+        Users::IsActive,
+        Users::CreatedAt,
+        Users::UpdatedAt,
+    ]);
+    for record in records {
+        insert
+            .values([
+                record.id.into(),
+                record.email.clone().into(),
+                record.email_canonical.clone().into(),
+                record.full_name.clone().into(),
+                record.is_active.into(),
+                record.created_at.into(),
+                record.updated_at.into(),
+            ])
+            .map_err(|e| DbErr::Custom(format!("building the upsert: {e}")))?;
+    }
+    insert.on_conflict(
+        OnConflict::column(Users::Id)
+            .update_columns([
+                Users::Email,
+                Users::EmailCanonical,
+                Users::FullName,
+                Users::IsActive,
+                Users::CreatedAt,
+                Users::UpdatedAt,
+            ])
+            .to_owned(),
+    );
+    Ok(insert)
+}
+
+fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batch writer on a real SQLite file and a real PostgreSQL database.
+
+    use chrono::{TimeZone, Utc};
+    use rstest::rstest;
+    use test_support::{Backend, TestDatabase};
+
+    use super::*;
+
+    fn candidate(line: u64, n: u128, email: &str) -> Candidate {
+        let at = Utc
+            .with_ymd_and_hms(2018, 1, 2, 3, 4, 5)
+            .single()
+            .expect("a date");
+        Candidate {
+            line,
+            raw: format!("row {line}"),
+            record: Record {
+                id: Uuid::from_u128(n),
+                email: email.to_owned(),
+                email_canonical: email.to_lowercase(),
+                full_name: "Someone".to_owned(),
+                is_active: true,
+                created_at: at,
+                updated_at: at,
+            },
+        }
+    }
+
+    async fn database(backend: Backend) -> Option<(DatabaseConnection, TestDatabase)> {
+        let database = TestDatabase::create(backend).await?;
+        let db = migration::connect(database.url())
+            .await
+            .expect("connecting");
+        Some((db, database))
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn a_refusal_the_pre_check_missed_rejects_only_the_offending_row(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((db, _database)) = database(backend).await else {
+            return;
+        };
+        let first = write_batch(&db, vec![candidate(1, 1, "taken@example.com")])
+            .await
+            .expect("first batch");
+        assert_eq!(first.inserted, 1);
+
+        // As if another writer took the address after the pre-check: skip it.
+        let rows = vec![
+            (candidate(2, 2, "free@example.com"), Change::Insert),
+            (candidate(3, 3, "TAKEN@example.com"), Change::Insert),
+            (candidate(4, 4, "also-free@example.com"), Change::Insert),
+        ];
+        let mut written = Written::default();
+        write_changes(&db, rows, &mut written)
+            .await
+            .expect("the batch survives");
+
+        assert_eq!(written.inserted, 2, "{written:?}");
+        let lines: Vec<u64> = written.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3]);
+        let count = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM users",
+            ))
+            .await
+            .expect("counting")
+            .expect("a row")
+            .try_get::<i64>("", "n")
+            .expect("a count");
+        assert_eq!(count, 3);
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn the_pre_check_classifies_rows_and_rejects_an_address_held_by_another_id(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((db, _database)) = database(backend).await else {
+            return;
+        };
+        write_batch(
+            &db,
+            vec![
+                candidate(1, 1, "one@example.com"),
+                candidate(2, 2, "two@example.com"),
+            ],
+        )
+        .await
+        .expect("first batch");
+
+        let mut renamed = candidate(2, 2, "two@example.com");
+        renamed.record.full_name = "Renamed".to_owned();
+        let written = write_batch(
+            &db,
+            vec![
+                candidate(1, 1, "one@example.com"),
+                renamed,
+                candidate(3, 3, "One@Example.com"),
+                candidate(4, 4, "four@example.com"),
+            ],
+        )
+        .await
+        .expect("second batch");
+        assert_eq!(
+            (written.inserted, written.updated, written.unchanged),
+            (1, 1, 1)
+        );
+        assert_eq!(written.rejects.len(), 1);
+        assert_eq!(written.rejects[0].line, 3);
+        assert!(
+            written.rejects[0].reasons[0].contains(&Uuid::from_u128(1).to_string()),
+            "names the holder: {:?}",
+            written.rejects[0]
+        );
+    }
+}

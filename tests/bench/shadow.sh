@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Benchmark: what shadowing costs the client.
+#
+# One run, one machine, the same route twice: `off` forwards to legacy
+# (nginx serving a user as JSON), `on` forwards to the same legacy and mirrors
+# every request (sample 1.0) to the in-process service, which reads the same
+# user from its database (SQLite), so every comparison is a full structural
+# JSON comparison that should end in `match`. wrk measures client-visible throughput and
+# p99; the rounds alternate off/on to spread machine noise. Loopback only,
+# bounded: ROUNDS x 2 runs of DURATION each.
+#
+#   tests/bench/shadow.sh            # DURATION=10s CONNECTIONS=32 ROUNDS=2
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+ROUNDS=${ROUNDS:-2}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
+fi
+cargo build --release -q -p gateway
+GATEWAY="$(cd "$TARGET_DIR/release" && pwd)/gateway"
+
+WORK=$(mktemp -d)
+cleanup() {
+  [ -n "${GW_PID:-}" ] && kill "$GW_PID" 2>/dev/null || true
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+LEGACY_PORT=$(free_port)
+
+# 1. The gateway, first with the accounts routes on the service.
+cat > "$WORK/routes.toml" <<TOML
+[legacy]
+url = "http://127.0.0.1:$LEGACY_PORT"
+[[routes]]
+name = "accounts"
+match = { prefix = "/v1/accounts" }
+target = "service"
+TOML
+(cd "$WORK" && RUST_LOG=warn GATEWAY_SERVER__ACCESS_LOG=false \
+  "$GATEWAY" serve --routes routes.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  > "$WORK/gateway.out" 2> "$WORK/gateway.err") &
+GW_PID=$!
+for _ in $(seq 300); do grep -q "gateway ready" "$WORK/gateway.out" 2>/dev/null && break; sleep 0.1; done
+grep -q "gateway ready" "$WORK/gateway.out" || { echo "the gateway did not start:" >&2; cat "$WORK/gateway.err" >&2; exit 1; }
+LISTEN=$(sed -n 's/.*listen=\([^ ]*\) .*/\1/p' "$WORK/gateway.out")
+ADMIN=$(sed -n 's/.*admin_listen=\([^ ]*\).*/\1/p' "$WORK/gateway.out")
+USER_PATH=$(curl -sf -D - -o "$WORK/doc.json" -X POST "http://$LISTEN/v1/accounts/users" \
+  -H 'content-type: application/json' -d '{"email":"bench@example.com","full_name":"Bench Mark"}' \
+  | tr -d '\r' | sed -n 's|^location: ||ip')
+
+# 2. Legacy: nginx serving the same document.
+cat > "$WORK/nginx.conf" <<NGINX
+daemon on;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$LEGACY_PORT;
+    root $WORK;
+    location / { default_type application/json; rewrite ^ /doc.json break; }
+  }
+}
+NGINX
+# nginx's workers run unprivileged: let them read the document.
+chmod 755 "$WORK" && chmod 644 "$WORK/doc.json"
+nginx -c "$WORK/nginx.conf"
+curl -sf "http://127.0.0.1:$LEGACY_PORT/check" | grep -q bench@example.com || { echo "nginx does not serve the user" >&2; exit 1; }
+
+# 3. The measured table, swapped in by a live reload.
+cat > "$WORK/routes.toml" <<TOML
+[legacy]
+url = "http://127.0.0.1:$LEGACY_PORT"
+[shadow]
+max_in_flight = 256
+[[routes]]
+name = "off"
+match = { prefix = "/off" }
+target = "legacy"
+[[routes]]
+name = "on"
+match = { path = "/v1/accounts/users/{id}", methods = ["GET"] }
+target = "legacy"
+shadow = { to = "service", sample = 1.0 }
+TOML
+curl -sf -X POST "http://$ADMIN/-/reload" > /dev/null
+
+run() { # name path -> "rps p99_ms"
+  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://$LISTEN$2" > "$WORK/wrk-$1.txt"
+  local rps p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk-$1.txt")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$WORK/wrk-$1.txt")
+  echo "$rps $p99"
+}
+
+curl -sf "http://$LISTEN/off/doc" > /dev/null && curl -sf "http://$LISTEN$USER_PATH" > /dev/null
+echo "shadow benchmark: $ROUNDS rounds x (off, on), $DURATION each, $CONNECTIONS connections, $(nproc) cores"
+printf '%-6s %-6s %12s %10s\n' round mode req/s p99_ms
+results=()
+for round in $(seq "$ROUNDS"); do
+  read -r r p < <(run "off-$round" /off/doc); printf '%-6s %-6s %12s %10s\n' "$round" off "$r" "$p"; results+=("off $r $p")
+  read -r r p < <(run "on-$round" "$USER_PATH"); printf '%-6s %-6s %12s %10s\n' "$round" on "$r" "$p"; results+=("on $r $p")
+done
+sleep 2
+echo
+printf '%s\n' "${results[@]}" > "$WORK/results.txt"
+python3 - "$WORK/results.txt" <<'PY'
+import sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+def mean(mode, column):
+    values = [float(r[column]) for r in rows if r[0] == mode]
+    return sum(values) / len(values)
+off_rps, on_rps, off_p99, on_p99 = mean("off", 1), mean("on", 1), mean("off", 2), mean("on", 2)
+print(f"mean req/s   off {off_rps:10.0f}   on {on_rps:10.0f}   on/off {on_rps / off_rps:.3f}")
+print(f"mean p99 ms  off {off_p99:10.2f}   on {on_p99:10.2f}   on/off {on_p99 / off_p99:.3f}")
+PY
+echo "shadow outcomes of route \"on\" (every mirror is accounted for):"
+curl -sf "http://$ADMIN/-/shadow/routes/on" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ", json.dumps(d["counts"]), " match_rate:", d["match_rate"], " top differing fields:", json.dumps(d["top_fields"]))'
+curl -sf "http://$ADMIN/-/shadow/diffs?route=on&limit=1" | python3 -c 'import json,sys; items=json.load(sys.stdin)["items"]; [print("  example mismatch: primary", i["primary_status"], "shadow", i["shadow_status"], json.dumps(i["differences"]["differences"])[:600]) for i in items]'
