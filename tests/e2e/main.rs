@@ -11,6 +11,7 @@ mod dispatch;
 mod forwarding;
 mod harness;
 mod lifecycle;
+mod operations;
 mod paths;
 mod reload;
 mod shadow;

@@ -1,0 +1,117 @@
+//! What operators rely on: SIGHUP reloads, the slow-loris guard, the metrics after real traffic.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use test_support::LegacyStub;
+
+use crate::harness::{Launch, eventually, routes};
+
+#[tokio::test]
+async fn sighup_reloads_the_routes_file() {
+    let legacy = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&legacy.url(), "legacy"))
+        .without_file_watch()
+        .start()
+        .await;
+    let before = gateway.routes_doc().await["table"]["version"].clone();
+
+    gateway.write_routes(&routes(&legacy.url(), "service"));
+    gateway.signal("HUP");
+
+    let after = eventually(Duration::from_secs(10), "a reload after SIGHUP", || async {
+        let version = gateway.routes_doc().await["table"]["version"].clone();
+        (version != before).then_some(version)
+    })
+    .await;
+    assert_ne!(after, before);
+    let doc = gateway.routes_doc().await;
+    assert_eq!(doc["reloads"]["succeeded"], 1, "{doc}");
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_too_slowly_is_disconnected() {
+    let legacy = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&legacy.url(), "legacy"))
+        .env("GATEWAY_SERVER__HEADER_READ_TIMEOUT_SECS", "1")
+        .start()
+        .await;
+    let addr = gateway.listen();
+
+    let closed_after = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connecting");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        let started = Instant::now();
+        // Half a request head, then silence.
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Drip: ")
+            .expect("writing");
+        let mut buf = [0u8; 1024];
+        // The server answers 408 or just closes; either way the read ends.
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        started.elapsed()
+    })
+    .await
+    .expect("the slow client");
+
+    assert!(
+        closed_after < Duration::from_secs(8),
+        "the connection was held for {closed_after:?}"
+    );
+    assert_eq!(
+        legacy.requests(),
+        0,
+        "an incomplete request head never reaches legacy"
+    );
+}
+
+#[tokio::test]
+async fn the_metrics_endpoint_has_every_series_after_real_traffic() {
+    let legacy = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&legacy.url(), "legacy"))
+        .without_file_watch()
+        .start()
+        .await;
+    gateway.register_user("metrics@example.com").await;
+    assert_eq!(
+        gateway.get("/some/legacy/page").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(gateway.reload().await.status, StatusCode::OK);
+
+    let reply = gateway.admin(Method::GET, "/-/metrics").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{reply:?}"
+    );
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    for series in [
+        "gateway_requests_total{route=\"accounts\",target=\"service\",status_class=\"2xx\"} 1",
+        "gateway_requests_total{route=\"(default)\",target=\"legacy\",status_class=\"2xx\"} 1",
+        "gateway_request_duration_seconds_bucket{route=\"accounts\",target=\"service\",le=\"+Inf\"} 1",
+        "gateway_requests_in_flight 0",
+        "gateway_route_reloads_total{result=\"unchanged\"} 1",
+        "gateway_route_table_info{version=",
+        "gateway_route_table_loaded_timestamp_seconds ",
+        "gateway_db_pool_connections{state=\"max\"} 10",
+        "# TYPE gateway_request_duration_seconds histogram",
+    ] {
+        assert!(text.contains(series), "missing {series:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("/some/legacy/page"),
+        "raw paths are never labels"
+    );
+}
