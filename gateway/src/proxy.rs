@@ -282,27 +282,14 @@ impl Gateway {
             None
         };
         if let Some(outcome) = skip {
-            shadowing.count(mirror.route, outcome);
             return self
-                .send(
-                    &active,
-                    target,
-                    request,
-                    &mirror.path_and_query,
-                    &mirror.context,
-                )
+                .send_unmirrored(&active, target, request, &mirror, outcome)
                 .await;
         }
         let Ok(permit) = active.shadow_permits.clone().try_acquire_owned() else {
-            shadowing.count(mirror.route, Outcome::Dropped(DropReason::Overloaded));
+            let outcome = Outcome::Dropped(DropReason::Overloaded);
             return self
-                .send(
-                    &active,
-                    target,
-                    request,
-                    &mirror.path_and_query,
-                    &mirror.context,
-                )
+                .send_unmirrored(&active, target, request, &mirror, outcome)
                 .await;
         };
 
@@ -318,15 +305,9 @@ impl Gateway {
         );
         let request = Request::from_parts(parts, buffered.primary);
         let Some(copy) = buffered.copy else {
-            shadowing.count(mirror.route, Outcome::Skipped(SkipReason::BodyTooLarge));
+            let outcome = Outcome::Skipped(SkipReason::BodyTooLarge);
             return self
-                .send(
-                    &active,
-                    target,
-                    request,
-                    &mirror.path_and_query,
-                    &mirror.context,
-                )
+                .send_unmirrored(&active, target, request, &mirror, outcome)
                 .await;
         };
 
@@ -393,6 +374,28 @@ impl Gateway {
             send,
         });
         Ok(Response::from_parts(response_parts, Body::new(tee)))
+    }
+}
+
+impl Gateway {
+    /// Counts why `request` is not mirrored, then sends it to the primary alone.
+    async fn send_unmirrored(
+        &self,
+        active: &Active,
+        target: Target,
+        request: Request<Body>,
+        mirror: &Mirror<'_>,
+        outcome: Outcome,
+    ) -> Result<Response<Body>, GatewayError> {
+        self.inner.shadowing.count(mirror.route, outcome);
+        self.send(
+            active,
+            target,
+            request,
+            &mirror.path_and_query,
+            &mirror.context,
+        )
+        .await
     }
 }
 
