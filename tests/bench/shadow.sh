@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark: what shadowing costs the client.
 #
-# One run, one machine, the same route twice: `off` forwards to legacy
-# (nginx serving a user as JSON), `on` forwards to the same legacy and mirrors
-# every request (sample 1.0) to the in-process service, which reads the same
-# user from its database (SQLite), so every comparison is a full structural
-# JSON comparison that should end in `match`. wrk measures client-visible throughput and
+# One run, one machine, one route and path (`GET /v1/accounts/users/{id}`),
+# measured four ways, the tables swapped by live reloads: legacy (nginx
+# serving the user as JSON) serves with the mirror to the in-process service
+# off and on (sample 1.0), then the service (reading the user from SQLite)
+# serves with the mirror to legacy off and on. Both sides answer the same
+# user, so every comparison is a full structural JSON comparison that should
+# end in `match`. wrk measures client-visible throughput and
 # p99; the rounds alternate off/on to spread machine noise. Loopback only,
 # bounded: ROUNDS x 2 runs of DURATION each.
 #
@@ -77,53 +79,53 @@ chmod 755 "$WORK" && chmod 644 "$WORK/doc.json"
 nginx -c "$WORK/nginx.conf"
 curl -sf "http://127.0.0.1:$LEGACY_PORT/check" | grep -q bench@example.com || { echo "nginx does not serve the user" >&2; exit 1; }
 
-# 3. The measured table, swapped in by a live reload.
-cat > "$WORK/routes.toml" <<TOML
-[legacy]
-url = "http://127.0.0.1:$LEGACY_PORT"
-[shadow]
-max_in_flight = 256
-[[routes]]
-name = "off"
-match = { prefix = "/off" }
-target = "legacy"
-[[routes]]
-name = "on"
-match = { path = "/v1/accounts/users/{id}", methods = ["GET"] }
-target = "legacy"
-shadow = { to = "service", sample = 1.0 }
-TOML
-curl -sf -X POST "http://$ADMIN/-/reload" > /dev/null
+# 3. The measured tables, swapped in by live reloads: the same route and path,
+#    served by `primary`, with and without a mirror to the other side.
+table() { # primary shadow(on|off)
+  local other=service; [ "$1" = service ] && other=legacy
+  {
+    printf '[legacy]\nurl = "http://127.0.0.1:%s"\n[shadow]\nmax_in_flight = 256\n' "$LEGACY_PORT"
+    printf '[[routes]]\nname = "get-user"\nmatch = { path = "/v1/accounts/users/{id}", methods = ["GET"] }\ntarget = "%s"\n' "$1"
+    [ "$2" = on ] && printf 'shadow = { to = "%s", sample = 1.0 }\n' "$other"
+  } > "$WORK/routes.toml"
+  curl -sf -X POST "http://$ADMIN/-/reload" > /dev/null
+}
 
-run() { # name path -> "rps p99_ms"
-  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://$LISTEN$2" > "$WORK/wrk-$1.txt"
+run() { # name -> "rps p99_ms"
+  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://$LISTEN$USER_PATH" > "$WORK/wrk-$1.txt"
   local rps p99
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk-$1.txt")
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$WORK/wrk-$1.txt")
   echo "$rps $p99"
 }
 
-curl -sf "http://$LISTEN/off/doc" > /dev/null && curl -sf "http://$LISTEN$USER_PATH" > /dev/null
-echo "shadow benchmark: $ROUNDS rounds x (off, on), $DURATION each, $CONNECTIONS connections, $(nproc) cores"
-printf '%-6s %-6s %12s %10s\n' round mode req/s p99_ms
-results=()
-for round in $(seq "$ROUNDS"); do
-  read -r r p < <(run "off-$round" /off/doc); printf '%-6s %-6s %12s %10s\n' "$round" off "$r" "$p"; results+=("off $r $p")
-  read -r r p < <(run "on-$round" "$USER_PATH"); printf '%-6s %-6s %12s %10s\n' "$round" on "$r" "$p"; results+=("on $r $p")
+echo "shadow benchmark: $ROUNDS rounds x (off, on) per primary, $DURATION each, $CONNECTIONS connections, $(nproc) cores"
+printf '%-8s %-6s %-6s %12s %10s\n' primary round mode req/s p99_ms
+: > "$WORK/results.txt"
+for primary in legacy service; do
+  for round in $(seq "$ROUNDS"); do
+    for mode in off on; do
+      table "$primary" "$mode"
+      read -r r p < <(run "$primary-$mode-$round")
+      printf '%-8s %-6s %-6s %12s %10s\n' "$primary" "$round" "$mode" "$r" "$p"
+      echo "$primary $mode $r $p" >> "$WORK/results.txt"
+    done
+  done
 done
 sleep 2
 echo
-printf '%s\n' "${results[@]}" > "$WORK/results.txt"
 python3 - "$WORK/results.txt" <<'PY'
 import sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
-def mean(mode, column):
-    values = [float(r[column]) for r in rows if r[0] == mode]
+def mean(primary, mode, column):
+    values = [float(r[column]) for r in rows if r[0] == primary and r[1] == mode]
     return sum(values) / len(values)
-off_rps, on_rps, off_p99, on_p99 = mean("off", 1), mean("on", 1), mean("off", 2), mean("on", 2)
-print(f"mean req/s   off {off_rps:10.0f}   on {on_rps:10.0f}   on/off {on_rps / off_rps:.3f}")
-print(f"mean p99 ms  off {off_p99:10.2f}   on {on_p99:10.2f}   on/off {on_p99 / off_p99:.3f}")
+for primary, mirrored in (("legacy", "service (in-process)"), ("service", "legacy (nginx)")):
+    off_rps, on_rps = mean(primary, "off", 2), mean(primary, "on", 2)
+    off_p99, on_p99 = mean(primary, "off", 3), mean(primary, "on", 3)
+    print(f"{primary} serves, {mirrored} mirrored:")
+    print(f"  req/s   off {off_rps:9.0f}   on {on_rps:9.0f}   on/off {on_rps / off_rps:.3f}")
+    print(f"  p99 ms  off {off_p99:9.2f}   on {on_p99:9.2f}   on/off {on_p99 / off_p99:.3f}")
 PY
-echo "shadow outcomes of route \"on\" (every mirror is accounted for):"
-curl -sf "http://$ADMIN/-/shadow/routes/on" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ", json.dumps(d["counts"]), " match_rate:", d["match_rate"], " top differing fields:", json.dumps(d["top_fields"]))'
-curl -sf "http://$ADMIN/-/shadow/diffs?route=on&limit=1" | python3 -c 'import json,sys; items=json.load(sys.stdin)["items"]; [print("  example mismatch: primary", i["primary_status"], "shadow", i["shadow_status"], json.dumps(i["differences"]["differences"])[:600]) for i in items]'
+echo "shadow outcomes of route \"get-user\" over both directions (every mirror is accounted for):"
+curl -sf "http://$ADMIN/-/shadow/routes/get-user" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ", json.dumps(d["counts"]), " match_rate:", d["match_rate"], " top differing fields:", json.dumps(d["top_fields"]))'
