@@ -85,7 +85,7 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         rejects: Option<PathBuf>,
         /// Rows per batch (and per transaction).
-        #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         batch_size: u32,
     },
 }

@@ -1,5 +1,12 @@
 //! Writing one batch to `users`: classify each row against the database, then upsert in one transaction.
 //!
+//! When `users` is empty as the import starts (a first backfill), batches
+//! are plain multi-row `INSERT`s without lookups ([`Mode::InsertOnly`]):
+//! every row is new, since the file holds each id and address once. The
+//! first batch the database refuses (a concurrent writer took an id or an
+//! address) is rolled back and written the careful way, as is every batch
+//! after it ([`Mode::Careful`]):
+//!
 //! 1. Two queries (per 4000 rows) read the stored users that share an id,
 //!    and the holders of the lower-cased addresses, with the batch.
 //! 2. A row whose address belongs to a user with another id is rejected; a
@@ -15,14 +22,16 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, DeriveIden, SqlErr, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, DeriveIden, SqlErr, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::validate::Record;
 use super::{Candidate, Reject};
 
 /// Rows per statement: 7 bind parameters each stays under SQLite's limit of 32766
-/// (PostgreSQL's is 65535); a pre-check binds 2 per row.
+/// (PostgreSQL's is 65535); a lookup binds 1 per row.
 const ROWS_PER_STATEMENT: usize = 4000;
 
 #[derive(DeriveIden)]
@@ -63,16 +72,60 @@ impl Written {
     }
 }
 
+/// How batches are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// `users` was empty at the start and nothing has been refused: insert without lookups.
+    InsertOnly,
+    /// Look up ids and addresses first; upsert new and changed rows.
+    Careful,
+}
+
+impl Mode {
+    /// [`Mode::InsertOnly`] when `users` is empty, else [`Mode::Careful`].
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub(super) async fn for_table(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let any = Query::select()
+            .column(Users::Id)
+            .from(Users::Table)
+            .limit(1)
+            .to_owned();
+        Ok(match db.query_one(&any).await? {
+            None => Self::InsertOnly,
+            Some(_) => Self::Careful,
+        })
+    }
+}
+
 /// Writes `batch` idempotently: inserts new users, updates changed ones, leaves equal ones alone.
+///
+/// Switches `mode` to [`Mode::Careful`] for good when an insert-only batch is refused.
 ///
 /// # Errors
 ///
-/// The database's error for anything but a refused address; the batch's
-/// transaction is rolled back then, and earlier batches stay committed.
+/// The database's error for anything but a refused id or address; the
+/// batch's transaction is rolled back then, and earlier batches stay committed.
 pub(super) async fn write_batch(
     db: &DatabaseConnection,
     batch: Vec<Candidate>,
+    mode: &mut Mode,
 ) -> Result<Written, DbErr> {
+    if *mode == Mode::InsertOnly {
+        let records = batch.iter().map(|candidate| &candidate.record);
+        match in_one_transaction(db, records, Conflict::Fail).await {
+            Ok(()) => {
+                return Ok(Written {
+                    inserted: batch.len() as u64,
+                    ..Written::default()
+                });
+            }
+            Err(err) if is_unique_violation(&err) => *mode = Mode::Careful,
+            Err(err) => return Err(err),
+        }
+    }
     let stored = Stored::load(db, &batch).await?;
     let mut written = Written::default();
     let mut to_write = Vec::with_capacity(batch.len());
@@ -169,7 +222,8 @@ async fn write_changes(
     if rows.is_empty() {
         return Ok(());
     }
-    match upsert_in_one_transaction(db, &rows).await {
+    let records = rows.iter().map(|(candidate, _)| &candidate.record);
+    match in_one_transaction(db, records, Conflict::Update).await {
         Ok(()) => {
             for (_, change) in &rows {
                 written.count(*change);
@@ -178,7 +232,10 @@ async fn write_changes(
         }
         Err(err) if is_unique_violation(&err) => {
             for (candidate, change) in rows {
-                match db.execute(&upsert([&candidate.record])?).await {
+                match db
+                    .execute(&insert([&candidate.record], Conflict::Update)?)
+                    .await
+                {
                     Ok(_) => written.count(change),
                     Err(err) if is_unique_violation(&err) => written.rejects.push(Reject {
                         line: candidate.line,
@@ -197,13 +254,25 @@ async fn write_changes(
     }
 }
 
-async fn upsert_in_one_transaction(
+/// What an `INSERT` does with a row whose id is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conflict {
+    /// Fail: the statement (and its transaction) is refused.
+    Fail,
+    /// Update every other column: an upsert.
+    Update,
+}
+
+/// Inserts `records` in statements of [`ROWS_PER_STATEMENT`] rows, all in one transaction.
+async fn in_one_transaction<'a>(
     db: &DatabaseConnection,
-    rows: &[(Candidate, Change)],
+    records: impl Iterator<Item = &'a Record>,
+    conflict: Conflict,
 ) -> Result<(), DbErr> {
+    let records: Vec<&Record> = records.collect();
     let txn = db.begin().await?;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let statement = upsert(chunk.iter().map(|(candidate, _)| &candidate.record))?;
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let statement = insert(chunk.iter().copied(), conflict)?;
         if let Err(err) = txn.execute(&statement).await {
             // The statement's error is the one worth reporting; a failed
             // rollback leaves nothing committed either.
@@ -214,8 +283,11 @@ async fn upsert_in_one_transaction(
     txn.commit().await
 }
 
-/// `INSERT INTO users … VALUES (…), (…) ON CONFLICT (id) DO UPDATE SET` every other column.
-fn upsert<'a>(records: impl IntoIterator<Item = &'a Record>) -> Result<InsertStatement, DbErr> {
+/// `INSERT INTO users … VALUES (…), (…)`, with `ON CONFLICT (id) DO UPDATE SET` every other column for an upsert.
+fn insert<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    conflict: Conflict,
+) -> Result<InsertStatement, DbErr> {
     let mut insert = Query::insert();
     insert.into_table(Users::Table).columns([
         Users::Id,
@@ -237,21 +309,39 @@ fn upsert<'a>(records: impl IntoIterator<Item = &'a Record>) -> Result<InsertSta
                 record.created_at.into(),
                 record.updated_at.into(),
             ])
-            .map_err(|e| DbErr::Custom(format!("building the upsert: {e}")))?;
+            .map_err(|e| DbErr::Custom(format!("building the insert: {e}")))?;
     }
-    insert.on_conflict(
-        OnConflict::column(Users::Id)
-            .update_columns([
-                Users::Email,
-                Users::EmailCanonical,
-                Users::FullName,
-                Users::IsActive,
-                Users::CreatedAt,
-                Users::UpdatedAt,
-            ])
-            .to_owned(),
-    );
+    if conflict == Conflict::Update {
+        insert.on_conflict(
+            OnConflict::column(Users::Id)
+                .update_columns([
+                    Users::Email,
+                    Users::EmailCanonical,
+                    Users::FullName,
+                    Users::IsActive,
+                    Users::CreatedAt,
+                    Users::UpdatedAt,
+                ])
+                .to_owned(),
+        );
+    }
     Ok(insert)
+}
+
+/// Refreshes PostgreSQL's planner statistics for `users` after a bulk write.
+///
+/// Until autovacuum gets to it, the planner may plan a later run's lookups
+/// (long `IN` lists) as sequential scans of a table it thinks is small.
+/// SQLite needs no statistics for them; nothing is done there.
+///
+/// # Errors
+///
+/// The database's error.
+pub(super) async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared("ANALYZE users").await?;
+    }
+    Ok(())
 }
 
 fn is_unique_violation(err: &DbErr) -> bool {
@@ -304,9 +394,13 @@ mod tests {
         let Some((db, _database)) = database(backend).await else {
             return;
         };
-        let first = write_batch(&db, vec![candidate(1, 1, "taken@example.com")])
-            .await
-            .expect("first batch");
+        let first = write_batch(
+            &db,
+            vec![candidate(1, 1, "taken@example.com")],
+            &mut Mode::Careful,
+        )
+        .await
+        .expect("first batch");
         assert_eq!(first.inserted, 1);
 
         // As if another writer took the address after the pre-check: skip it.
@@ -344,15 +438,20 @@ mod tests {
         let Some((db, _database)) = database(backend).await else {
             return;
         };
+        let mut mode = Mode::for_table(&db).await.expect("a mode");
+        assert_eq!(mode, Mode::InsertOnly, "an empty table");
         write_batch(
             &db,
             vec![
                 candidate(1, 1, "one@example.com"),
                 candidate(2, 2, "two@example.com"),
             ],
+            &mut mode,
         )
         .await
         .expect("first batch");
+        let mut mode = Mode::for_table(&db).await.expect("a mode");
+        assert_eq!(mode, Mode::Careful, "a table with users");
 
         let mut renamed = candidate(2, 2, "two@example.com");
         renamed.record.full_name = "Renamed".to_owned();
@@ -364,6 +463,7 @@ mod tests {
                 candidate(3, 3, "One@Example.com"),
                 candidate(4, 4, "four@example.com"),
             ],
+            &mut mode,
         )
         .await
         .expect("second batch");
@@ -378,5 +478,42 @@ mod tests {
             "names the holder: {:?}",
             written.rejects[0]
         );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn a_refused_insert_only_batch_is_rewritten_carefully_and_later_ones_stay_careful(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((db, _database)) = database(backend).await else {
+            return;
+        };
+        let mut mode = Mode::for_table(&db).await.expect("a mode");
+        assert_eq!(mode, Mode::InsertOnly);
+        let first = write_batch(&db, vec![candidate(1, 1, "ada@example.com")], &mut mode)
+            .await
+            .expect("first batch");
+        assert_eq!((first.inserted, mode), (1, Mode::InsertOnly));
+
+        // As if another writer had stored id 1 and ada@ meanwhile.
+        let second = write_batch(
+            &db,
+            vec![
+                candidate(2, 2, "grace@example.com"),
+                candidate(3, 3, "Ada@Example.com"),
+                candidate(4, 1, "ada@example.com"),
+            ],
+            &mut mode,
+        )
+        .await
+        .expect("second batch");
+        assert_eq!(mode, Mode::Careful);
+        assert_eq!(
+            (second.inserted, second.updated, second.unchanged),
+            (1, 0, 1),
+            "{second:?}"
+        );
+        let lines: Vec<u64> = second.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3]);
     }
 }
