@@ -16,6 +16,7 @@ use crate::reload::{self, RouteState};
 use crate::routes::RouteTable;
 use crate::server;
 use crate::shadow::Shadowing;
+use crate::shadow::headroom::Headroom;
 use crate::shadow::recorder::{Recorder, Retention};
 use crate::shadow::store::ShadowStore;
 use http::HeaderName;
@@ -78,7 +79,8 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         },
     );
     routes.gate_with(recorder.clone());
-    let shadowing = Arc::new(Shadowing::new(Some(recorder)));
+    let headroom = Headroom::spawn(&tokio::runtime::Handle::current());
+    let shadowing = Arc::new(Shadowing::new(Some(recorder)).with_headroom(headroom));
     let gateway = Gateway::new(
         routes.clone(),
         shadowing.clone(),

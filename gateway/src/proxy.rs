@@ -286,7 +286,12 @@ impl Gateway {
                 .send_unmirrored(&active, target, request, &mirror, outcome)
                 .await;
         }
-        let Ok(permit) = active.shadow_permits.clone().try_acquire_owned() else {
+        // Clients first: no mirror while the workers have no time to spare.
+        let permit = active.shadow_permits.clone().try_acquire_owned();
+        let Some(permit) = permit
+            .ok()
+            .filter(|_| shadowing.has_headroom(settings.max_busy))
+        else {
             let outcome = Outcome::Dropped(DropReason::Overloaded);
             return self
                 .send_unmirrored(&active, target, request, &mirror, outcome)

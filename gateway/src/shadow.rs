@@ -86,6 +86,7 @@ mod canonical;
 pub mod capture;
 pub mod compare;
 mod entity;
+pub mod headroom;
 pub mod mirror;
 pub mod noise;
 pub mod outcome;

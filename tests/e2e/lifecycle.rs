@@ -17,6 +17,10 @@ fn lifecycle_routes(legacy_url: &str, extra: &str) -> String {
 url = "{legacy_url}"
 timeout = "10s"
 
+# The tests share a busy machine: never drop mirrors for want of spare CPU.
+[shadow]
+max_busy = 1.0
+
 [[routes]]
 name = "accounts"
 match = {{ prefix = "/v1/accounts" }}

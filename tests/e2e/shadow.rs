@@ -9,11 +9,19 @@ use test_support::{LegacyStub, Script, checksum, pattern_body};
 use crate::harness::{GatewayProcess, Launch, eventually};
 
 /// A table whose `get-user` route is served by `target` and mirrored to the other side.
+///
+/// `max_busy = 1.0`: the tests share a busy machine, and must not see mirrors
+/// dropped for want of spare CPU (the headroom rule has its own unit tests).
 fn shadowed_routes(legacy_url: &str, shadow_table: &str, target: &str, shadow: &str) -> String {
     let to = if target == "legacy" {
         "service"
     } else {
         "legacy"
+    };
+    let shadow_table = if shadow_table.is_empty() {
+        "[shadow]\nmax_busy = 1.0".to_owned()
+    } else {
+        format!("{shadow_table}\nmax_busy = 1.0")
     };
     format!(
         r#"[legacy]

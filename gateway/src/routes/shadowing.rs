@@ -19,6 +19,8 @@ const DEFAULT_MAX_IN_FLIGHT: u64 = 256;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `[shadow] max_body_bytes` (Envoy's default buffer, 1 MiB).
 const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// Default `[shadow] max_busy`: mirrors yield to clients when workers are 80 % busy.
+const DEFAULT_MAX_BUSY: f64 = 0.8;
 /// Default `[shadow] redact`.
 const DEFAULT_REDACT: &[&str] = &[
     "email",
@@ -31,7 +33,7 @@ const DEFAULT_REDACT: &[&str] = &[
 ];
 
 /// The `[shadow]` table: limits shared by every route's mirroring.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ShadowSettings {
     /// Mirrors in flight at once; beyond it a mirror is dropped and counted.
     pub max_in_flight: usize,
@@ -40,6 +42,8 @@ pub struct ShadowSettings {
     pub timeout: Duration,
     /// Bodies larger than this are not compared (the outcome says so).
     pub max_body_bytes: usize,
+    /// Mirrors are dropped (and counted) while the workers are busier than this share; 1.0: never.
+    pub max_busy: f64,
     /// Object member and header names (lower-case) whose values are never recorded or logged.
     pub redact: Vec<String>,
 }
@@ -50,6 +54,7 @@ impl Default for ShadowSettings {
             max_in_flight: usize::try_from(DEFAULT_MAX_IN_FLIGHT).unwrap_or(256),
             timeout: DEFAULT_TIMEOUT,
             max_body_bytes: usize::try_from(DEFAULT_MAX_BODY_BYTES).unwrap_or(1024 * 1024),
+            max_busy: DEFAULT_MAX_BUSY,
             redact: DEFAULT_REDACT.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
@@ -174,6 +179,17 @@ pub(super) fn shadow_settings(
             DEFAULT_MAX_BODY_BYTES,
             problems,
         )),
+        max_busy: match spec.max_busy {
+            None => DEFAULT_MAX_BUSY,
+            Some(v) if (0.0..=1.0).contains(v.get_ref()) && *v.get_ref() > 0.0 => *v.get_ref(),
+            Some(v) => {
+                problems.push(index.problem(
+                    v.span().start,
+                    "`max_busy` must be above 0.0 and at most 1.0",
+                ));
+                DEFAULT_MAX_BUSY
+            }
+        },
         redact,
     }
 }

@@ -89,6 +89,8 @@ pub(super) struct ShadowSettingsSpec {
     pub(super) timeout: Option<Spanned<String>>,
     /// Bodies (request or response) larger than this are not compared.
     pub(super) max_body_bytes: Option<Spanned<u64>>,
+    /// Mirrors are dropped while the gateway's workers are busier than this share (0.0–1.0).
+    pub(super) max_busy: Option<Spanned<f64>>,
     /// Object member and header names whose values are never recorded or logged.
     pub(super) redact: Option<Spanned<Vec<Spanned<String>>>>,
 }

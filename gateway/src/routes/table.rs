@@ -1683,6 +1683,7 @@ timeout = "30s"
 max_in_flight = 256
 timeout = "5s"
 max_body_bytes = 1048576
+max_busy = 0.8
 redact = ["email", "password", "token", "secret", "authorization", "cookie", "set-cookie"]
 
 [[routes]]

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::capture::capture_response;
 use super::compare::{Captured, CapturedBody, Comparison, DiffKind, Difference, compare};
+use super::headroom::Headroom;
 use super::noise::detect_noise;
 use super::outcome::{ErrorReason, Outcome};
 use super::recorder::Recorder;
@@ -82,6 +83,7 @@ pub struct MirrorJob {
 pub struct Shadowing {
     stats: ShadowStats,
     recorder: Option<Recorder>,
+    headroom: Option<Arc<Headroom>>,
 }
 
 impl Shadowing {
@@ -90,7 +92,20 @@ impl Shadowing {
         Self {
             stats: ShadowStats::default(),
             recorder,
+            headroom: None,
         }
+    }
+
+    /// Drops mirrors while the workers `headroom` samples are busier than `[shadow] max_busy`.
+    #[must_use]
+    pub fn with_headroom(mut self, headroom: Arc<Headroom>) -> Self {
+        self.headroom = Some(headroom);
+        self
+    }
+
+    /// Whether the workers have the spare time `max_busy` asks for (always, without sampling).
+    pub fn has_headroom(&self, max_busy: f64) -> bool {
+        self.headroom.as_ref().is_none_or(|h| h.admits(max_busy))
     }
 
     /// This replica's statistics.

@@ -1,0 +1,175 @@
+//! CPU headroom: mirrors run only while the gateway's workers have time to spare.
+//!
+//! A mirror is a second request, in the same process, on the same cores as
+//! the client's. On a saturated machine every mirror takes CPU from clients,
+//! so the gateway samples (every [`SAMPLE_EVERY`]) how busy its Tokio
+//! workers are and, on Linux, how busy the machine's CPUs are (`/proc/stat`:
+//! that also sees the database's threads and other processes), and drops
+//! mirrors, counted as `dropped_overloaded`, while the busier of the two is
+//! above `[shadow] max_busy`. Clients come first.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+
+/// How often the workers' busy time is sampled.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// The share of the last sample period the runtime's workers were busy, in thousandths.
+#[derive(Debug, Default)]
+pub struct Headroom {
+    busy_permille: AtomicU32,
+}
+
+impl Headroom {
+    /// Starts sampling the current runtime's workers in a background task.
+    pub fn spawn(handle: &Handle) -> Arc<Self> {
+        let headroom = Arc::new(Self::default());
+        let sampled = headroom.clone();
+        let metrics = handle.metrics();
+        handle.spawn(async move {
+            let busy_total = |m: &tokio::runtime::RuntimeMetrics| -> Duration {
+                (0..m.num_workers())
+                    .map(|w| m.worker_total_busy_duration(w))
+                    .sum()
+            };
+            let mut previous = (Instant::now(), busy_total(&metrics));
+            let mut previous_cpu = system_cpu();
+            let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+            loop {
+                ticks.tick().await;
+                let now = (Instant::now(), busy_total(&metrics));
+                let workers = busy_share(
+                    now.1.saturating_sub(previous.1),
+                    now.0 - previous.0,
+                    metrics.num_workers(),
+                );
+                let cpu = system_cpu();
+                let machine = match (previous_cpu, cpu) {
+                    (Some(before), Some(after)) => after.busy_since(before),
+                    _ => 0.0,
+                };
+                let share = workers.max(machine);
+                sampled
+                    .busy_permille
+                    .store((share * 1000.0).round() as u32, Ordering::Relaxed);
+                previous = now;
+                previous_cpu = cpu;
+            }
+        });
+        headroom
+    }
+
+    /// The busy share of the workers, 0.0 to 1.0, over the last sample.
+    pub fn busy(&self) -> f64 {
+        f64::from(self.busy_permille.load(Ordering::Relaxed)) / 1000.0
+    }
+
+    /// Whether a mirror may start now under the `max_busy` limit (1.0 admits always).
+    pub fn admits(&self, max_busy: f64) -> bool {
+        max_busy >= 1.0 || self.busy() <= max_busy
+    }
+}
+
+/// The machine's CPU time counters (`/proc/stat`, all CPUs), in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CpuTimes {
+    idle: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    /// Parses the `cpu` line of `/proc/stat`: idle is `idle + iowait`.
+    fn parse(stat: &str) -> Option<Self> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let values: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map_while(|v| v.parse().ok())
+            .collect();
+        let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
+        // `guest` and `guest_nice` (9th and 10th) are already counted in `user` and `nice`.
+        let total = values.iter().take(8).sum();
+        Some(Self { idle, total })
+    }
+
+    /// The busy share of the CPUs between `before` and `self`.
+    fn busy_since(self, before: Self) -> f64 {
+        let total = self.total.saturating_sub(before.total);
+        if total == 0 {
+            return 0.0;
+        }
+        let idle = self.idle.saturating_sub(before.idle).min(total);
+        (total - idle) as f64 / total as f64
+    }
+}
+
+/// The machine's CPU times now, where `/proc/stat` exists.
+fn system_cpu() -> Option<CpuTimes> {
+    CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// Busy time over the capacity of `workers` during `elapsed`, clamped to 0.0–1.0.
+fn busy_share(busy: Duration, elapsed: Duration, workers: usize) -> f64 {
+    let capacity = elapsed.as_secs_f64() * workers.max(1) as f64;
+    if capacity <= 0.0 {
+        return 0.0;
+    }
+    (busy.as_secs_f64() / capacity).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_share_is_busy_time_over_worker_capacity() {
+        let ms = Duration::from_millis;
+        assert_eq!(busy_share(ms(100), ms(100), 2), 0.5);
+        assert_eq!(busy_share(ms(200), ms(100), 2), 1.0);
+        assert_eq!(busy_share(ms(500), ms(100), 2), 1.0, "clamped");
+        assert_eq!(busy_share(ms(0), ms(100), 2), 0.0);
+        assert_eq!(busy_share(ms(10), ms(0), 2), 0.0);
+    }
+
+    #[test]
+    fn machine_cpu_busy_share_comes_from_proc_stat() {
+        let before = CpuTimes::parse("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3\n").unwrap();
+        assert_eq!(
+            before,
+            CpuTimes {
+                idle: 800,
+                total: 1000
+            }
+        );
+        // 200 more busy ticks (user, system) and 50 more idle: 200 / 250.
+        let after = CpuTimes::parse("cpu  250 0 150 750 100 0 0 0 0 0\n").unwrap();
+        assert_eq!(after.busy_since(before), 0.8);
+        assert_eq!(before.busy_since(before), 0.0);
+        assert_eq!(CpuTimes::parse("intr 1 2 3"), None);
+    }
+
+    #[test]
+    fn mirrors_are_admitted_up_to_the_limit() {
+        let headroom = Headroom::default();
+        headroom.busy_permille.store(850, Ordering::Relaxed);
+        assert!(!headroom.admits(0.8));
+        assert!(headroom.admits(0.9));
+        assert!(headroom.admits(1.0), "1.0 turns the check off");
+        headroom.busy_permille.store(1000, Ordering::Relaxed);
+        assert!(headroom.admits(1.0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_runtime_has_headroom() {
+        let headroom = Headroom::spawn(&Handle::current());
+        tokio::time::sleep(SAMPLE_EVERY * 3).await;
+        assert!(
+            headroom.busy() < 0.5,
+            "idle runtime measured {} busy",
+            headroom.busy()
+        );
+    }
+}
