@@ -11,7 +11,7 @@
 //! (`frozen.rs` is a test that reads the migration files).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::sea_orm::DatabaseConnection;
 
 mod m20261125_000001_create_users_table;
 mod m20261125_000002_create_shadow_tables;
@@ -37,35 +37,27 @@ impl MigratorTrait for Migrator {
 /// Why migrating failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    /// The directory for a SQLite file could not be created.
-    #[error("cannot create the directory {dir} for the SQLite database")]
-    CreateDir {
-        /// The directory.
-        dir: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Connecting or migrating failed.
+    /// The database could not be opened (a SQLite file's directory, or the connection).
+    #[error(transparent)]
+    Connect(#[from] accounts::ConnectError),
+    /// A migration failed.
     #[error(transparent)]
     Database(#[from] DbErr),
 }
 
-/// Opens `url` for schema work; a SQLite file's directory is created first.
+/// Opens `url` for schema work, as the service opens its database (a SQLite
+/// file's directory is created, WAL and a busy timeout are set), with one connection.
 ///
 /// # Errors
 ///
 /// [`MigrateError`] when the directory or the connection cannot be made.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, MigrateError> {
-    if let Some(dir) = sqlite_file_dir(url) {
-        std::fs::create_dir_all(dir).map_err(|source| MigrateError::CreateDir {
-            dir: dir.display().to_string(),
-            source,
-        })?;
-    }
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).max_connections(1);
-    Ok(Database::connect(options).await?)
+    let settings = accounts::DatabaseSettings {
+        url: url.to_owned(),
+        max_connections: 1,
+        ..accounts::DatabaseSettings::default()
+    };
+    Ok(accounts::connect_database(&settings).await?)
 }
 
 /// Applies every pending migration to the database at `url`, then disconnects.
@@ -78,17 +70,4 @@ pub async fn migrate_up(url: &str) -> Result<(), MigrateError> {
     Migrator::up(&db, None).await?;
     db.close().await?;
     Ok(())
-}
-
-fn sqlite_file_dir(url: &str) -> Option<&std::path::Path> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() || path.starts_with(":memory:") {
-        return None;
-    }
-    std::path::Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
 }
