@@ -365,7 +365,7 @@ impl Gateway {
             policy: mirror.policy,
             timeout: settings.timeout,
             max_body_bytes: settings.max_body_bytes,
-            redact: settings.redact.iter().cloned().collect(),
+            redact: settings.redact.clone(),
             method,
             uri,
             version,

@@ -1,5 +1,6 @@
 //! Validated shadow settings: the `[shadow]` table, a route's `shadow` and `require`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Method};
@@ -45,7 +46,14 @@ pub struct ShadowSettings {
     /// Mirrors are dropped (and counted) while the workers are busier than this share; 1.0: never.
     pub max_busy: f64,
     /// Object member and header names (lower-case) whose values are never recorded or logged.
-    pub redact: Vec<String>,
+    ///
+    /// Shared, not copied, by every mirror of the table.
+    #[serde(serialize_with = "strings")]
+    pub redact: Arc<[String]>,
+}
+
+fn strings<S: serde::Serializer>(values: &Arc<[String]>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(values.iter())
 }
 
 impl Default for ShadowSettings {
