@@ -23,10 +23,22 @@ struct Traced {
     exporter: InMemorySpanExporter,
     _provider: SdkTracerProvider,
     _guard: DefaultGuard,
+    // Dropped last: the next test starts only once this one's subscriber is gone.
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// One test at a time: `tracing` caches per call site whether spans are
+/// wanted, and thread-local subscribers of tests running side by side made
+/// that cache drop spans (a quarter of runs lost the request span).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
 }
 
 /// Installs the gateway's propagator and OpenTelemetry layer over an in-memory exporter.
-fn traced() -> Traced {
+async fn traced() -> Traced {
+    let serial = serial().await;
     gateway::telemetry::install_propagator();
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
@@ -37,6 +49,7 @@ fn traced() -> Traced {
         exporter,
         _provider: provider,
         _guard: tracing::subscriber::set_default(subscriber),
+        _serial: serial,
     }
 }
 
@@ -95,7 +108,7 @@ fn descends_from(spans: &[SpanData], span: &SpanData, ancestor: SpanId) -> bool 
 
 #[tokio::test]
 async fn the_legacy_call_continues_the_clients_trace_and_is_propagated() {
-    let traced = traced();
+    let traced = traced().await;
     let harness = Harness::start().await;
     let (trace, client_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
 
@@ -153,7 +166,7 @@ async fn the_legacy_call_continues_the_clients_trace_and_is_propagated() {
 
 #[tokio::test]
 async fn the_service_call_has_handler_and_statement_spans_in_the_trace() {
-    let traced = traced();
+    let traced = traced().await;
     let harness = Harness::start().await;
     let (trace, client_span) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
 
@@ -211,7 +224,7 @@ async fn the_service_call_has_handler_and_statement_spans_in_the_trace() {
 
 #[tokio::test]
 async fn the_shadow_call_is_a_child_of_the_request() {
-    let traced = traced();
+    let traced = traced().await;
     let harness = Harness::start().await;
     let (trace, client_span) = ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174");
 
@@ -250,7 +263,7 @@ async fn the_shadow_call_is_a_child_of_the_request() {
 
 #[tokio::test]
 async fn without_a_client_traceparent_the_request_starts_the_trace() {
-    let traced = traced();
+    let traced = traced().await;
     let harness = Harness::start().await;
 
     let reply = harness.get("/fresh-trace", &[]).await;
@@ -284,6 +297,7 @@ async fn without_a_client_traceparent_the_request_starts_the_trace() {
 
 #[tokio::test]
 async fn without_traces_the_clients_trace_context_passes_untouched() {
+    let _serial = serial().await;
     gateway::telemetry::install_propagator();
     // Logs on, traces off: what the gateway runs with when no endpoint is set.
     let _guard = tracing::subscriber::set_default(
