@@ -1,7 +1,8 @@
 //! The admin API, on its own listener: health, readiness, the route table, reload.
 //!
 //! `/-/healthz` and `/-/readyz` are open (for probes); every other endpoint
-//! (`/-/routes`, `/-/reload`, `/-/metrics`, `/-/shadow…`)
+//! (`/-/routes`, `/-/reload`, `/-/metrics`, `/-/shadow…`, including
+//! `POST /-/shadow/routes/{route}/reset`)
 //! requires `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>` when a token is set.
 //! The gateway refuses to bind the admin API beyond loopback without a token.
 
@@ -22,6 +23,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::overrides::constant_time_eq;
 use crate::reload::{ReloadError, RouteState};
 use crate::shadow::Shadowing;
+use crate::shadow::results::route_results;
 use crate::shadow::summary::{RouteSummary, summarise};
 
 /// What the admin handlers can see.
@@ -48,6 +50,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/-/metrics", get(metrics))
         .route("/-/shadow", get(shadow_summaries))
         .route("/-/shadow/routes/{route}", get(shadow_summary))
+        .route("/-/shadow/routes/{route}/reset", post(reset_results))
         .route("/-/shadow/diffs", get(shadow_diffs))
         .route("/-/shadow/diffs/{id}", get(shadow_diff))
         .route("/-/reload", post(reload))
@@ -140,6 +143,7 @@ async fn routes(State(state): State<AdminState>) -> Json<serde_json::Value> {
         "file": state.routes.path().display().to_string(),
         "loaded_at": active.loaded_at,
         "table": active.table.summary(),
+        "held": active.held,
         "reloads": state.routes.stats(),
     }))
 }
@@ -187,26 +191,21 @@ async fn summaries(state: &AdminState, name: Option<&str>) -> Result<Vec<RouteSu
     let Some(recorder) = state.shadowing.recorder() else {
         return Err(no_records());
     };
-    let mut counts = recorder
-        .store()
-        .counts()
-        .await
-        .map_err(|e| unavailable(&e))?;
-    for (route, outcomes) in recorder.pending_counts() {
-        for (outcome, n) in outcomes {
-            *counts
-                .entry(route.clone())
-                .or_default()
-                .entry(outcome)
-                .or_default() += n;
-        }
-    }
     let active = state.routes.current();
     let mut out = Vec::new();
     for route in active.table.routes() {
-        if name.is_some_and(|n| n != route.name())
-            || (route.shadow().is_none() && !counts.contains_key(route.name()))
-        {
+        if name.is_some_and(|n| n != route.name()) {
+            continue;
+        }
+        let results = route_results(
+            recorder,
+            route.name(),
+            &route.require(),
+            active.rules_since.get(route.name()).copied(),
+        )
+        .await
+        .map_err(|e| unavailable(&e))?;
+        if route.shadow().is_none() && results.counts.is_empty() {
             continue;
         }
         let recent = recorder
@@ -214,15 +213,43 @@ async fn summaries(state: &AdminState, name: Option<&str>) -> Result<Vec<RouteSu
             .list(Some(route.name()), None, RECENT_RECORDS)
             .await
             .map_err(|e| unavailable(&e))?;
-        let route_counts = counts.get(route.name()).cloned().unwrap_or_default();
         out.push(summarise(
             route,
-            &route_counts,
+            results,
             &recent,
             state.shadowing.stats().snapshot(route.name(), 10),
         ));
     }
     Ok(out)
+}
+
+/// `POST /-/shadow/routes/{route}/reset`: from now on, only newer comparisons count for the route.
+///
+/// The reset is recorded in the database with its time, so every replica's
+/// summary and flip gating start again from it; nothing is deleted.
+async fn reset_results(State(state): State<AdminState>, Path(route): Path<String>) -> Response {
+    let Some(recorder) = state.shadowing.recorder() else {
+        return no_records();
+    };
+    if !state
+        .routes
+        .current()
+        .table
+        .routes()
+        .iter()
+        .any(|r| r.name() == route)
+    {
+        return Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
+            .with_detail(format!("no route {route:?} in the table in force"))
+            .into_response();
+    }
+    let at = crate::shadow::recorder::now();
+    if let Err(err) = recorder.store().reset(&route, at).await {
+        return unavailable(&err);
+    }
+    recorder.restart(&route, at);
+    tracing::info!(route, reset_at = %at, "shadow results reset");
+    Json(json!({ "route": route, "reset_at": at })).into_response()
 }
 
 /// `GET /-/shadow`: every shadowed route's results and verdict.

@@ -56,13 +56,6 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let listen = listener.local_addr()?;
     let admin_listen = admin_listener.local_addr()?;
 
-    let _watcher = if settings.server.watch_routes {
-        Some(reload::watch(routes.clone()).context("watching the routes file")?)
-    } else {
-        None
-    };
-    reload::reload_on_sighup(routes.clone()).context("installing the SIGHUP handler")?;
-
     let sides = side_options(&settings)?;
     let store_db = accounts::connect_database(&accounts::DatabaseSettings {
         max_connections: 4,
@@ -76,9 +69,19 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         Retention {
             max_records: settings.shadow_records.max_records,
             max_age: std::time::Duration::from_secs(settings.shadow_records.max_age_secs),
+            counts_max_age: std::time::Duration::from_secs(
+                settings.shadow_records.counts_max_age_secs,
+            ),
         },
     );
-    routes.gate_with(recorder.clone());
+    // Before the first request and the first reload: a restart must not serve an unearned flip.
+    routes.gate_at_startup(recorder.clone()).await;
+    let _watcher = if settings.server.watch_routes {
+        Some(reload::watch(routes.clone()).context("watching the routes file")?)
+    } else {
+        None
+    };
+    reload::reload_on_sighup(routes.clone()).context("installing the SIGHUP handler")?;
     let headroom = Headroom::spawn(&tokio::runtime::Handle::current());
     let shadowing = Arc::new(Shadowing::new(Some(recorder)).with_headroom(headroom));
     let gateway = Gateway::new(

@@ -52,6 +52,8 @@ pub struct ShadowRecordSettings {
     pub max_records: u64,
     /// Records older than this many seconds are deleted.
     pub max_age_secs: u64,
+    /// Outcome counts (per route and minute) older than this many seconds are deleted.
+    pub counts_max_age_secs: u64,
 }
 
 impl Default for ShadowRecordSettings {
@@ -60,6 +62,7 @@ impl Default for ShadowRecordSettings {
             queue: 1024,
             max_records: 100_000,
             max_age_secs: 7 * 24 * 3600,
+            counts_max_age_secs: 30 * 24 * 3600,
         }
     }
 }

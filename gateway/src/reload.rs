@@ -1,10 +1,18 @@
 //! The route table in force, and its live reload (file watch, SIGHUP, admin endpoint).
 //!
-//! A reload parses and validates the whole file, then swaps it in atomically
-//! ([`ArcSwap`]): a request holds the table it started with until it ends. A
-//! bad file is rejected, logged with its reasons, counted, and shown at
-//! `/-/routes`; the previous table stays in force.
+//! A reload parses and validates the whole file, gates it ([`crate::gating`]),
+//! then swaps it in atomically ([`ArcSwap`]): a request holds the table it
+//! started with until it ends. A bad or unearned file is rejected, logged
+//! with its reasons, counted, and shown at `/-/routes`; the previous table
+//! stays in force.
+//!
+//! At start-up the file is gated too ([`RouteState::gate_at_startup`]), against
+//! the shares the fleet accepted: a route whose file asks for more service
+//! share than it has earned is *held* at its earned share (logged as an
+//! error, shown at `/-/routes` and by `gateway status`) instead of refusing
+//! to start. A later reload that earns the flip lifts the hold.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -15,13 +23,16 @@ use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use crate::gating::{self, Decision, Ruling};
 use crate::routes::{RouteTable, RouteTableError};
-use crate::shadow::recorder::Recorder;
+use crate::shadow::recorder::{Recorder, now};
+use crate::shadow::results::{readiness, route_results};
+use crate::shadow::store::EarnedShare;
 use crate::upstream::{ClientSettings, LegacyUpstream};
 
 /// A route table together with the legacy client it configures.
 pub struct Active {
-    /// The validated table.
+    /// The table requests are routed by: the file's, with held routes at their earned share.
     pub table: RouteTable,
     /// The pooled client for the table's legacy backend.
     pub legacy: LegacyUpstream,
@@ -29,6 +40,10 @@ pub struct Active {
     pub loaded_at: DateTime<Utc>,
     /// Slots for mirrors in flight (`[shadow] max_in_flight`).
     pub shadow_permits: Arc<Semaphore>,
+    /// Routes served below the share the file asks for, because it is not earned yet.
+    pub held: Vec<Hold>,
+    /// Since when each shadowed route's comparison rules are in force (fleet-wide).
+    pub rules_since: HashMap<String, DateTime<Utc>>,
 }
 
 impl Active {
@@ -39,8 +54,23 @@ impl Active {
             legacy,
             loaded_at: Utc::now(),
             shadow_permits: Arc::new(Semaphore::new(permits)),
+            held: Vec::new(),
+            rules_since: HashMap::new(),
         }
     }
+}
+
+/// A route held at its earned service share at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hold {
+    /// The route's name.
+    pub route: String,
+    /// The share the file asks for, in percent.
+    pub file_service_percent: f64,
+    /// The share served: what the fleet accepted, or the default target's.
+    pub service_percent: f64,
+    /// Why, with the figures.
+    pub reason: String,
 }
 
 /// What a reload did.
@@ -107,7 +137,7 @@ pub enum ReloadError {
 }
 
 impl RouteState {
-    /// Loads the table at `path` for start-up.
+    /// Loads the table at `path` for start-up, ungated (see [`RouteState::gate_at_startup`]).
     ///
     /// # Errors
     ///
@@ -140,8 +170,68 @@ impl RouteState {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Gates flips on the shadow results `recorder` has stored (see [`crate::gating`]).
-    pub fn gate_with(&self, recorder: Recorder) {
+    /// Gates the loaded table on the shadow results and the shares the fleet
+    /// accepted, as a reload would, and from now on gates every reload so.
+    ///
+    /// A route whose file raises its service share beyond what it earned is
+    /// held at the share it is allowed, unless it says `force = true`; each
+    /// hold is logged as an error. The shares this replica now serves are
+    /// recorded for the fleet (see [`gating::shares_to_record`]).
+    pub async fn gate_at_startup(&self, recorder: Recorder) {
+        let _serialised = self.reloading.lock().await;
+        let loaded = self.current();
+        let accepted = accepted_shares(&recorder).await;
+        let rules_since = rule_epochs(&recorder, &loaded.table, None, &HashMap::new()).await;
+        let rulings = rule(&recorder, None, &accepted, &loaded.table, &rules_since).await;
+        let mut table = loaded.table.clone();
+        let mut held = Vec::new();
+        for ruling in rulings {
+            match ruling.decision {
+                Decision::Earned => {}
+                Decision::Forced => {
+                    tracing::warn!(
+                        trigger = "startup",
+                        "flip forced by `force = true`: {}",
+                        ruling.message
+                    );
+                }
+                Decision::Refused => {
+                    let Some(route) = table
+                        .routes()
+                        .iter()
+                        .find(|r| r.name() == ruling.raise.route)
+                    else {
+                        continue;
+                    };
+                    let route = route.with_service_share_at_most(ruling.raise.allowed);
+                    table = table.with_route(route);
+                    tracing::error!(
+                        route = %ruling.raise.route,
+                        file_service_percent = ruling.raise.asked,
+                        service_percent = ruling.raise.allowed,
+                        "route held at its earned service share: the file's flip is not earned; {} (earn it and reload, or set `force = true`)",
+                        ruling.message
+                    );
+                    held.push(Hold {
+                        route: ruling.raise.route.clone(),
+                        file_service_percent: ruling.raise.asked,
+                        service_percent: ruling.raise.allowed,
+                        reason: ruling.message,
+                    });
+                }
+            }
+        }
+        record_shares(
+            &recorder,
+            gating::shares_to_record(None, &accepted, &table),
+            &table,
+            "startup",
+        )
+        .await;
+        let mut active = Active::new(table, loaded.legacy.clone());
+        active.held = held;
+        active.rules_since = rules_since;
+        self.active.store(Arc::new(active));
         let _ = self.results.set(recorder);
     }
 
@@ -160,39 +250,43 @@ impl RouteState {
             Ok(table) => table,
             Err(err) => return Err(self.reject(trigger, err.into())),
         };
-        if let Some(recorder) = self.results.get() {
-            let mut counts = match recorder.store().counts().await {
-                Ok(counts) => counts,
-                // Fail closed: without results, no flip can be shown to be earned.
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not read shadow results for flip gating");
-                    Default::default()
-                }
-            };
-            for (route, outcomes) in recorder.pending_counts() {
-                for (outcome, n) in outcomes {
-                    *counts
-                        .entry(route.clone())
-                        .or_default()
-                        .entry(outcome)
-                        .or_default() += n;
+        let recorder = self.results.get();
+        let accepted = match recorder {
+            Some(recorder) => accepted_shares(recorder).await,
+            None => BTreeMap::new(),
+        };
+        if let Some(recorder) = recorder {
+            let rulings = rule(
+                recorder,
+                Some(&current.table),
+                &accepted,
+                &table,
+                &current.rules_since,
+            )
+            .await;
+            let mut refused = Vec::new();
+            for ruling in rulings {
+                match ruling.decision {
+                    Decision::Earned => {}
+                    Decision::Forced => {
+                        tracing::warn!(
+                            trigger,
+                            "flip forced by `force = true`: {}",
+                            ruling.message
+                        );
+                    }
+                    Decision::Refused => refused.push(format!(
+                        "{} (set `force = true` on the route to flip anyway)",
+                        ruling.message
+                    )),
                 }
             }
-            let gate = crate::gating::check(&current.table, &table, &counts);
-            for line in &gate.forced {
-                tracing::warn!(trigger, "flip forced by `force = true`: {line}");
-            }
-            if !gate.refused.is_empty() {
-                return Err(self.reject(
-                    trigger,
-                    ReloadError::Gated {
-                        problems: gate.refused,
-                    },
-                ));
+            if !refused.is_empty() {
+                return Err(self.reject(trigger, ReloadError::Gated { problems: refused }));
             }
         }
         let version = table.version().to_owned();
-        if version == current.table.version() {
+        if version == current.table.version() && current.held.is_empty() {
             // The file is valid again (an operator reverted a bad edit): the old error is stale.
             if let Ok(mut stats) = self.stats.lock() {
                 stats.last_error = None;
@@ -206,7 +300,19 @@ impl RouteState {
         } else {
             LegacyUpstream::new(&client_settings(&table))
         };
-        self.active.store(Arc::new(Active::new(table, legacy)));
+        let mut active = Active::new(table, legacy);
+        if let Some(recorder) = recorder {
+            active.rules_since = rule_epochs(
+                recorder,
+                &active.table,
+                Some(&current.table),
+                &current.rules_since,
+            )
+            .await;
+            let changes = gating::shares_to_record(Some(&current.table), &accepted, &active.table);
+            record_shares(recorder, changes, &active.table, trigger).await;
+        }
+        self.active.store(Arc::new(active));
         if let Ok(mut stats) = self.stats.lock() {
             stats.succeeded += 1;
             stats.last_error = None;
@@ -233,6 +339,116 @@ impl RouteState {
             });
         }
         err
+    }
+}
+
+/// The shares the fleet accepted; none when they cannot be read (gating then fails closed).
+async fn accepted_shares(recorder: &Recorder) -> BTreeMap<String, EarnedShare> {
+    recorder.store().earned_shares().await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not read the accepted service shares for flip gating");
+        BTreeMap::new()
+    })
+}
+
+/// Decides every raise of `new` over what is allowed, on the results in the routes' windows.
+async fn rule(
+    recorder: &Recorder,
+    in_force: Option<&RouteTable>,
+    accepted: &BTreeMap<String, EarnedShare>,
+    new: &RouteTable,
+    rules_since: &HashMap<String, DateTime<Utc>>,
+) -> Vec<Ruling> {
+    let mut rulings = Vec::new();
+    for raise in gating::raises(in_force, accepted, new) {
+        let Some(route) = new.routes().iter().find(|r| r.name() == raise.route) else {
+            continue;
+        };
+        let require = route.require();
+        let counts = match route_results(
+            recorder,
+            route.name(),
+            &require,
+            rules_since.get(route.name()).copied(),
+        )
+        .await
+        {
+            Ok(results) => results.counts,
+            // Fail closed: without results, no flip can be shown to be earned.
+            Err(err) => {
+                tracing::warn!(error = %err, route = route.name(), "could not read shadow results for flip gating");
+                Default::default()
+            }
+        };
+        rulings.push(gating::decide(route, raise, &readiness(require, &counts)));
+    }
+    rulings
+}
+
+/// Since when each shadowed route of `table` has its comparison rules in force, fleet-wide.
+///
+/// Rules unchanged from `previous` keep their instant; others are looked up
+/// (and recorded) in the database, `changed_here` on a reload. The recorder
+/// starts a new count bucket at each instant.
+async fn rule_epochs(
+    recorder: &Recorder,
+    table: &RouteTable,
+    previous: Option<&RouteTable>,
+    previous_since: &HashMap<String, DateTime<Utc>>,
+) -> HashMap<String, DateTime<Utc>> {
+    let mut epochs = HashMap::new();
+    for route in table.routes() {
+        let Some(shadow) = route.shadow() else {
+            continue;
+        };
+        let fingerprint = shadow.fingerprint();
+        let before = previous.map(|table| {
+            table
+                .routes()
+                .iter()
+                .find(|r| r.name() == route.name())
+                .and_then(|r| r.shadow())
+                .map(|s| s.fingerprint())
+        });
+        if before
+            .as_ref()
+            .is_some_and(|b| b.as_deref() == Some(fingerprint.as_str()))
+            && let Some(since) = previous_since.get(route.name())
+        {
+            epochs.insert(route.name().to_owned(), *since);
+            continue;
+        }
+        let at = now();
+        let since = recorder
+            .store()
+            .rule_epoch(route.name(), &fingerprint, at, before.is_some())
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, route = route.name(), "could not record when the route's comparison rules changed; counting from now on this replica");
+                at
+            });
+        recorder.restart(route.name(), since);
+        epochs.insert(route.name().to_owned(), since);
+    }
+    epochs
+}
+
+/// Records `changes` (route, share) as accepted by this replica with `table`.
+async fn record_shares(
+    recorder: &Recorder,
+    changes: Vec<(String, f64)>,
+    table: &RouteTable,
+    trigger: &str,
+) {
+    for (route, service_percent) in changes {
+        let share = EarnedShare {
+            service_percent,
+            table_version: table.version().to_owned(),
+            accepted_at: now(),
+            trigger: trigger.to_owned(),
+        };
+        if let Err(err) = recorder.store().record_share(&route, &share).await {
+            tracing::warn!(error = %err, route, "could not record the route's accepted service share for the fleet");
+        }
     }
 }
 

@@ -92,6 +92,7 @@ pub mod noise;
 pub mod outcome;
 pub mod pointer;
 pub mod recorder;
+pub mod results;
 pub mod stats;
 pub mod store;
 pub mod summary;

@@ -15,6 +15,7 @@ use sea_orm_migration::sea_orm::DatabaseConnection;
 
 mod m20261125_000001_create_users_table;
 mod m20261125_000002_create_shadow_tables;
+mod m20261201_000003_create_fleet_result_tables;
 
 #[cfg(test)]
 mod frozen;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_users_table::Migration),
             Box::new(m20261125_000002_create_shadow_tables::Migration),
+            Box::new(m20261201_000003_create_fleet_result_tables::Migration),
         ]
     }
 }

@@ -20,6 +20,8 @@ const DEFAULT_MAX_IN_FLIGHT: u64 = 256;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `[shadow] max_body_bytes` (Envoy's default buffer, 1 MiB).
 const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// The shortest `require.window`: results are counted per minute.
+const MIN_WINDOW: Duration = Duration::from_secs(60);
 /// Default `[shadow] max_busy`: mirrors yield to clients when workers are 80 % busy.
 const DEFAULT_MAX_BUSY: f64 = 0.8;
 /// Default `[shadow] redact`.
@@ -112,6 +114,17 @@ impl ShadowPolicy {
     pub fn mirrors(&self, method: &Method) -> bool {
         self.methods.contains(method)
     }
+
+    /// A stable hash of what decides a comparison's outcome (the rules and
+    /// noise learning): when it changes, the route's results start again.
+    pub fn fingerprint(&self) -> String {
+        let canonical = format!(
+            "{};detect_noise={}",
+            self.rules.canonical(),
+            self.detect_noise
+        );
+        super::table::stable_hash_hex(canonical.as_bytes())
+    }
 }
 
 /// A route's `require` table: when its shadow results make it ready to flip.
@@ -121,6 +134,20 @@ pub struct FlipRequirement {
     pub match_rate: f64,
     /// How many comparisons there must be first.
     pub min_samples: u64,
+    /// Judge only the comparisons of this recent span; `None`: everything
+    /// since the route's comparison rules last changed (or its last reset).
+    #[serde(serialize_with = "optional_humantime")]
+    pub window: Option<Duration>,
+}
+
+fn optional_humantime<S: serde::Serializer>(
+    value: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(d) => serializer.serialize_str(&humantime::format_duration(*d).to_string()),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl Default for FlipRequirement {
@@ -128,6 +155,7 @@ impl Default for FlipRequirement {
         Self {
             match_rate: 0.999,
             min_samples: 1000,
+            window: None,
         }
     }
 }
@@ -356,9 +384,34 @@ pub(super) fn flip_requirement(
         ));
         ok = false;
     }
+    let window = match &spec.window {
+        None => None,
+        Some(raw) => match duration_setting(Some(raw), "window", Duration::ZERO, index, problems) {
+            Some(window)
+                if window >= MIN_WINDOW
+                    && window.as_secs() % 60 == 0
+                    && window.subsec_nanos() == 0 =>
+            {
+                Some(window)
+            }
+            Some(_) => {
+                problems.push(index.problem(
+                    raw.span().start,
+                    "`window` counts whole minutes (results are kept per minute): write e.g. \"30m\" or \"1h\"",
+                ));
+                ok = false;
+                None
+            }
+            None => {
+                ok = false;
+                None
+            }
+        },
+    };
     ok.then_some(FlipRequirement {
         match_rate,
         min_samples,
+        window,
     })
 }
 

@@ -125,6 +125,8 @@ pub(super) struct RequireSpec {
     pub(super) match_rate: Spanned<f64>,
     /// How many comparisons there must be before the rate counts.
     pub(super) min_samples: Spanned<u64>,
+    /// Judge only the comparisons of this recent span (humantime, whole minutes, e.g. `"1h"`).
+    pub(super) window: Option<Spanned<String>>,
 }
 
 /// A route's `canary` table.

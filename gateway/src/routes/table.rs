@@ -286,6 +286,39 @@ impl Route {
         }
     }
 
+    /// This route with its service share lowered to at most `percent` (a flip not yet earned).
+    ///
+    /// A legacy-served route keeps its canary, with the smaller share (none
+    /// at 0 %). A service-served route is served by legacy instead, with a
+    /// canary of `percent` to the service (keeping the file's sticky key) and
+    /// its mirror, if any, turned towards the service. A route already at or
+    /// below `percent` is returned unchanged.
+    #[must_use]
+    pub fn with_service_share_at_most(&self, percent: f64) -> Route {
+        let percent = percent.clamp(0.0, 100.0);
+        if self.service_percent() <= percent {
+            return self.clone();
+        }
+        let sticky = self.canary.as_ref().and_then(|c| c.sticky.clone());
+        let canary = (percent > 0.0).then(|| CanaryPolicy::new(Target::Service, percent, sticky));
+        let shadow = self.shadow.as_ref().map(|shadow| {
+            if shadow.to == Target::Legacy {
+                Arc::new(ShadowPolicy {
+                    to: Target::Service,
+                    ..ShadowPolicy::clone(shadow)
+                })
+            } else {
+                shadow.clone()
+            }
+        });
+        Route {
+            target: Target::Legacy,
+            canary,
+            shadow,
+            ..self.clone()
+        }
+    }
+
     /// The `require` the file declares, if it does: only then are flips gated.
     pub fn declared_require(&self) -> Option<FlipRequirement> {
         self.require
@@ -487,6 +520,21 @@ impl RouteTable {
     /// A stable hash of the source text (FNV-1a, 16 hex digits), the same in every process.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// This table with route `name` replaced by `route` (same name, same
+    /// match: the precedence order stays valid). Unknown names change nothing.
+    #[must_use]
+    pub fn with_route(&self, route: Route) -> RouteTable {
+        let mut table = self.clone();
+        if let Some(slot) = table
+            .routes
+            .iter_mut()
+            .find(|r| r.name == route.name && r.matcher == route.matcher)
+        {
+            *slot = route;
+        }
+        table
     }
 
     /// A serialisable view of the table for the admin endpoint.
@@ -1001,7 +1049,7 @@ fn union_takers<'a>(earlier: &[&'a Route], victim: &Route) -> Option<Vec<&'a Rou
 }
 
 /// 64-bit FNV-1a of `bytes` as 16 hex digits: stable across runs and processes.
-fn stable_hash_hex(bytes: &[u8]) -> String {
+pub(crate) fn stable_hash_hex(bytes: &[u8]) -> String {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let hash = bytes.iter().fold(OFFSET_BASIS, |hash, &byte| {

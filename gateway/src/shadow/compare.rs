@@ -104,6 +104,26 @@ impl Default for CompareRules {
 }
 
 impl CompareRules {
+    /// The rules as one canonical line: equal rules give equal text, in every process and release.
+    pub fn canonical(&self) -> String {
+        let ignore: Vec<String> = self.ignore.iter().map(ToString::to_string).collect();
+        let headers: Vec<&str> = self
+            .compare_headers
+            .iter()
+            .map(HeaderName::as_str)
+            .collect();
+        format!(
+            "ignore={:?};compare_headers={:?};array_order={:?};allow_added_fields={};max_body_bytes={};max_differences={};max_value_chars={}",
+            ignore,
+            headers,
+            self.array_order,
+            self.allow_added_fields,
+            self.max_body_bytes,
+            self.max_differences,
+            self.max_value_chars
+        )
+    }
+
     /// Rules from already-parsed parts, with the default difference and value
     /// caps. Duplicate rules and header names are dropped.
     ///

@@ -46,24 +46,100 @@ pub(crate) mod mismatch {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `shadow_outcome_counts`: comparisons per route and outcome, summed over replicas.
-pub(crate) mod outcome_count {
+/// `shadow_outcome_buckets`: comparisons per route, bucket and outcome, summed over replicas.
+pub(crate) mod outcome_bucket {
     use sea_orm::entity::prelude::*;
 
     /// One row.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "shadow_outcome_counts")]
+    #[sea_orm(table_name = "shadow_outcome_buckets")]
     pub(crate) struct Model {
         /// The route's name.
         #[sea_orm(primary_key, auto_increment = false)]
         pub(crate) route: String,
+        /// The bucket's start: a minute, or the instant the route's results restarted within it.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) bucket: ChronoDateTimeUtc,
         /// The outcome label.
         #[sea_orm(primary_key, auto_increment = false)]
         pub(crate) outcome: String,
-        /// How many comparisons ended so.
+        /// How many comparisons ended so in the bucket.
         pub(crate) count: i64,
-        /// When a replica last added to it.
-        pub(crate) updated_at: ChronoDateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `shadow_rule_epochs`: when each route's comparison rules came into force.
+pub(crate) mod rule_epoch {
+    use sea_orm::entity::prelude::*;
+
+    /// One row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shadow_rule_epochs")]
+    pub(crate) struct Model {
+        /// The route's name.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) route: String,
+        /// The rules' fingerprint (`ShadowPolicy::fingerprint`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) fingerprint: String,
+        /// When a replica first put these rules in force (or last changed to them).
+        pub(crate) since: ChronoDateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `shadow_resets`: when an operator last reset a route's results.
+pub(crate) mod reset {
+    use sea_orm::entity::prelude::*;
+
+    /// One row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shadow_resets")]
+    pub(crate) struct Model {
+        /// The route's name.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) route: String,
+        /// When.
+        pub(crate) reset_at: ChronoDateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `route_earned_shares`: the service share the fleet accepted for each route.
+pub(crate) mod earned_share {
+    use sea_orm::entity::prelude::*;
+
+    /// One row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "route_earned_shares")]
+    pub(crate) struct Model {
+        /// The route's name.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub(crate) route: String,
+        /// The accepted share, in percent.
+        pub(crate) service_percent: f64,
+        /// The version of the route table it was accepted with.
+        pub(crate) table_version: String,
+        /// When.
+        pub(crate) accepted_at: ChronoDateTimeUtc,
+        /// What accepted it: `startup`, `file-change`, `sighup` or `admin`.
+        pub(crate) trigger: String,
     }
 
     /// No relations.

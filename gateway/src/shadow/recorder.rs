@@ -3,21 +3,24 @@
 //! Mismatch records go through a bounded queue to one writer task; when the
 //! queue is full a record is dropped and counted
 //! (`gateway_shadow_records_dropped_total`), never waited on. Outcome counts
-//! are summed in memory and added to the database every second, so the
-//! stored counts lag by at most that much ([`Recorder::pending_counts`] has
-//! the rest).
+//! are summed in memory per route and minute bucket and added to the
+//! database every second, so the stored counts lag by at most that much
+//! ([`Recorder::pending_since`] has the rest).
+//!
+//! A bucket starts at the minute, or at the route's latest restart within it
+//! (a reset, new comparison rules: [`Recorder::restart`]), so a window that
+//! starts at a restart takes whole buckets only. Resets made on other
+//! replicas are read back at every flush.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, DurationRound, Utc};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::store::{MismatchRecord, ShadowStore};
-
-/// Route → outcome → count.
-pub type Counts = BTreeMap<String, BTreeMap<String, u64>>;
+use super::store::{BucketCounts, BucketKey, MismatchRecord, OutcomeCounts, ShadowStore};
 
 /// How the recorder keeps the tables bounded.
 #[derive(Debug, Clone, Copy)]
@@ -26,13 +29,17 @@ pub struct Retention {
     pub max_records: u64,
     /// Records older than this are deleted.
     pub max_age: Duration,
+    /// Outcome counts in buckets older than this are deleted.
+    pub counts_max_age: Duration,
 }
 
 /// Hands comparison results to the database without ever blocking a caller.
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<MismatchRecord>,
-    pending: Arc<Mutex<Counts>>,
+    pending: Arc<Mutex<BucketCounts>>,
+    /// Route → the latest instant its results restarted, as far as this replica knows.
+    restarts: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
     store: ShadowStore,
 }
 
@@ -51,7 +58,8 @@ impl Recorder {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let recorder = Self {
             queue,
-            pending: Arc::new(Mutex::new(Counts::new())),
+            pending: Arc::new(Mutex::new(BucketCounts::new())),
+            restarts: Arc::new(Mutex::new(HashMap::new())),
             store,
         };
         let writer = tokio::spawn(write_loop(recorder.clone(), receiver, retention));
@@ -69,20 +77,57 @@ impl Recorder {
         }
     }
 
-    /// Counts one comparison outcome for `route`.
+    /// Counts one comparison outcome for `route`, in the bucket of now.
     pub fn count(&self, route: &str, outcome: &str) {
+        let key = BucketKey {
+            route: route.to_owned(),
+            bucket: self.bucket_of(route, now()),
+        };
         if let Ok(mut pending) = self.pending.lock() {
             *pending
-                .entry(route.to_owned())
+                .entry(key)
                 .or_default()
                 .entry(outcome.to_owned())
                 .or_default() += 1;
         }
     }
 
-    /// Counts not yet written to the database.
-    pub fn pending_counts(&self) -> Counts {
-        self.pending.lock().map(|p| p.clone()).unwrap_or_default()
+    /// The bucket a count for `route` at `at` belongs to: its minute, or the
+    /// route's latest restart when that falls within the minute.
+    fn bucket_of(&self, route: &str, at: DateTime<Utc>) -> DateTime<Utc> {
+        let minute = at
+            .duration_trunc(chrono::Duration::minutes(1))
+            .unwrap_or(at);
+        let restart = self
+            .restarts
+            .lock()
+            .ok()
+            .and_then(|r| r.get(route).copied());
+        match restart {
+            Some(restart) if restart > minute && restart <= at => restart,
+            _ => minute,
+        }
+    }
+
+    /// Notes that `route`'s results restart at `at` (a reset, new rules): later counts start a new bucket.
+    pub fn restart(&self, route: &str, at: DateTime<Utc>) {
+        if let Ok(mut restarts) = self.restarts.lock() {
+            let latest = restarts.entry(route.to_owned()).or_insert(at);
+            *latest = (*latest).max(at);
+        }
+    }
+
+    /// `route`'s counts not yet written to the database, in buckets that start at or after `since`.
+    pub fn pending_since(&self, route: &str, since: Option<DateTime<Utc>>) -> OutcomeCounts {
+        let mut counts = OutcomeCounts::new();
+        if let Ok(pending) = self.pending.lock() {
+            for (key, outcomes) in pending.iter() {
+                if key.route == route && since.is_none_or(|since| key.bucket >= since) {
+                    add_into(&mut counts, outcomes);
+                }
+            }
+        }
+        counts
     }
 
     /// The store the recorder writes to.
@@ -114,18 +159,38 @@ impl Recorder {
         if let Err(err) = self.store.add_counts(&taken).await {
             tracing::warn!(error = %err, "could not store shadow outcome counts; keeping them for the next flush");
             if let Ok(mut pending) = self.pending.lock() {
-                for (route, outcomes) in taken {
-                    for (outcome, n) in outcomes {
-                        *pending
-                            .entry(route.clone())
-                            .or_default()
-                            .entry(outcome)
-                            .or_default() += n;
-                    }
+                for (key, outcomes) in taken {
+                    add_into(pending.entry(key).or_default(), &outcomes);
                 }
             }
         }
     }
+
+    /// Learns the resets other replicas made.
+    async fn refresh_restarts(&self) {
+        match self.store.resets().await {
+            Ok(resets) => {
+                for (route, at) in resets {
+                    self.restart(&route, at);
+                }
+            }
+            Err(err) => tracing::debug!(error = %err, "could not read shadow result resets"),
+        }
+    }
+}
+
+/// Adds `more` into `counts`, outcome by outcome.
+pub fn add_into(counts: &mut OutcomeCounts, more: &OutcomeCounts) {
+    for (outcome, n) in more {
+        *counts.entry(outcome.clone()).or_default() += n;
+    }
+}
+
+/// Now, to the microsecond: what the database keeps, so instants read back compare equal.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap_or(now)
 }
 
 async fn write_loop(
@@ -153,10 +218,18 @@ async fn write_loop(
                     tracing::warn!(error = %err, records = batch.len(), "could not store shadow mismatch records");
                 }
             }
-            _ = flush.tick() => recorder.flush_counts().await,
+            _ = flush.tick() => {
+                recorder.flush_counts().await;
+                recorder.refresh_restarts().await;
+            }
             _ = retain.tick() => {
                 if let Err(err) = recorder.store.apply_retention(retention.max_records, max_age).await {
                     tracing::warn!(error = %err, "could not apply shadow record retention");
+                }
+                let counts_max_age = chrono::Duration::from_std(retention.counts_max_age)
+                    .unwrap_or(chrono::Duration::days(30));
+                if let Err(err) = recorder.store.forget_counts_before(Utc::now() - counts_max_age).await {
+                    tracing::warn!(error = %err, "could not apply shadow count retention");
                 }
             }
         }

@@ -1,8 +1,10 @@
-//! Where comparison results are kept: mismatch records and outcome counts in the database.
+//! Where comparison results are kept: mismatch records, outcome counts per
+//! minute, result epochs (rule changes, resets) and the service shares the
+//! fleet accepted, in the database.
 //!
 //! Every replica writes here, so the records and the counts cover the whole
 //! fleet. Writes go through a bounded queue ([`super::recorder`]); reads serve
-//! the admin API.
+//! the admin API, flip gating and [`super::results`].
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,39 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::entity::{mismatch, outcome_count};
+use super::entity::{earned_share, mismatch, outcome_bucket, reset, rule_epoch};
+
+/// Outcome label → count.
+pub type OutcomeCounts = BTreeMap<String, u64>;
+
+/// Where a count belongs: a route and the start of its bucket.
+///
+/// A bucket starts at a whole minute, or later in that minute at the instant
+/// the route's results restarted (a reset, new comparison rules), so that no
+/// bucket mixes comparisons from before and after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BucketKey {
+    /// The route's name.
+    pub route: String,
+    /// The bucket's start.
+    pub bucket: DateTime<Utc>,
+}
+
+/// Per-bucket counts: bucket → outcome label → count.
+pub type BucketCounts = BTreeMap<BucketKey, OutcomeCounts>;
+
+/// The service share the fleet accepted for a route, and when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EarnedShare {
+    /// The share, in percent.
+    pub service_percent: f64,
+    /// The version of the route table it was accepted with.
+    pub table_version: String,
+    /// When.
+    pub accepted_at: DateTime<Utc>,
+    /// What accepted it: `startup`, `file-change`, `sighup` or `admin`.
+    pub trigger: String,
+}
 
 /// One recorded mismatch, as stored and as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,38 +127,34 @@ impl ShadowStore {
         Ok(())
     }
 
-    /// Adds `deltas` (route → outcome → count) to the stored counts.
+    /// Adds `deltas` to the stored per-bucket counts, atomically per row whichever replica writes.
     ///
     /// # Errors
     ///
     /// The database's error.
-    pub async fn add_counts(
-        &self,
-        deltas: &BTreeMap<String, BTreeMap<String, u64>>,
-    ) -> Result<(), DbErr> {
-        let now = Utc::now();
-        for (route, outcomes) in deltas {
+    pub async fn add_counts(&self, deltas: &BucketCounts) -> Result<(), DbErr> {
+        for (key, outcomes) in deltas {
             for (outcome, delta) in outcomes {
-                let row = outcome_count::ActiveModel {
-                    route: Set(route.clone()),
+                let row = outcome_bucket::ActiveModel {
+                    route: Set(key.route.clone()),
+                    bucket: Set(key.bucket),
                     outcome: Set(outcome.clone()),
                     count: Set(i64::try_from(*delta).unwrap_or(i64::MAX)),
-                    updated_at: Set(now),
                 };
-                // `count = stored + new`, atomically, whichever replica writes.
+                // `count = stored + new`.
                 let on_conflict = OnConflict::columns([
-                    outcome_count::Column::Route,
-                    outcome_count::Column::Outcome,
+                    outcome_bucket::Column::Route,
+                    outcome_bucket::Column::Bucket,
+                    outcome_bucket::Column::Outcome,
                 ])
                 .value(
-                    outcome_count::Column::Count,
-                    Expr::col((outcome_count::Entity, outcome_count::Column::Count)).add(
-                        Expr::col((Alias::new("excluded"), outcome_count::Column::Count)),
+                    outcome_bucket::Column::Count,
+                    Expr::col((outcome_bucket::Entity, outcome_bucket::Column::Count)).add(
+                        Expr::col((Alias::new("excluded"), outcome_bucket::Column::Count)),
                     ),
                 )
-                .update_column(outcome_count::Column::UpdatedAt)
                 .to_owned();
-                outcome_count::Entity::insert(row)
+                outcome_bucket::Entity::insert(row)
                     .on_conflict(on_conflict)
                     .exec_without_returning(&self.db)
                     .await?;
@@ -133,21 +163,181 @@ impl ShadowStore {
         Ok(())
     }
 
-    /// The stored counts: route → outcome → count.
+    /// `route`'s stored counts (outcome → count) in the buckets that start at or after `since`
+    /// (all of them when `None`), every replica's.
     ///
     /// # Errors
     ///
     /// The database's error.
-    pub async fn counts(&self) -> Result<BTreeMap<String, BTreeMap<String, u64>>, DbErr> {
-        let rows = outcome_count::Entity::find().all(&self.db).await?;
-        let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for row in rows {
-            counts
-                .entry(row.route)
-                .or_default()
-                .insert(row.outcome, u64::try_from(row.count).unwrap_or(0));
+    pub async fn counts_since(
+        &self,
+        route: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<OutcomeCounts, DbErr> {
+        let mut query = outcome_bucket::Entity::find()
+            .select_only()
+            .column(outcome_bucket::Column::Outcome)
+            // PostgreSQL sums BIGINT into NUMERIC: cast back.
+            .column_as(Expr::cust("CAST(SUM(count) AS BIGINT)"), "total")
+            .filter(outcome_bucket::Column::Route.eq(route))
+            .group_by(outcome_bucket::Column::Outcome);
+        if let Some(since) = since {
+            query = query.filter(outcome_bucket::Column::Bucket.gte(since));
         }
-        Ok(counts)
+        let rows: Vec<(String, i64)> = query.into_tuple().all(&self.db).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(outcome, total)| (outcome, u64::try_from(total).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Since when the rules with `fingerprint` are in force for `route`; records `now` if never seen.
+    ///
+    /// With `changed_here` (this replica just changed the route's rules to
+    /// these), a record older than another fingerprint's is a revert to old
+    /// rules, and restarts at `now`; otherwise the earliest replica's instant
+    /// stands, so replicas that pick up an edit one after another agree.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn rule_epoch(
+        &self,
+        route: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        changed_here: bool,
+    ) -> Result<DateTime<Utc>, DbErr> {
+        let epochs = rule_epoch::Entity::find()
+            .filter(rule_epoch::Column::Route.eq(route))
+            .all(&self.db)
+            .await?;
+        let mine = epochs.iter().find(|e| e.fingerprint == fingerprint);
+        let newest_other = epochs
+            .iter()
+            .filter(|e| e.fingerprint != fingerprint)
+            .map(|e| e.since)
+            .max();
+        let restart = match mine {
+            None => true,
+            Some(mine) => changed_here && newest_other.is_some_and(|other| other > mine.since),
+        };
+        if !restart {
+            return Ok(mine.map_or(now, |m| m.since));
+        }
+        let row = rule_epoch::ActiveModel {
+            route: Set(route.to_owned()),
+            fingerprint: Set(fingerprint.to_owned()),
+            since: Set(now),
+        };
+        let mut on_conflict =
+            OnConflict::columns([rule_epoch::Column::Route, rule_epoch::Column::Fingerprint]);
+        let on_conflict = if mine.is_some() {
+            on_conflict
+                .update_column(rule_epoch::Column::Since)
+                .to_owned()
+        } else {
+            // Another replica may have recorded it meanwhile: the earliest stands.
+            on_conflict.do_nothing().to_owned()
+        };
+        rule_epoch::Entity::insert(row)
+            .on_conflict(on_conflict)
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(
+            rule_epoch::Entity::find_by_id((route.to_owned(), fingerprint.to_owned()))
+                .one(&self.db)
+                .await?
+                .map_or(now, |e| e.since),
+        )
+    }
+
+    /// Resets `route`'s results: from `at` on, only newer comparisons count.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn reset(&self, route: &str, at: DateTime<Utc>) -> Result<(), DbErr> {
+        let row = reset::ActiveModel {
+            route: Set(route.to_owned()),
+            reset_at: Set(at),
+        };
+        reset::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(reset::Column::Route)
+                    .update_column(reset::Column::ResetAt)
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// When each route's results were last reset.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn resets(&self) -> Result<BTreeMap<String, DateTime<Utc>>, DbErr> {
+        Ok(reset::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| (r.route, r.reset_at))
+            .collect())
+    }
+
+    /// The service share the fleet accepted for each route.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn earned_shares(&self) -> Result<BTreeMap<String, EarnedShare>, DbErr> {
+        Ok(earned_share::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| {
+                (
+                    row.route,
+                    EarnedShare {
+                        service_percent: row.service_percent,
+                        table_version: row.table_version,
+                        accepted_at: row.accepted_at,
+                        trigger: row.trigger,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Records that `route`'s service share `share` was accepted.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn record_share(&self, route: &str, share: &EarnedShare) -> Result<(), DbErr> {
+        let row = earned_share::ActiveModel {
+            route: Set(route.to_owned()),
+            service_percent: Set(share.service_percent),
+            table_version: Set(share.table_version.clone()),
+            accepted_at: Set(share.accepted_at),
+            trigger: Set(share.trigger.clone()),
+        };
+        earned_share::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(earned_share::Column::Route)
+                    .update_columns([
+                        earned_share::Column::ServicePercent,
+                        earned_share::Column::TableVersion,
+                        earned_share::Column::AcceptedAt,
+                        earned_share::Column::Trigger,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Lists records, newest first, optionally of one route, after the cursor `before` (an id).
@@ -226,6 +416,19 @@ impl ShadowStore {
             None => 0,
         };
         Ok(by_age + by_count)
+    }
+
+    /// Deletes outcome buckets that start before `cutoff`.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn forget_counts_before(&self, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+        Ok(outcome_bucket::Entity::delete_many()
+            .filter(outcome_bucket::Column::Bucket.lt(cutoff))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
     }
 
     /// Checks the database answers.

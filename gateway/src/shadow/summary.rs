@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::outcome::Outcome;
+use super::results::{Readiness, RouteResults, Window, readiness};
 use super::stats::{Latency, RouteSnapshot};
 use super::store::MismatchRecord;
-use crate::routes::{FlipRequirement, Route};
+use crate::routes::Route;
 
 /// One route's shadow results.
 #[derive(Debug, Clone, Serialize)]
@@ -20,7 +20,9 @@ pub struct RouteSummary {
     pub primary: String,
     /// The side mirrored to, if the route is shadowed now.
     pub shadow_to: Option<String>,
-    /// Every outcome label with its count (all replicas).
+    /// Which comparisons the figures cover: since the rules changed, the last reset, or `require.window`.
+    pub window: Window,
+    /// Every outcome label with its count in the window (all replicas).
     pub counts: BTreeMap<String, u64>,
     /// Comparisons made: matched + mismatched.
     pub compared: u64,
@@ -38,7 +40,7 @@ pub struct RouteSummary {
     pub dropped: u64,
     /// `matched / compared`, or `None` before the first comparison.
     pub match_rate: Option<f64>,
-    /// The fields that differed most in recent records, with counts.
+    /// The fields that differed most in the window's recent records, with counts.
     pub top_fields: Vec<FieldCount>,
     /// The primary's latency (this replica's recent requests).
     pub primary_latency: Latency,
@@ -46,8 +48,8 @@ pub struct RouteSummary {
     pub shadow_latency: Latency,
     /// Ignore rules suggested by the noise learned on this replica.
     pub suggested_ignore: Vec<String>,
-    /// Whether the route is ready to flip, and why.
-    pub verdict: Verdict,
+    /// Whether the route is ready to flip, and why: the rule flip gating applies.
+    pub verdict: Readiness,
 }
 
 /// A field path and how often it differed.
@@ -59,25 +61,16 @@ pub struct FieldCount {
     pub count: u64,
 }
 
-/// The ready-to-flip verdict against the route's `require`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
-    /// Whether the shadow results meet the requirement.
-    pub ready: bool,
-    /// Why, in words.
-    pub reason: String,
-    /// The requirement applied.
-    pub require: FlipRequirement,
-}
-
-/// Builds the summary of `route` from stored counts, recent records and this replica's statistics.
+/// Builds the summary of `route` from its windowed results, recent records and this replica's statistics.
+///
+/// Records recorded before the window starts are left out of the top fields.
 pub fn summarise(
     route: &Route,
-    counts: &BTreeMap<String, u64>,
+    results: RouteResults,
     recent: &[MismatchRecord],
     snapshot: RouteSnapshot,
 ) -> RouteSummary {
-    let count = |outcome: Outcome| counts.get(outcome.label()).copied().unwrap_or(0);
+    let counts = results.counts;
     let by_prefix = |prefix: &str| {
         counts
             .iter()
@@ -85,68 +78,37 @@ pub fn summarise(
             .map(|(_, n)| *n)
             .sum::<u64>()
     };
-    let matched = count(Outcome::Match) + count(Outcome::IgnoredOnly);
-    let mismatched = count(Outcome::Mismatch);
-    let compared = matched + mismatched;
-    let match_rate = (compared > 0).then(|| matched as f64 / compared as f64);
-    let require = route.require();
-    let verdict = verdict(compared, match_rate, require);
+    let verdict = readiness(route.require(), &counts);
+    let since = results.window.since;
+    let in_window: Vec<&MismatchRecord> = recent
+        .iter()
+        .filter(|r| since.is_none_or(|since| r.recorded_at >= since))
+        .collect();
     RouteSummary {
         route: route.name().to_owned(),
         template: route.matcher().to_string(),
         primary: route.target().to_string(),
         shadow_to: route.shadow().map(|s| s.to.to_string()),
-        counts: counts.clone(),
-        compared,
-        matched,
-        mismatched,
+        window: results.window,
+        compared: verdict.compared,
+        matched: verdict.matched,
+        mismatched: verdict.mismatched,
         noise: counts.get("with_noise").copied().unwrap_or(0),
         errors: by_prefix("error_"),
         skipped: by_prefix("skipped_"),
         dropped: by_prefix("dropped_"),
-        match_rate,
-        top_fields: top_fields(recent, 10),
+        match_rate: verdict.match_rate,
+        top_fields: top_fields(&in_window, 10),
         primary_latency: snapshot.primary,
         shadow_latency: snapshot.shadow,
         suggested_ignore: snapshot.noise_suggestions,
+        counts,
         verdict,
     }
 }
 
-fn verdict(compared: u64, match_rate: Option<f64>, require: FlipRequirement) -> Verdict {
-    let (ready, reason) = match match_rate {
-        _ if compared < require.min_samples => (
-            false,
-            format!(
-                "{compared} of the {} comparisons required so far",
-                require.min_samples
-            ),
-        ),
-        Some(rate) if rate >= require.match_rate => (
-            true,
-            format!(
-                "match rate {rate:.4} over {compared} comparisons meets {}",
-                require.match_rate
-            ),
-        ),
-        Some(rate) => (
-            false,
-            format!(
-                "match rate {rate:.4} over {compared} comparisons is below {}",
-                require.match_rate
-            ),
-        ),
-        None => (false, "no comparisons yet".to_owned()),
-    };
-    Verdict {
-        ready,
-        reason,
-        require,
-    }
-}
-
 /// The paths that differ most often in `records`.
-fn top_fields(records: &[MismatchRecord], top: usize) -> Vec<FieldCount> {
+fn top_fields(records: &[&MismatchRecord], top: usize) -> Vec<FieldCount> {
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for record in records {
         for difference in record.differences["differences"]
@@ -175,28 +137,6 @@ fn top_fields(records: &[MismatchRecord], top: usize) -> Vec<FieldCount> {
 mod tests {
     use super::*;
 
-    fn require(match_rate: f64, min_samples: u64) -> FlipRequirement {
-        FlipRequirement {
-            match_rate,
-            min_samples,
-        }
-    }
-
-    #[test]
-    fn the_verdict_needs_enough_samples_and_a_high_enough_rate() {
-        let cases = [
-            (0, None, require(0.99, 10), false),
-            (5, Some(1.0), require(0.99, 10), false),
-            (10, Some(0.99), require(0.99, 10), true),
-            (10, Some(0.98), require(0.99, 10), false),
-            (1000, Some(1.0), require(1.0, 1), true),
-        ];
-        for (compared, rate, req, ready) in cases {
-            let v = verdict(compared, rate, req);
-            assert_eq!(v.ready, ready, "{compared} at {rate:?}: {}", v.reason);
-        }
-    }
-
     #[test]
     fn top_fields_count_paths_across_records() {
         let record = |paths: &[&str]| MismatchRecord {
@@ -215,7 +155,7 @@ mod tests {
             shadow_latency_ms: 1.0,
             differences: serde_json::json!({ "differences": paths.iter().map(|p| serde_json::json!({"path": p})).collect::<Vec<_>>() }),
         };
-        let fields = top_fields(&[record(&["/a", "/b"]), record(&["/b"])], 10);
+        let fields = top_fields(&[&record(&["/a", "/b"]), &record(&["/b"])], 10);
         assert_eq!(
             fields,
             vec![
