@@ -69,6 +69,11 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
             .and_then(|s| s["routes"].as_array())
             .and_then(|all| all.iter().find(|r| r["route"] == name))
     };
+    let held = |name: &str| {
+        routes["held"]
+            .as_array()
+            .and_then(|all| all.iter().find(|h| h["route"] == name))
+    };
     let mut rows = vec![
         [
             "ROUTE",
@@ -95,8 +100,13 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
         let (rate, verdict) = match results(name) {
             Some(r) => (
                 match r["match_rate"].as_f64() {
-                    Some(rate) => format!("{:.2}% of {}", rate * 100.0, r["compared"]),
-                    None => "-".to_owned(),
+                    Some(rate) => format!(
+                        "{:.2}% of {} ({})",
+                        rate * 100.0,
+                        r["compared"],
+                        window_label(&r["window"])
+                    ),
+                    None => format!("- ({})", window_label(&r["window"])),
                 },
                 if r["verdict"]["ready"] == true {
                     "ready".to_owned()
@@ -115,7 +125,14 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
             ),
             methods,
             stage(route),
-            format!("{}%", route["service_percent"].as_f64().unwrap_or(0.0)),
+            match held(name) {
+                Some(hold) => format!(
+                    "{}% HELD (file: {}%)",
+                    route["service_percent"].as_f64().unwrap_or(0.0),
+                    hold["file_service_percent"].as_f64().unwrap_or(0.0)
+                ),
+                None => format!("{}%", route["service_percent"].as_f64().unwrap_or(0.0)),
+            },
             rate,
             verdict,
         ]);
@@ -153,6 +170,16 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
             out.push_str(&format!("  {}\n", problem.as_str().unwrap_or("?")));
         }
     }
+    let holds = routes["held"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !holds.is_empty() {
+        out.push_str("HELD AT THE EARNED SHARE (the file's flip is not earned yet):\n");
+        for hold in holds {
+            out.push_str(&format!("  {}\n", hold["reason"].as_str().unwrap_or("?")));
+        }
+    }
     for row in rows {
         let line: Vec<String> = row
             .iter()
@@ -163,6 +190,16 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Which comparisons a summary's figures cover, in words.
+fn window_label(window: &Value) -> String {
+    match window["basis"].as_str() {
+        Some("reset") => "since reset".to_owned(),
+        Some("rules-changed") => "since rules changed".to_owned(),
+        Some("duration") => format!("last {}", window["duration"].as_str().unwrap_or("?")),
+        _ => "all".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -203,7 +240,8 @@ mod tests {
             ]},
             "reloads": {"last_error": null}
         });
-        let shadow = json!({"routes": [{"route": "get-user", "compared": 200, "match_rate": 0.995, "verdict": {"ready": true}}]});
+        let shadow = json!({"routes": [{"route": "get-user", "compared": 200, "match_rate": 0.995, "verdict": {"ready": true},
+            "window": {"basis": "duration", "duration": "1h"}}]});
         let out = render(&routes, Some(&shadow));
         let line = out.lines().find(|l| l.starts_with("get-user")).unwrap();
         for expected in [
@@ -211,14 +249,37 @@ mod tests {
             "GET",
             "legacy, canary 5% to service + shadow",
             "5%",
-            "99.50% of 200",
+            "99.50% of 200 (last 1h)",
             "ready",
         ] {
             assert!(line.contains(expected), "{expected:?} missing in {line:?}");
         }
+        assert!(!out.contains("HELD"), "{out}");
         assert!(
             out.lines()
                 .any(|l| l.starts_with("(default)") && l.contains("0%"))
+        );
+    }
+
+    #[test]
+    fn a_held_route_says_so_with_the_reason() {
+        let routes = json!({
+            "file": "routes.toml", "loaded_at": "now",
+            "table": {"version": "abc", "default_target": "legacy", "routes": [
+                {"name": "get-user", "target": "legacy", "match": {"kind": "pattern", "value": "/u/{id}"}, "methods": ["GET"],
+                 "service_percent": 0.0}
+            ]},
+            "held": [{"route": "get-user", "file_service_percent": 100.0, "service_percent": 0.0,
+                      "reason": "route \"get-user\": raising the service share from 0% to 100% needs …"}],
+            "reloads": {"last_error": null}
+        });
+        let out = render(&routes, None);
+        let line = out.lines().find(|l| l.starts_with("get-user")).unwrap();
+        assert!(line.contains("0% HELD (file: 100%)"), "{line}");
+        assert!(out.contains("HELD AT THE EARNED SHARE"), "{out}");
+        assert!(
+            out.contains("raising the service share from 0% to 100%"),
+            "{out}"
         );
     }
 }

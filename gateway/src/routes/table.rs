@@ -1431,6 +1431,14 @@ target = "legacy"
                 "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nrequire = { match_rate = 1.5, min_samples = 0 }\n".into(),
                 "7:26: `match_rate` must be above 0.0 and at most 1.0\n7:45: `min_samples` must be at least 1",
             ),
+            (
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nrequire = { match_rate = 0.9, min_samples = 1, window = \"90s\" }\n".into(),
+                "7:57: `window` counts whole minutes (results are kept per minute): write e.g. \"30m\" or \"1h\"",
+            ),
+            (
+                "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ntarget = \"legacy\"\nrequire = { match_rate = 0.9, min_samples = 1, window = \"soon\" }\n".into(),
+                "7:57: invalid duration \"soon\" for `window`: expected number at 0 (write e.g. \"2s\" or \"500ms\")",
+            ),
             // Canary.
             (
                 "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { prefix = \"/\" }\ncanary = { to = \"legacy\", percent = 5 }\ntarget = \"legacy\"\n".into(),

@@ -459,3 +459,6 @@ fn to_record(row: mismatch::Model) -> MismatchRecord {
         differences: serde_json::from_str(&row.differences).unwrap_or(serde_json::Value::Null),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,215 @@
+//! The shadow tables on a real SQLite file and a real PostgreSQL database.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rstest::rstest;
+use test_support::{Backend, TestDatabase};
+
+use super::*;
+use crate::shadow::recorder::{Recorder, Retention};
+
+async fn store(backend: Backend) -> Option<(ShadowStore, TestDatabase)> {
+    let database = TestDatabase::create(backend).await?;
+    let db = accounts::connect_database(&accounts::DatabaseSettings {
+        url: database.url().to_owned(),
+        ..accounts::DatabaseSettings::default()
+    })
+    .await
+    .expect("connecting");
+    Some((ShadowStore::new(db), database))
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("test data")
+}
+
+fn bucket(route: &str, at_text: &str, pairs: &[(&str, u64)]) -> BucketCounts {
+    BucketCounts::from([(
+        BucketKey {
+            route: route.to_owned(),
+            bucket: at(at_text),
+        },
+        pairs.iter().map(|(o, n)| ((*o).to_owned(), *n)).collect(),
+    )])
+}
+
+#[rstest]
+#[tokio::test]
+async fn counts_add_up_across_writers_and_are_read_from_a_bucket_on(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    // Two replicas write the same minute, and one writes an earlier one.
+    store
+        .add_counts(&bucket(
+            "r",
+            "2026-12-01T10:00:00Z",
+            &[("match", 3), ("mismatch", 1)],
+        ))
+        .await
+        .unwrap();
+    store
+        .add_counts(&bucket("r", "2026-12-01T10:00:00Z", &[("match", 2)]))
+        .await
+        .unwrap();
+    store
+        .add_counts(&bucket("r", "2026-12-01T09:59:00Z", &[("mismatch", 7)]))
+        .await
+        .unwrap();
+    // A bucket that starts at a reset within the minute, to the microsecond.
+    store
+        .add_counts(&bucket("r", "2026-12-01T10:01:30.123456Z", &[("match", 4)]))
+        .await
+        .unwrap();
+    store
+        .add_counts(&bucket("other", "2026-12-01T10:00:00Z", &[("match", 100)]))
+        .await
+        .unwrap();
+
+    let all = store.counts_since("r", None).await.unwrap();
+    assert_eq!(
+        all,
+        OutcomeCounts::from([("match".to_owned(), 9), ("mismatch".to_owned(), 8)])
+    );
+    let since_ten = store
+        .counts_since("r", Some(at("2026-12-01T10:00:00Z")))
+        .await
+        .unwrap();
+    assert_eq!(
+        since_ten,
+        OutcomeCounts::from([("match".to_owned(), 9), ("mismatch".to_owned(), 1)])
+    );
+    let since_reset = store
+        .counts_since("r", Some(at("2026-12-01T10:01:30.123456Z")))
+        .await
+        .unwrap();
+    assert_eq!(since_reset, OutcomeCounts::from([("match".to_owned(), 4)]));
+    let later = store
+        .counts_since("r", Some(at("2026-12-01T10:01:30.123457Z")))
+        .await
+        .unwrap();
+    assert!(later.is_empty(), "{later:?}");
+
+    assert_eq!(
+        store
+            .forget_counts_before(at("2026-12-01T10:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.counts_since("r", None).await.unwrap()["mismatch"], 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_first_replica_to_see_rules_sets_their_epoch_and_a_revert_restarts_it(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    let t1 = at("2026-12-01T09:00:00Z");
+    let t2 = at("2026-12-01T10:00:00Z");
+    let t3 = at("2026-12-01T11:00:00Z");
+    let t4 = at("2026-12-01T12:00:00Z");
+    assert_eq!(store.rule_epoch("r", "old", t1, false).await.unwrap(), t1);
+    // Another replica starting later with the same rules agrees on t1.
+    assert_eq!(store.rule_epoch("r", "old", t2, false).await.unwrap(), t1);
+    // An edit to new rules, picked up by one replica, then another.
+    assert_eq!(store.rule_epoch("r", "new", t2, true).await.unwrap(), t2);
+    assert_eq!(store.rule_epoch("r", "new", t3, true).await.unwrap(), t2);
+    // Reverting to the old rules on reload starts them again; a start-up does not.
+    assert_eq!(store.rule_epoch("r", "old", t3, false).await.unwrap(), t1);
+    assert_eq!(store.rule_epoch("r", "old", t4, true).await.unwrap(), t4);
+    assert_eq!(
+        store.rule_epoch("other", "old", t4, false).await.unwrap(),
+        t4
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn resets_and_accepted_shares_are_kept_per_route(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    assert!(store.resets().await.unwrap().is_empty());
+    store.reset("r", at("2026-12-01T10:00:00Z")).await.unwrap();
+    store
+        .reset("r", at("2026-12-01T11:00:00.5Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.resets().await.unwrap(),
+        BTreeMap::from([("r".to_owned(), at("2026-12-01T11:00:00.5Z"))])
+    );
+
+    let share = |percent: f64, trigger: &str| EarnedShare {
+        service_percent: percent,
+        table_version: "0123456789abcdef".to_owned(),
+        accepted_at: at("2026-12-01T10:00:00Z"),
+        trigger: trigger.to_owned(),
+    };
+    store
+        .record_share("r", &share(5.0, "startup"))
+        .await
+        .unwrap();
+    store
+        .record_share("r", &share(100.0, "admin"))
+        .await
+        .unwrap();
+    store
+        .record_share("s", &share(0.0, "startup"))
+        .await
+        .unwrap();
+    let shares = store.earned_shares().await.unwrap();
+    assert_eq!(shares.len(), 2);
+    assert_eq!(shares["r"], share(100.0, "admin"));
+    assert_eq!(shares["s"].service_percent, 0.0);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_recorder_counts_in_minute_buckets_and_restarts_a_bucket_at_a_reset(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    let (recorder, task) = Recorder::spawn(
+        store.clone(),
+        16,
+        Retention {
+            max_records: 100,
+            max_age: Duration::from_secs(3600),
+            counts_max_age: Duration::from_secs(3600),
+        },
+    );
+    recorder.count("r", "mismatch");
+    let reset = crate::shadow::recorder::now();
+    recorder.restart("r", reset);
+    recorder.count("r", "match");
+    recorder.count("r", "match");
+    // Before the flush: the pending counts, split at the reset.
+    assert_eq!(
+        recorder.pending_since("r", Some(reset)),
+        OutcomeCounts::from([("match".to_owned(), 2)])
+    );
+    assert_eq!(recorder.pending_since("r", None).len(), 2);
+    recorder.flush_counts().await;
+    assert!(recorder.pending_since("r", None).is_empty());
+    assert_eq!(
+        store.counts_since("r", Some(reset)).await.unwrap(),
+        OutcomeCounts::from([("match".to_owned(), 2)])
+    );
+    assert_eq!(
+        store.counts_since("r", None).await.unwrap(),
+        OutcomeCounts::from([("match".to_owned(), 2), ("mismatch".to_owned(), 1)])
+    );
+    task.abort();
+}
