@@ -11,7 +11,7 @@ use test_support::{LegacyStub, Script};
 use crate::harness::{GatewayProcess, Launch, request};
 
 /// `get-user` served by legacy with `extra` (a canary, a shadow, a require …) added.
-fn lifecycle_routes(legacy_url: &str, extra: &str) -> String {
+pub(crate) fn lifecycle_routes(legacy_url: &str, extra: &str) -> String {
     format!(
         r#"[legacy]
 url = "{legacy_url}"
