@@ -492,8 +492,10 @@ async fn pending_migrations_are_applied_first_and_the_format_flag_beats_the_exte
         ],
     );
     assert_eq!(run.status, Some(0), "{run:?}");
+    let every_migration = <migration::Migrator as migration::MigratorTrait>::migrations().len();
     assert!(
-        run.stderr.contains("applied 2 pending migration(s)"),
+        run.stderr
+            .contains(&format!("applied {every_migration} pending migration(s)")),
         "{run:?}"
     );
     assert_eq!(run.counts(), (1, 1, 0, 0, 0));
