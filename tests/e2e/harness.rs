@@ -498,6 +498,29 @@ impl Launch {
             .unwrap_or_else(|why| panic!("{why}"))
     }
 
+    /// Starts every gateway of `launches` at once (all processes first, then
+    /// waits for each), as replicas of a fleet start.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), for the first that does not become ready.
+    pub(crate) async fn start_together(launches: Vec<Self>) -> Vec<GatewayProcess> {
+        let spawned: Vec<_> = launches
+            .into_iter()
+            .map(|launch| (launch.spawn(), launch.admin_token))
+            .collect();
+        let mut outcomes = Vec::with_capacity(spawned.len());
+        for (spawned, admin_token) in spawned {
+            outcomes.push(spawned.until_ready(admin_token).await);
+        }
+        // Every process is waited for first: one that failed is killed, and the
+        // started ones are killed when the panic drops them.
+        outcomes
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|why| panic!("{why}"))
+    }
+
     /// Starts the gateway expecting it to refuse: returns its exit status and stderr.
     ///
     /// # Panics

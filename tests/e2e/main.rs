@@ -8,6 +8,7 @@
 
 mod admin;
 mod dispatch;
+mod fleet;
 mod forwarding;
 mod harness;
 mod lifecycle;
