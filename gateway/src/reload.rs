@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -470,11 +471,35 @@ fn client_settings(table: &RouteTable) -> ClientSettings {
 /// How long the watcher waits for a burst of file events to settle.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// Whether an event of this kind can mean the routes file now reads differently.
+///
+/// Creates, data writes, renames, removes and a close after writing can; so
+/// can kinds a backend does not name (`Any`, `Other`: better a reload that
+/// finds the file unchanged than a missed edit). Opens, reads and closes
+/// after reading cannot, nor can metadata changes (`touch`, `chmod`): were
+/// they counted, every read of the file, the reload's own included, would
+/// start another reload, forever.
+fn may_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_)
+        | EventKind::Any
+        | EventKind::Other => true,
+    }
+}
+
 /// Watches the directory holding the routes file and reloads on changes.
 ///
 /// The directory is watched, not the file, so that editors' and Kubernetes
-/// ConfigMaps' rename-into-place (`..data` symlink swaps) are seen. The
-/// returned watcher must be kept alive.
+/// ConfigMaps' rename-into-place (`..data` symlink swaps) are seen. Only
+/// events that can change what the file reads ([`may_change_content`]) on
+/// the file's name or a `..`-name count, and a burst of them makes one
+/// reload; reading the file (`cat`, `gateway check`, the reload itself)
+/// makes none. The returned watcher must be kept alive.
 ///
 /// # Errors
 ///
@@ -488,11 +513,13 @@ pub fn watch(state: Arc<RouteState>) -> notify::Result<notify::RecommendedWatche
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        let relevant = event.paths.iter().any(|p| {
+        let names_the_file = event.paths.iter().any(|p| {
             let name = p.file_name();
             name == file_name.as_deref()
                 || name.is_some_and(|n| n.to_string_lossy().starts_with(".."))
         });
+        // A rescan means events were lost: one of them may have been an edit.
+        let relevant = event.need_rescan() || (names_the_file && may_change_content(&event.kind));
         if relevant {
             // A full channel already has a reload pending: nothing is lost.
             let _ = tx.try_send(());
@@ -523,4 +550,71 @@ pub fn reload_on_sighup(state: Arc<RouteState>) -> std::io::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, EventKind, MetadataKind, ModifyKind,
+        RemoveKind, RenameMode,
+    };
+
+    use super::may_change_content;
+
+    #[test]
+    fn only_events_that_can_change_the_content_start_a_reload() {
+        let cases = [
+            // Reading the file, as `cat`, `gateway check` or the reload itself do.
+            (EventKind::Access(AccessKind::Open(AccessMode::Any)), false),
+            (EventKind::Access(AccessKind::Read), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                false,
+            ),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Execute)),
+                false,
+            ),
+            (EventKind::Access(AccessKind::Any), false),
+            (EventKind::Access(AccessKind::Other), false),
+            // `touch`, `chmod`, `chown`: the bytes stay.
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                false,
+            ),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::WriteTime)),
+                false,
+            ),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+                false,
+            ),
+            // Writing in place.
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                true,
+            ),
+            (EventKind::Modify(ModifyKind::Data(DataChange::Any)), true),
+            (
+                EventKind::Modify(ModifyKind::Data(DataChange::Content)),
+                true,
+            ),
+            (EventKind::Modify(ModifyKind::Any), true),
+            // Rename into place (editors, `..data` symlink swaps), create, remove.
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::From)), true),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), true),
+            (EventKind::Create(CreateKind::File), true),
+            (EventKind::Create(CreateKind::Any), true),
+            (EventKind::Remove(RemoveKind::File), true),
+            (EventKind::Remove(RemoveKind::Folder), true),
+            // What a backend does not classify may be an edit.
+            (EventKind::Any, true),
+            (EventKind::Other, true),
+        ];
+        for (kind, reloads) in cases {
+            assert_eq!(may_change_content(&kind), reloads, "{kind:?}");
+        }
+    }
 }

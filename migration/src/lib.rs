@@ -5,13 +5,17 @@
 //! is expand/contract. The gateway applies pending migrations at start-up
 //! (configurable) through [`migrate_up`]; operators use the `migration` CLI.
 //!
+//! Replicas start together: on PostgreSQL, [`migrate_up`] holds the advisory
+//! lock [`MIGRATION_LOCK_KEY`] while it migrates, so one process applies the
+//! pending migrations and the others wait, then find none pending.
+//!
 //! The CLI also backfills users from a legacy export (`import-users`). That
 //! command lives in the binary and validates rows with the accounts domain;
 //! this library, and every migration in particular, names no service code
 //! (`frozen.rs` is a test that reads the migration files).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseConnection;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 mod m20261125_000001_create_users_table;
 mod m20261125_000002_create_shadow_tables;
@@ -62,14 +66,133 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, MigrateError> {
     Ok(accounts::connect_database(&settings).await?)
 }
 
+/// The PostgreSQL advisory lock (`pg_advisory_lock`) that [`migrate_up`]
+/// holds while it migrates: the ASCII of `gwmigrat`.
+///
+/// It MUST stay the same from one release to the next, so that old and new
+/// replicas of a rolling start exclude each other; nothing else on the
+/// database may take it.
+pub const MIGRATION_LOCK_KEY: i64 = 0x6777_6d69_6772_6174;
+
 /// Applies every pending migration to the database at `url`, then disconnects.
+///
+/// Safe to run from several processes at once: on PostgreSQL the migrations
+/// run under the session advisory lock [`MIGRATION_LOCK_KEY`], taken and
+/// released on the one connection of [`connect`]'s pool (a session lock is
+/// its connection's), and released on failure too (closing the connection
+/// would release it anyway). A SQLite file has one host, whose writers its
+/// busy timeout serialises: no lock there.
 ///
 /// # Errors
 ///
-/// [`MigrateError`] when connecting or a migration fails.
+/// [`MigrateError`] when connecting, locking or a migration fails.
 pub async fn migrate_up(url: &str) -> Result<(), MigrateError> {
     let db = connect(url).await?;
-    Migrator::up(&db, None).await?;
-    db.close().await?;
+    let migrated = match db.get_database_backend() {
+        DbBackend::Postgres => migrate_up_locked(&db).await,
+        _ => Migrator::up(&db, None).await,
+    };
+    let closed = db.close().await;
+    migrated?;
+    closed?;
     Ok(())
+}
+
+/// [`Migrator::up`] under [`MIGRATION_LOCK_KEY`], on `db`'s single connection.
+async fn migrate_up_locked(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .await?;
+    let migrated = Migrator::up(db, None).await;
+    let unlocked = db
+        .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+        .await;
+    migrated?;
+    unlocked?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+    use sea_orm_migration::sea_orm::Statement;
+    use test_support::{Backend, TestDatabase};
+
+    use super::*;
+
+    /// Upgrading keeps what was counted: the totals of `shadow_outcome_counts`
+    /// become one bucket each in `shadow_outcome_buckets`.
+    #[rstest]
+    #[tokio::test]
+    async fn the_per_minute_counts_start_with_the_totals_counted_before(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some(database) = TestDatabase::create_empty(backend).await else {
+            return;
+        };
+        let db = connect(database.url()).await.expect("connecting");
+        Migrator::up(&db, Some(2))
+            .await
+            .expect("the first two migrations");
+        db.execute_unprepared(
+            "INSERT INTO shadow_outcome_counts (route, outcome, count, updated_at) VALUES \
+             ('get-user', 'match', 41, '2026-11-30 10:00:00+00:00'), \
+             ('get-user', 'mismatch', 2, '2026-11-30 10:00:00+00:00'), \
+             ('orders', 'match', 5, '2026-11-29 08:00:00+00:00')",
+        )
+        .await
+        .expect("counts of the previous release");
+        Migrator::up(&db, None).await.expect("the rest");
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT route, outcome, count FROM shadow_outcome_buckets ORDER BY route, outcome",
+            ))
+            .await
+            .expect("reading the buckets");
+        let buckets: Vec<(String, String, i64)> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.try_get("", "route").expect("route"),
+                    row.try_get("", "outcome").expect("outcome"),
+                    row.try_get("", "count").expect("count"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            buckets,
+            [
+                ("get-user", "match", 41),
+                ("get-user", "mismatch", 2),
+                ("orders", "match", 5)
+            ]
+            .map(|(r, o, n)| (r.to_owned(), o.to_owned(), n))
+        );
+        db.close().await.expect("closing");
+    }
+
+    /// Replicas start together on a fresh database: each runs its start-up
+    /// migration, and none may fail on another's half-made schema.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_migrations_of_a_fresh_postgres_database_all_succeed() {
+        let Some(database) = TestDatabase::create_empty(Backend::Postgres).await else {
+            return;
+        };
+        let mut runs = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let url = database.url().to_owned();
+            runs.spawn(async move { migrate_up(&url).await });
+        }
+        while let Some(run) = runs.join_next().await {
+            if let Err(err) = run.expect("a migration task panicked") {
+                panic!("a concurrent migration failed: {err:?}");
+            }
+        }
+        let db = connect(database.url()).await.expect("connecting");
+        let pending = Migrator::get_pending_migrations(&db)
+            .await
+            .expect("reading the applied migrations");
+        assert!(pending.is_empty(), "{} still pending", pending.len());
+        db.close().await.expect("closing");
+    }
 }

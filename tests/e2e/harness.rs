@@ -1,6 +1,7 @@
 //! The gateway as a child process, and an HTTP client to talk to it.
 //!
-//! [`Launch`] writes a `routes.toml` into a temporary directory, starts the
+//! [`Launch`] writes a `routes.toml` into a temporary directory (a plain
+//! file, or a Kubernetes ConfigMap volume's symlinks), starts the
 //! real `gateway` binary on ephemeral ports with a SQLite database of its own
 //! in that directory, and waits for its one `gateway ready listen=… admin_listen=…`
 //! line. [`GatewayProcess`] then sends requests to either listener, rewrites
@@ -315,9 +316,61 @@ impl Captured {
 /// How to start a gateway: the route table, extra environment, the admin address.
 pub(crate) struct Launch {
     routes: String,
+    layout: Layout,
     env: Vec<(String, String)>,
     admin_listen: String,
     admin_token: Option<String>,
+}
+
+/// How the routes file sits in the gateway's directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// A plain `routes.toml`.
+    File,
+    /// A Kubernetes ConfigMap volume: `routes.toml -> ..data/routes.toml`,
+    /// `..data -> ..<version>/`, where the kubelet swaps `..data` atomically.
+    ConfigMap,
+}
+
+/// The routes file's name in the gateway's directory.
+const ROUTES_FILE: &str = "routes.toml";
+
+impl Layout {
+    /// Writes `routes` into `dir` in this layout; returns the path the gateway reads.
+    fn write_first(self, dir: &Path, routes: &str) -> PathBuf {
+        let path = dir.join(ROUTES_FILE);
+        match self {
+            Self::File => std::fs::write(&path, routes).expect("writing routes.toml"),
+            Self::ConfigMap => {
+                swap_configmap_data(dir, routes);
+                std::os::unix::fs::symlink(format!("..data/{ROUTES_FILE}"), &path)
+                    .expect("linking routes.toml to ..data/routes.toml");
+            }
+        }
+        path
+    }
+}
+
+/// Publishes `routes` into the ConfigMap volume at `dir` as the kubelet does:
+/// a new `..<version>` directory, a `..data_tmp` link to it renamed over
+/// `..data`, then the old directory removed.
+fn swap_configmap_data(dir: &Path, routes: &str) {
+    static VERSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let version = format!(
+        "..2026_01_01_00_00_00.{}",
+        VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let data = dir.join("..data");
+    let old = std::fs::read_link(&data).ok();
+    std::fs::create_dir(dir.join(&version)).expect("creating the ConfigMap version directory");
+    std::fs::write(dir.join(&version).join(ROUTES_FILE), routes)
+        .expect("writing the ConfigMap's routes.toml");
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(&version, &tmp).expect("linking ..data_tmp");
+    std::fs::rename(&tmp, &data).expect("renaming ..data_tmp over ..data");
+    if let Some(old) = old {
+        std::fs::remove_dir_all(dir.join(old)).expect("removing the old ConfigMap version");
+    }
 }
 
 /// A child process started by [`Launch`], with its output collected.
@@ -325,6 +378,7 @@ struct Spawned {
     child: Child,
     dir: tempfile::TempDir,
     routes_path: PathBuf,
+    layout: Layout,
     stderr: Captured,
     /// The ready line's addresses, or why stdout closed without one.
     ready: tokio::sync::oneshot::Receiver<Result<(SocketAddr, SocketAddr), String>>,
@@ -335,6 +389,7 @@ impl Launch {
     pub(crate) fn new(routes: impl Into<String>) -> Self {
         Self {
             routes: routes.into(),
+            layout: Layout::File,
             env: Vec::new(),
             admin_listen: "127.0.0.1:0".to_owned(),
             admin_token: None,
@@ -352,6 +407,14 @@ impl Launch {
         self.env("GATEWAY_SERVER__WATCH_ROUTES", "false")
     }
 
+    /// Serves the routes from a Kubernetes-style ConfigMap volume
+    /// (`routes.toml -> ..data/routes.toml`); [`GatewayProcess::write_routes`]
+    /// then swaps `..data` as the kubelet does.
+    pub(crate) fn configmap_layout(mut self) -> Self {
+        self.layout = Layout::ConfigMap;
+        self
+    }
+
     /// Sets `GATEWAY_ADMIN_TOKEN`; the admin helpers then send it.
     pub(crate) fn admin_token(mut self, token: &str) -> Self {
         self.admin_token = Some(token.to_owned());
@@ -366,8 +429,7 @@ impl Launch {
 
     fn spawn(&self) -> Spawned {
         let dir = tempfile::tempdir().expect("a temporary directory for the gateway");
-        let routes_path = dir.path().join("routes.toml");
-        std::fs::write(&routes_path, &self.routes).expect("writing routes.toml");
+        let routes_path = self.layout.write_first(dir.path(), &self.routes);
 
         let mut command = Command::new(gateway_binary());
         command
@@ -418,6 +480,7 @@ impl Launch {
             child,
             dir,
             routes_path,
+            layout: self.layout,
             stderr,
             ready,
         }
@@ -429,34 +492,33 @@ impl Launch {
     ///
     /// When it does not print its ready line within 30 s; the message has its stderr.
     pub(crate) async fn start(self) -> GatewayProcess {
-        let mut spawned = self.spawn();
-        let ready = tokio::time::timeout(READY_TIMEOUT, &mut spawned.ready).await;
-        let (listen, admin_listen) = match ready {
-            Ok(Ok(Ok(addresses))) => addresses,
-            outcome => {
-                let _ = spawned.child.kill();
-                let status = spawned.child.wait();
-                let why = match outcome {
-                    Ok(Ok(Err(why))) => why,
-                    Err(_) => format!("no ready line within {READY_TIMEOUT:?}"),
-                    Ok(_) => "the stdout reader went away".to_owned(),
-                };
-                panic!(
-                    "the gateway did not start: {why}; exit: {status:?}\n--- stderr ---\n{}",
-                    spawned.stderr.finish()
-                );
-            }
-        };
-        GatewayProcess {
-            child: spawned.child,
-            _dir: spawned.dir,
-            routes_path: spawned.routes_path,
-            stderr: spawned.stderr,
-            listen,
-            admin_listen,
-            admin_token: self.admin_token,
-            client: http1_client(),
+        self.spawn()
+            .until_ready(self.admin_token)
+            .await
+            .unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// Starts every gateway of `launches` at once (all processes first, then
+    /// waits for each), as replicas of a fleet start.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), for the first that does not become ready.
+    pub(crate) async fn start_together(launches: Vec<Self>) -> Vec<GatewayProcess> {
+        let spawned: Vec<_> = launches
+            .into_iter()
+            .map(|launch| (launch.spawn(), launch.admin_token))
+            .collect();
+        let mut outcomes = Vec::with_capacity(spawned.len());
+        for (spawned, admin_token) in spawned {
+            outcomes.push(spawned.until_ready(admin_token).await);
         }
+        // Every process is waited for first: one that failed is killed, and the
+        // started ones are killed when the panic drops them.
+        outcomes
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|why| panic!("{why}"))
     }
 
     /// Starts the gateway expecting it to refuse: returns its exit status and stderr.
@@ -474,6 +536,41 @@ impl Launch {
         }
         let status = wait_for_exit(&mut spawned.child, READY_TIMEOUT, &spawned.stderr).await;
         (status, spawned.stderr.finish())
+    }
+}
+
+impl Spawned {
+    /// Waits for the ready line; without one within 30 s, kills the process
+    /// and says why, with its stderr.
+    async fn until_ready(mut self, admin_token: Option<String>) -> Result<GatewayProcess, String> {
+        let ready = tokio::time::timeout(READY_TIMEOUT, &mut self.ready).await;
+        let (listen, admin_listen) = match ready {
+            Ok(Ok(Ok(addresses))) => addresses,
+            outcome => {
+                let _ = self.child.kill();
+                let status = self.child.wait();
+                let why = match outcome {
+                    Ok(Ok(Err(why))) => why,
+                    Err(_) => format!("no ready line within {READY_TIMEOUT:?}"),
+                    Ok(_) => "the stdout reader went away".to_owned(),
+                };
+                return Err(format!(
+                    "the gateway did not start: {why}; exit: {status:?}\n--- stderr ---\n{}",
+                    self.stderr.finish()
+                ));
+            }
+        };
+        Ok(GatewayProcess {
+            child: self.child,
+            dir: self.dir,
+            routes_path: self.routes_path,
+            layout: self.layout,
+            stderr: self.stderr,
+            listen,
+            admin_listen,
+            admin_token,
+            client: http1_client(),
+        })
     }
 }
 
@@ -510,8 +607,9 @@ async fn wait_for_exit(child: &mut Child, within: Duration, stderr: &Captured) -
 /// A running gateway; killed when dropped.
 pub(crate) struct GatewayProcess {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     routes_path: PathBuf,
+    layout: Layout,
     stderr: Captured,
     listen: SocketAddr,
     admin_listen: SocketAddr,
@@ -597,11 +695,17 @@ impl GatewayProcess {
         self.admin(Method::POST, "/-/reload").await
     }
 
-    /// Replaces routes.toml atomically (write a sibling, rename over), as operators' tools do.
+    /// Replaces routes.toml atomically, as operators' tools do: write a
+    /// sibling and rename it over; in a ConfigMap layout, swap `..data` as the kubelet does.
     pub(crate) fn write_routes(&self, text: &str) {
-        let next = self.routes_path.with_extension("toml.next");
-        std::fs::write(&next, text).expect("writing the next routes file");
-        std::fs::rename(&next, &self.routes_path).expect("renaming it over routes.toml");
+        match self.layout {
+            Layout::File => {
+                let next = self.routes_path.with_extension("toml.next");
+                std::fs::write(&next, text).expect("writing the next routes file");
+                std::fs::rename(&next, &self.routes_path).expect("renaming it over routes.toml");
+            }
+            Layout::ConfigMap => swap_configmap_data(self.dir.path(), text),
+        }
     }
 
     /// The routes file the gateway reads.

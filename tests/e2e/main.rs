@@ -8,6 +8,7 @@
 
 mod admin;
 mod dispatch;
+mod fleet;
 mod fleet_gating;
 mod forwarding;
 mod harness;

@@ -1,6 +1,7 @@
-//! Live reload of routes.toml: on file change and on `POST /-/reload`; a bad
-//! file is rejected with its location and the table in force stays; a reload
-//! under load fails no request.
+//! Live reload of routes.toml: on file change (a plain file or a ConfigMap
+//! volume's `..data` swap) and on `POST /-/reload`, once per edit and never on
+//! a mere read; a bad file is rejected with its location and the table in
+//! force stays; a reload under load fails no request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +12,50 @@ use http_body_util::Full;
 use serde_json::Value;
 use test_support::{LEGACY_USER_EMAIL, LegacyStub};
 
-use crate::harness::{GatewayProcess, Launch, Reply, eventually, request, routes, send};
+use crate::harness::{
+    GatewayProcess, Launch, Reply, eventually, request, routes, run_gateway, send,
+};
+
+/// How long a test waits for reloads that must not come: many debounce periods.
+const QUIET: Duration = Duration::from_millis(2000);
+/// How soon an edit of the file must be in force.
+const EDIT_TAKES_EFFECT: Duration = Duration::from_secs(1);
+
+/// `gateway_route_reloads_total` by result; a series not exported counts 0.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ReloadCounts {
+    reloaded: u64,
+    unchanged: u64,
+    rejected: u64,
+}
+
+/// The reload counters from `GET /-/metrics`.
+async fn reload_counts(gateway: &GatewayProcess) -> ReloadCounts {
+    const SERIES: &str = "gateway_route_reloads_total{result=\"";
+    let reply = gateway.admin(Method::GET, "/-/metrics").await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let text = String::from_utf8_lossy(&reply.body);
+    let mut counts = ReloadCounts::default();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(SERIES) else {
+            continue;
+        };
+        let (result, value) = rest
+            .split_once("\"} ")
+            .unwrap_or_else(|| panic!("an unexpected series line: {line:?}"));
+        let value: u64 = value
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("not a count ({e}): {line:?}"));
+        match result {
+            "reloaded" => counts.reloaded = value,
+            "unchanged" => counts.unchanged = value,
+            "rejected" => counts.rejected = value,
+            other => panic!("an unknown reload result {other:?}: {line:?}"),
+        }
+    }
+    counts
+}
 
 /// `good` plus a route whose target does not exist; returns the text and that line's number.
 fn with_bad_target(good: &str) -> (String, usize) {
@@ -98,6 +142,96 @@ async fn editing_the_file_flips_a_route_and_a_bad_edit_keeps_the_old_table() {
 
     assert!(is_service_user(&gateway.get(&path).await, id));
     assert!(gateway.get("/broken/x").await.is_from_legacy());
+}
+
+/// Reading the file (`cat`, `gateway check`, a backup) cannot change it: no
+/// reload may follow, nor may a reload's own read of the file start another.
+#[tokio::test]
+async fn reading_the_routes_file_reloads_nothing() {
+    let stub = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&stub.url(), "legacy")).start().await;
+    let path = gateway
+        .routes_path()
+        .to_str()
+        .expect("a UTF-8 path")
+        .to_owned();
+
+    for _ in 0..3 {
+        std::fs::read(gateway.routes_path()).expect("reading routes.toml");
+        let (status, stdout, stderr) = run_gateway(&["check", &path]).await;
+        assert!(status.success(), "{status}: {stdout}{stderr}");
+    }
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        reload_counts(&gateway).await,
+        ReloadCounts::default(),
+        "reads started reloads"
+    );
+    let doc = gateway.routes_doc().await;
+    assert_eq!(doc["reloads"]["succeeded"], 0, "{doc}");
+    assert_eq!(doc["reloads"]["failed"], 0, "{doc}");
+
+    let reloaded = gateway.reload().await;
+    assert_eq!(reloaded.status, StatusCode::OK, "{reloaded:?}");
+    assert_eq!(reloaded.json()["outcome"], "unchanged", "{reloaded:?}");
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        reload_counts(&gateway).await,
+        ReloadCounts {
+            unchanged: 1,
+            ..ReloadCounts::default()
+        },
+        "the admin reload's read of the file started more reloads"
+    );
+}
+
+/// Edits the file of `gateway` (started on `routes(legacy, "legacy")`) and
+/// asserts one reload, within [`EDIT_TAKES_EFFECT`], and no other after it.
+async fn assert_an_edit_reloads_once(gateway: &GatewayProcess, legacy_url: &str) {
+    let before = version(gateway).await;
+    gateway.write_routes(&routes(legacy_url, "service"));
+    eventually(EDIT_TAKES_EFFECT, "the edit is reloaded", || async {
+        (reload_counts(gateway).await.reloaded == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        reload_counts(gateway).await,
+        ReloadCounts {
+            reloaded: 1,
+            ..ReloadCounts::default()
+        },
+        "one edit, one reload"
+    );
+    let doc = gateway.routes_doc().await;
+    assert_ne!(doc["table"]["version"], before, "{doc}");
+    assert_eq!(doc["reloads"]["succeeded"], 1, "{doc}");
+    assert_eq!(doc["reloads"]["failed"], 0, "{doc}");
+}
+
+#[tokio::test]
+async fn an_edit_reloads_within_a_second_and_once() {
+    let stub = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&stub.url(), "legacy")).start().await;
+    assert_an_edit_reloads_once(&gateway, &stub.url()).await;
+}
+
+/// Kubernetes updates a mounted ConfigMap by swapping the `..data` symlink
+/// that `routes.toml -> ..data/routes.toml` goes through; the file itself is
+/// never written.
+#[tokio::test]
+async fn a_configmap_swap_reloads_within_a_second_and_once() {
+    let stub = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&stub.url(), "legacy"))
+        .configmap_layout()
+        .start()
+        .await;
+    assert!(
+        gateway.routes_path().is_symlink(),
+        "{}",
+        gateway.routes_path().display()
+    );
+    assert_an_edit_reloads_once(&gateway, &stub.url()).await;
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! A fresh, migrated database per test, on SQLite or PostgreSQL.
+//! A fresh database per test, migrated or empty, on SQLite or PostgreSQL.
 
 use std::fmt;
 
@@ -25,7 +25,7 @@ impl fmt::Display for Backend {
     }
 }
 
-/// A database that exists for one test: created empty, migrated, dropped afterwards.
+/// A database that exists for one test: created empty, migrated unless asked not to, dropped afterwards.
 pub struct TestDatabase {
     url: String,
     cleanup: Cleanup,
@@ -56,6 +56,28 @@ impl TestDatabase {
     /// When the database cannot be created or migrated, or PostgreSQL is
     /// missing (the message says how to install it).
     pub async fn create(backend: Backend) -> Option<Self> {
+        let db = Self::create_empty(backend).await?;
+        let conn = migration::connect(&db.url)
+            .await
+            .expect("connecting to the test database");
+        migration::Migrator::up(&conn, None)
+            .await
+            .expect("migrating the test database");
+        conn.close()
+            .await
+            .expect("closing the migration connection");
+        Some(db)
+    }
+
+    /// Creates a database on `backend` with nothing in it, not even the
+    /// migrations' own table: what a fleet's first start-up finds.
+    ///
+    /// Returns `None` as [`create`](Self::create) does.
+    ///
+    /// # Panics
+    ///
+    /// When the database cannot be created, or PostgreSQL is missing.
+    pub async fn create_empty(backend: Backend) -> Option<Self> {
         let db = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory for SQLite");
@@ -85,15 +107,6 @@ impl TestDatabase {
                 }
             }
         };
-        let conn = migration::connect(&db.url)
-            .await
-            .expect("connecting to the test database");
-        migration::Migrator::up(&conn, None)
-            .await
-            .expect("migrating the test database");
-        conn.close()
-            .await
-            .expect("closing the migration connection");
         Some(db)
     }
 
