@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 use test_support::{Backend, LegacyStub, Script, TestDatabase};
 
-use crate::harness::{GatewayProcess, Launch, eventually, run_gateway};
+use crate::harness::{GatewayProcess, Launch, run_gateway};
 use crate::lifecycle::lifecycle_routes;
 
 const REQUIRE: &str = "require = { match_rate = 0.9, min_samples = 3 }";
@@ -36,21 +36,52 @@ fn replica(routes: &str, database: &TestDatabase) -> Launch {
         .without_file_watch()
 }
 
+/// Two replicas of the shadowed route on a fresh PostgreSQL database, and a user.
+struct Fleet {
+    database: TestDatabase,
+    legacy: LegacyStub,
+    a: GatewayProcess,
+    b: GatewayProcess,
+    /// The user registered through `a`.
+    user: Value,
+    /// `GET` this user: the `get-user` route.
+    path: String,
+}
+
+impl Fleet {
+    /// `None` when PostgreSQL tests are opted out of.
+    async fn start(email: &str) -> Option<Self> {
+        let database = TestDatabase::create(Backend::Postgres).await?;
+        let legacy = LegacyStub::start().await;
+        let a = replica(&shadowed(&legacy.url(), ""), &database)
+            .start()
+            .await;
+        let b = replica(&shadowed(&legacy.url(), ""), &database)
+            .start()
+            .await;
+        let user = a.register_user(email).await;
+        let path = format!(
+            "/v1/accounts/users/{}",
+            user["id"].as_str().expect("test data")
+        );
+        Some(Self {
+            database,
+            legacy,
+            a,
+            b,
+            user,
+            path,
+        })
+    }
+}
+
 /// `get-user`'s summary on `gateway`, once `ready` holds for it.
 async fn summary_when(
     gateway: &GatewayProcess,
     what: &str,
     ready: impl Fn(&Value) -> bool,
 ) -> Value {
-    eventually(Duration::from_secs(15), what, || async {
-        let reply = gateway
-            .admin(Method::GET, "/-/shadow/routes/get-user")
-            .await;
-        (reply.status == StatusCode::OK)
-            .then(|| reply.json())
-            .filter(|summary| ready(summary))
-    })
-    .await
+    crate::shadow::summary_when(gateway, "get-user", what, ready).await
 }
 
 /// Asserts `gateway` serves `get-user` from legacy, held below the file's 100 %.
@@ -82,21 +113,17 @@ async fn assert_held(gateway: &GatewayProcess, path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_or_a_new_replica_cannot_serve_an_unearned_flip_and_an_earned_one_applies_everywhere()
  {
-    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+    let Some(Fleet {
+        database,
+        legacy,
+        a,
+        b,
+        user,
+        path,
+    }) = Fleet::start("fleet-flip@example.com").await
+    else {
         return;
     };
-    let legacy = LegacyStub::start().await;
-    let a = replica(&shadowed(&legacy.url(), ""), &database)
-        .start()
-        .await;
-    let b = replica(&shadowed(&legacy.url(), ""), &database)
-        .start()
-        .await;
-    let user = a.register_user("fleet-flip@example.com").await;
-    let path = format!(
-        "/v1/accounts/users/{}",
-        user["id"].as_str().expect("test data")
-    );
     legacy.script(&path, Script::json(user.clone()));
 
     // B restarts with an unearned flip in its file; C is added with it.
@@ -162,21 +189,17 @@ async fn a_restart_or_a_new_replica_cannot_serve_an_unearned_flip_and_an_earned_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_count_from_a_reset_or_a_rules_change_on_every_replica() {
-    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+    let Some(Fleet {
+        database: _database,
+        legacy,
+        a,
+        b,
+        user,
+        path,
+    }) = Fleet::start("fleet-window@example.com").await
+    else {
         return;
     };
-    let legacy = LegacyStub::start().await;
-    let a = replica(&shadowed(&legacy.url(), ""), &database)
-        .start()
-        .await;
-    let b = replica(&shadowed(&legacy.url(), ""), &database)
-        .start()
-        .await;
-    let user = a.register_user("fleet-window@example.com").await;
-    let path = format!(
-        "/v1/accounts/users/{}",
-        user["id"].as_str().expect("test data")
-    );
     let mut drifted = user.clone();
     drifted["full_name"] = "Someone Else".into();
     let get_three = || async {

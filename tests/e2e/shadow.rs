@@ -57,7 +57,7 @@ shadow = {{ to = "service" }}
 }
 
 /// `/-/shadow/routes/{route}` once `ready` says its counts are there.
-async fn summary_when(
+pub(crate) async fn summary_when(
     gateway: &GatewayProcess,
     route: &str,
     what: &str,
