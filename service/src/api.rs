@@ -16,8 +16,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
+use serde::{Deserialize, Serialize};
+
 use crate::application::{GetUserById, ListUsers, RegisterUser, UpdateUser};
-use crate::infrastructure::settings::HttpSettings;
 
 /// The use cases the handlers call; cheap to clone.
 #[derive(Clone)]
@@ -30,6 +31,22 @@ pub struct AppState {
     pub list_users: ListUsers,
     /// `PATCH /v1/accounts/users/{id}` and `POST …/deactivate`.
     pub update_user: UpdateUser,
+}
+
+/// Limits of the accounts HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// The largest request body accepted, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// Builds the router of the accounts API with its middleware.

@@ -1,4 +1,4 @@
-//! Driven adapters: settings, the database connection, the SeaORM repository, logging.
+//! Driven adapters: the database's settings and connection, the SeaORM repository.
 //!
 //! Implements the ports of `application`; knows SQL and configuration
 //! formats so that nothing else has to. MUST NOT import `api`.

@@ -32,6 +32,10 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "src/shared",
         &["axum", "sea_orm", "figment", "serde", "crate::"],
     ),
+    // The driving and the driven adapters never name each other; the
+    // composition root (`lib.rs`, `settings.rs`) joins them.
+    ("src/api", &["sea_orm", "figment", "crate::infrastructure"]),
+    ("src/infrastructure", &["axum", "crate::api"]),
 ];
 
 /// `dir.rs` and every `.rs` file under `dir/`.

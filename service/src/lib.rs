@@ -16,6 +16,8 @@ pub mod domain;
 pub mod infrastructure;
 pub mod shared;
 
+mod settings;
+
 #[cfg(test)]
 mod layering;
 
@@ -30,9 +32,12 @@ use crate::application::{
 };
 use crate::infrastructure::persistence::SeaOrmUserRepository;
 
+pub use crate::api::HttpSettings;
 pub use crate::api::problem::{PROBLEM_JSON, Problem};
+pub use crate::infrastructure::database::DatabaseUnavailable;
 pub use crate::infrastructure::database::{ConnectError, connect as connect_database};
-pub use crate::infrastructure::settings::{DatabaseSettings, HttpSettings, Settings};
+pub use crate::infrastructure::settings::DatabaseSettings;
+pub use crate::settings::Settings;
 
 /// The built service: its router and the resources it holds.
 #[derive(Clone)]
@@ -64,27 +69,19 @@ impl Accounts {
     /// # Errors
     ///
     /// The database's error when it does not.
-    pub async fn ping(&self) -> Result<(), sea_orm::DbErr> {
-        self.database.ping().await
+    pub async fn ping(&self) -> Result<(), DatabaseUnavailable> {
+        self.database
+            .ping()
+            .await
+            .map_err(DatabaseUnavailable::from)
     }
 
     /// How many database connections the pool holds, and how many of them are idle.
     pub fn pool_stats(&self) -> PoolStats {
-        use sea_orm::DbBackend;
-        let (open, idle) = match self.database.get_database_backend() {
-            DbBackend::Postgres => {
-                let pool = self.database.get_postgres_connection_pool();
-                (pool.size(), pool.num_idle())
-            }
-            DbBackend::Sqlite => {
-                let pool = self.database.get_sqlite_connection_pool();
-                (pool.size(), pool.num_idle())
-            }
-            _ => (0, 0),
-        };
+        let (open, idle) = infrastructure::database::pool_usage(&self.database);
         PoolStats {
             open,
-            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            idle,
             max: self.max_connections,
         }
     }
@@ -93,9 +90,12 @@ impl Accounts {
     ///
     /// # Errors
     ///
-    /// The database's error when closing fails.
-    pub async fn close(self) -> Result<(), sea_orm::DbErr> {
-        self.database.close().await
+    /// [`DatabaseUnavailable`] when closing fails.
+    pub async fn close(self) -> Result<(), DatabaseUnavailable> {
+        self.database
+            .close()
+            .await
+            .map_err(DatabaseUnavailable::from)
     }
 }
 

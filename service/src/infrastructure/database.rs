@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 
 use super::settings::DatabaseSettings;
 
@@ -28,6 +28,34 @@ pub enum ConnectError {
         #[source]
         source: DbErr,
     },
+}
+
+/// The database failed a health check or a close; the cause is its source.
+#[derive(Debug, thiserror::Error)]
+#[error("the database does not answer")]
+pub struct DatabaseUnavailable(#[source] DbErr);
+
+impl From<DbErr> for DatabaseUnavailable {
+    fn from(err: DbErr) -> Self {
+        Self(err)
+    }
+}
+
+/// Connections open in `database`'s pool, and how many of them are idle.
+pub fn pool_usage(database: &DatabaseConnection) -> (u32, u32) {
+    let (open, idle) = match database.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = database.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DbBackend::Sqlite => {
+            let pool = database.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        // MySQL is not compiled in.
+        _ => (0, 0),
+    };
+    (open, u32::try_from(idle).unwrap_or(u32::MAX))
 }
 
 /// Opens a connection pool as `settings` say.
