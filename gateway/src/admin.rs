@@ -9,21 +9,26 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use accounts::{Accounts, Problem};
+use accounts::Accounts;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::{StatusCode, header};
+use http::header;
 use serde_json::json;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
+mod error;
+
+pub use error::AdminError;
+
 use crate::overrides::constant_time_eq;
-use crate::reload::{ReloadError, RouteState};
+use crate::reload::{ReloadOutcome, RouteState};
 use crate::shadow::Shadowing;
 use crate::shadow::results::route_results;
+use crate::shadow::store::MismatchRecord;
 use crate::shadow::summary::{RouteSummary, summarise};
 
 /// What the admin handlers can see.
@@ -62,7 +67,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/-/healthz", get(healthz))
         .route("/-/readyz", get(readyz))
         .merge(protected)
-        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found") })
+        .fallback(|| async { AdminError::NotFound("no such admin endpoint".to_owned()) })
         .with_state(state)
 }
 
@@ -81,14 +86,7 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
     if given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes())) {
         return next.run(request).await;
     }
-    let mut response = Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
-        .with_detail("this admin endpoint needs `Authorization: Bearer <token>`")
-        .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        http::HeaderValue::from_static("Bearer"),
-    );
-    response
+    AdminError::Unauthorized.into_response()
 }
 
 /// `GET /-/healthz`: the process is up.
@@ -97,32 +95,21 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// `GET /-/readyz`: a route table is loaded and the database answers.
-async fn readyz(State(state): State<AdminState>) -> Response {
+async fn readyz(State(state): State<AdminState>) -> Result<Json<serde_json::Value>, AdminError> {
     if state.draining.load(Ordering::SeqCst) {
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "draining", "Shutting down")
-            .with_detail("the gateway is draining requests in flight before it stops")
-            .into_response();
+        return Err(AdminError::Draining);
     }
     let version = state.routes.current().table.version().to_owned();
-    match state.accounts.ping().await {
-        Ok(()) => {
-            Json(json!({ "status": "ready", "route_table_version": version, "database": "ok" }))
-                .into_response()
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check: database unreachable");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready")
-                .with_detail("the database does not answer")
-                .into_response()
-        }
-    }
+    state.accounts.ping().await.map_err(AdminError::NotReady)?;
+    Ok(Json(
+        json!({ "status": "ready", "route_table_version": version, "database": "ok" }),
+    ))
 }
 
 /// `GET /-/metrics`: every series in the Prometheus text format.
 async fn metrics(State(state): State<AdminState>) -> Response {
     let Some(handle) = &state.metrics else {
-        return Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
-            .with_detail("metrics are not enabled in this process")
+        return AdminError::NotFound("metrics are not enabled in this process".to_owned())
             .into_response();
     };
     crate::metrics::set_pool(state.accounts.pool_stats());
@@ -149,48 +136,24 @@ async fn routes(State(state): State<AdminState>) -> Json<serde_json::Value> {
 }
 
 /// `POST /-/reload`: re-reads routes.toml now.
-async fn reload(State(state): State<AdminState>) -> Response {
-    match state.routes.reload("admin").await {
-        Ok(outcome) => Json(outcome).into_response(),
-        Err(err) => {
-            let problems: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
-            let (code, title) = match err {
-                ReloadError::Invalid(_) => ("invalid-route-table", "Invalid route table"),
-                ReloadError::Gated { .. } => ("flip-not-earned", "Flip not earned"),
-            };
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, title)
-                .with_detail("the file was rejected; the previous table stays in force")
-                .with_extension("problems", json!(problems))
-                .into_response()
-        }
-    }
+async fn reload(State(state): State<AdminState>) -> Result<Json<ReloadOutcome>, AdminError> {
+    let outcome = state
+        .routes
+        .reload("admin")
+        .await
+        .map_err(AdminError::ReloadRefused)?;
+    Ok(Json(outcome))
 }
 
 /// How many recent records the summary reads to find the fields that differ most.
 const RECENT_RECORDS: u64 = 1000;
 
-fn unavailable(err: &sea_orm::DbErr) -> Response {
-    tracing::warn!(error = %err, "shadow records unavailable");
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "records-unavailable",
-        "Records unavailable",
-    )
-    .with_detail("the shadow records could not be read from the database")
-    .into_response()
-}
-
-fn no_records() -> Response {
-    Problem::new(StatusCode::NOT_FOUND, "no-records", "No records")
-        .with_detail("this gateway records no shadow results")
-        .into_response()
-}
-
 /// Summaries of every shadowed route of the table in force (or only `name`).
-async fn summaries(state: &AdminState, name: Option<&str>) -> Result<Vec<RouteSummary>, Response> {
-    let Some(recorder) = state.shadowing.recorder() else {
-        return Err(no_records());
-    };
+async fn summaries(
+    state: &AdminState,
+    name: Option<&str>,
+) -> Result<Vec<RouteSummary>, AdminError> {
+    let recorder = state.shadowing.recorder().ok_or(AdminError::NoRecords)?;
     let active = state.routes.current();
     let mut out = Vec::new();
     for route in active.table.routes() {
@@ -203,16 +166,14 @@ async fn summaries(state: &AdminState, name: Option<&str>) -> Result<Vec<RouteSu
             &route.require(),
             active.rules_since.get(route.name()).copied(),
         )
-        .await
-        .map_err(|e| unavailable(&e))?;
+        .await?;
         if route.shadow().is_none() && results.counts.is_empty() {
             continue;
         }
         let recent = recorder
             .store()
             .list(Some(route.name()), None, RECENT_RECORDS)
-            .await
-            .map_err(|e| unavailable(&e))?;
+            .await?;
         out.push(summarise(
             route,
             results,
@@ -227,50 +188,53 @@ async fn summaries(state: &AdminState, name: Option<&str>) -> Result<Vec<RouteSu
 ///
 /// The reset is recorded in the database with its time, so every replica's
 /// summary and flip gating start again from it; nothing is deleted.
-async fn reset_results(State(state): State<AdminState>, Path(route): Path<String>) -> Response {
-    let Some(recorder) = state.shadowing.recorder() else {
-        return no_records();
-    };
-    if !state
+async fn reset_results(
+    State(state): State<AdminState>,
+    Path(route): Path<String>,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    let recorder = state.shadowing.recorder().ok_or(AdminError::NoRecords)?;
+    let known = state
         .routes
         .current()
         .table
         .routes()
         .iter()
-        .any(|r| r.name() == route)
-    {
-        return Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
-            .with_detail(format!("no route {route:?} in the table in force"))
-            .into_response();
+        .any(|r| r.name() == route);
+    if !known {
+        return Err(AdminError::NotFound(format!(
+            "no route {route:?} in the table in force"
+        )));
     }
     let at = crate::shadow::recorder::now();
-    if let Err(err) = recorder.store().reset(&route, at).await {
-        return unavailable(&err);
-    }
+    recorder.store().reset(&route, at).await?;
     recorder.restart(&route, at);
     tracing::info!(route, reset_at = %at, "shadow results reset");
-    Json(json!({ "route": route, "reset_at": at })).into_response()
+    Ok(Json(json!({ "route": route, "reset_at": at })))
 }
 
 /// `GET /-/shadow`: every shadowed route's results and verdict.
-async fn shadow_summaries(State(state): State<AdminState>) -> Response {
-    match summaries(&state, None).await {
-        Ok(routes) => Json(json!({ "routes": routes })).into_response(),
-        Err(response) => response,
-    }
+async fn shadow_summaries(
+    State(state): State<AdminState>,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    let routes = summaries(&state, None).await?;
+    Ok(Json(json!({ "routes": routes })))
 }
 
 /// `GET /-/shadow/routes/{route}`: one route's results and verdict.
-async fn shadow_summary(State(state): State<AdminState>, Path(route): Path<String>) -> Response {
-    match summaries(&state, Some(&route)).await {
-        Ok(mut routes) if !routes.is_empty() => Json(routes.remove(0)).into_response(),
-        Ok(_) => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
-            .with_detail(format!(
+async fn shadow_summary(
+    State(state): State<AdminState>,
+    Path(route): Path<String>,
+) -> Result<Json<RouteSummary>, AdminError> {
+    summaries(&state, Some(&route))
+        .await?
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| {
+            AdminError::NotFound(format!(
                 "no route {route:?} with shadow results in the table in force"
             ))
-            .into_response(),
-        Err(response) => response,
-    }
+        })
 }
 
 /// Query of `GET /-/shadow/diffs`.
@@ -285,66 +249,49 @@ struct DiffsQuery {
 async fn shadow_diffs(
     State(state): State<AdminState>,
     Query(query): Query<DiffsQuery>,
-) -> Response {
-    let Some(recorder) = state.shadowing.recorder() else {
-        return no_records();
-    };
+) -> Result<Json<serde_json::Value>, AdminError> {
+    let recorder = state.shadowing.recorder().ok_or(AdminError::NoRecords)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation-failed",
-            "Invalid request",
-        )
-        .with_detail("`limit` must be between 1 and 500")
-        .into_response();
+        return Err(AdminError::InvalidQuery(
+            "`limit` must be between 1 and 500".to_owned(),
+        ));
     }
     let cursor = match query.cursor.as_deref().map(uuid::Uuid::try_parse) {
         None => None,
         Some(Ok(cursor)) => Some(cursor),
         Some(Err(_)) => {
-            return Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation-failed",
-                "Invalid request",
-            )
-            .with_detail("`cursor` is not a cursor this API issued")
-            .into_response();
+            return Err(AdminError::InvalidQuery(
+                "`cursor` is not a cursor this API issued".to_owned(),
+            ));
         }
     };
-    match recorder
+    let records = recorder
         .store()
         .list(query.route.as_deref(), cursor, limit)
-        .await
-    {
-        Ok(records) => {
-            let next_cursor = (records.len() as u64 == limit)
-                .then(|| records.last().map(|r| r.id))
-                .flatten();
-            Json(json!({ "items": records, "next_cursor": next_cursor })).into_response()
-        }
-        Err(err) => unavailable(&err),
-    }
+        .await?;
+    let next_cursor = (records.len() as u64 == limit)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    Ok(Json(
+        json!({ "items": records, "next_cursor": next_cursor }),
+    ))
 }
 
 /// `GET /-/shadow/diffs/{id}`: one recorded mismatch in full.
-async fn shadow_diff(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    let Some(recorder) = state.shadowing.recorder() else {
-        return no_records();
-    };
-    let not_found = || {
-        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
-            .with_detail("no such record")
-            .into_response()
-    };
-    let Ok(id) = uuid::Uuid::try_parse(&id) else {
-        return not_found();
-    };
-    match recorder.store().get(id).await {
-        Ok(Some(record)) => Json(record).into_response(),
-        Ok(None) => not_found(),
-        Err(err) => unavailable(&err),
-    }
+async fn shadow_diff(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<MismatchRecord>, AdminError> {
+    let recorder = state.shadowing.recorder().ok_or(AdminError::NoRecords)?;
+    let not_found = || AdminError::NotFound("no such record".to_owned());
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| not_found())?;
+    recorder
+        .store()
+        .get(id)
+        .await?
+        .map(Json)
+        .ok_or_else(not_found)
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ pub use crate::infrastructure::database::DatabaseUnavailable;
 pub use crate::infrastructure::database::{ConnectError, connect as connect_database};
 pub use crate::infrastructure::settings::DatabaseSettings;
 pub use crate::settings::Settings;
+pub use crate::shared::ErrorChain;
 
 /// The built service: its router and the resources it holds.
 #[derive(Clone)]

@@ -8,4 +8,4 @@
 
 mod error;
 
-pub use error::{AppError, BoxError, FieldProblem};
+pub use error::{AppError, BoxError, ErrorChain, FieldProblem};

@@ -17,12 +17,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use sea_orm::DbErr;
 use serde::Serialize;
 
 use super::outcome::Outcome;
 use super::recorder::{Recorder, add_into, now};
-use super::store::OutcomeCounts;
+use super::store::{OutcomeCounts, StoreError};
 use crate::routes::FlipRequirement;
 
 /// Which comparisons count towards a route's results.
@@ -112,13 +111,13 @@ pub struct RouteResults {
 ///
 /// # Errors
 ///
-/// The database's error.
+/// [`StoreError`] when the database cannot be read.
 pub async fn route_results(
     recorder: &Recorder,
     route: &str,
     require: &FlipRequirement,
     rules_since: Option<DateTime<Utc>>,
-) -> Result<RouteResults, DbErr> {
+) -> Result<RouteResults, StoreError> {
     let store = recorder.store();
     let reset_at = store.resets().await?.remove(route);
     let window = window(require.window, rules_since, reset_at, now());

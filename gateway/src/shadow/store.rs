@@ -19,6 +19,11 @@ use uuid::Uuid;
 
 use super::entity::{earned_share, mismatch, outcome_bucket, reset, rule_epoch};
 
+/// The shadow tables could not be read or written; the database's error is the source.
+#[derive(Debug, thiserror::Error)]
+#[error("the shadow tables could not be read or written")]
+pub struct StoreError(#[from] DbErr);
+
 /// Outcome label → count.
 pub type OutcomeCounts = BTreeMap<String, u64>;
 
@@ -100,8 +105,8 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn insert(&self, records: &[MismatchRecord]) -> Result<(), DbErr> {
+    /// [`StoreError`] with the database's error.
+    pub async fn insert(&self, records: &[MismatchRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -131,8 +136,8 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn add_counts(&self, deltas: &BucketCounts) -> Result<(), DbErr> {
+    /// [`StoreError`] with the database's error.
+    pub async fn add_counts(&self, deltas: &BucketCounts) -> Result<(), StoreError> {
         for (key, outcomes) in deltas {
             for (outcome, delta) in outcomes {
                 let row = outcome_bucket::ActiveModel {
@@ -168,12 +173,12 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
+    /// [`StoreError`] with the database's error.
     pub async fn counts_since(
         &self,
         route: &str,
         since: Option<DateTime<Utc>>,
-    ) -> Result<OutcomeCounts, DbErr> {
+    ) -> Result<OutcomeCounts, StoreError> {
         let mut query = outcome_bucket::Entity::find()
             .select_only()
             .column(outcome_bucket::Column::Outcome)
@@ -200,14 +205,14 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
+    /// [`StoreError`] with the database's error.
     pub async fn rule_epoch(
         &self,
         route: &str,
         fingerprint: &str,
         now: DateTime<Utc>,
         changed_here: bool,
-    ) -> Result<DateTime<Utc>, DbErr> {
+    ) -> Result<DateTime<Utc>, StoreError> {
         let epochs = rule_epoch::Entity::find()
             .filter(rule_epoch::Column::Route.eq(route))
             .all(&self.db)
@@ -256,8 +261,8 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn reset(&self, route: &str, at: DateTime<Utc>) -> Result<(), DbErr> {
+    /// [`StoreError`] with the database's error.
+    pub async fn reset(&self, route: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let row = reset::ActiveModel {
             route: Set(route.to_owned()),
             reset_at: Set(at),
@@ -277,8 +282,8 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn resets(&self) -> Result<BTreeMap<String, DateTime<Utc>>, DbErr> {
+    /// [`StoreError`] with the database's error.
+    pub async fn resets(&self) -> Result<BTreeMap<String, DateTime<Utc>>, StoreError> {
         Ok(reset::Entity::find()
             .all(&self.db)
             .await?
@@ -291,8 +296,8 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn earned_shares(&self) -> Result<BTreeMap<String, EarnedShare>, DbErr> {
+    /// [`StoreError`] with the database's error.
+    pub async fn earned_shares(&self) -> Result<BTreeMap<String, EarnedShare>, StoreError> {
         Ok(earned_share::Entity::find()
             .all(&self.db)
             .await?
@@ -315,8 +320,8 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn record_share(&self, route: &str, share: &EarnedShare) -> Result<(), DbErr> {
+    /// [`StoreError`] with the database's error.
+    pub async fn record_share(&self, route: &str, share: &EarnedShare) -> Result<(), StoreError> {
         let row = earned_share::ActiveModel {
             route: Set(route.to_owned()),
             service_percent: Set(share.service_percent),
@@ -344,13 +349,13 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
+    /// [`StoreError`] with the database's error.
     pub async fn list(
         &self,
         route: Option<&str>,
         before: Option<Uuid>,
         limit: u64,
-    ) -> Result<Vec<MismatchRecord>, DbErr> {
+    ) -> Result<Vec<MismatchRecord>, StoreError> {
         let mut query = mismatch::Entity::find()
             .order_by_desc(mismatch::Column::Id)
             .limit(limit);
@@ -372,8 +377,8 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn get(&self, id: Uuid) -> Result<Option<MismatchRecord>, DbErr> {
+    /// [`StoreError`] with the database's error.
+    pub async fn get(&self, id: Uuid) -> Result<Option<MismatchRecord>, StoreError> {
         Ok(mismatch::Entity::find_by_id(id)
             .one(&self.db)
             .await?
@@ -384,12 +389,12 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
+    /// [`StoreError`] with the database's error.
     pub async fn apply_retention(
         &self,
         max_records: u64,
         max_age: chrono::Duration,
-    ) -> Result<u64, DbErr> {
+    ) -> Result<u64, StoreError> {
         let cutoff = Utc::now() - max_age;
         let by_age = mismatch::Entity::delete_many()
             .filter(mismatch::Column::RecordedAt.lt(cutoff))
@@ -422,8 +427,8 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn forget_counts_before(&self, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    /// [`StoreError`] with the database's error.
+    pub async fn forget_counts_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(outcome_bucket::Entity::delete_many()
             .filter(outcome_bucket::Column::Bucket.lt(cutoff))
             .exec(&self.db)
@@ -435,9 +440,10 @@ impl ShadowStore {
     ///
     /// # Errors
     ///
-    /// The database's error.
-    pub async fn ping(&self) -> Result<(), DbErr> {
-        self.db.execute_unprepared("SELECT 1").await.map(drop)
+    /// [`StoreError`] with the database's error.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.execute_unprepared("SELECT 1").await?;
+        Ok(())
     }
 }
 

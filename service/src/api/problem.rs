@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::shared::AppError;
+use crate::shared::{AppError, ErrorChain};
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -121,21 +121,6 @@ impl IntoResponse for AppError {
             tracing::error!(error = %ErrorChain(cause.as_ref()), "request failed");
         }
         problem.into_response()
-    }
-}
-
-/// Displays an error and all its sources, separated by `: `.
-struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(err) = source {
-            write!(f, ": {err}")?;
-            source = err.source();
-        }
-        Ok(())
     }
 }
 

@@ -51,3 +51,18 @@ pub enum AppError {
     #[error("a dependency of the service is unavailable")]
     Unavailable(#[source] BoxError),
 }
+
+/// Displays an error and all its sources, separated by `: `.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
