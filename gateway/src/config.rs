@@ -12,7 +12,21 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use http::HeaderName;
 use serde::{Deserialize, Serialize};
+
+use crate::overrides::{Override, SideOptions};
+
+/// Why the settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A source is unreadable, or a value has the wrong type (figment names the source).
+    #[error(transparent)]
+    Load(#[from] Box<figment::Error>),
+    /// The values are well-typed but unusable together or alone.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// Everything the gateway process is configured with (the route table aside).
 #[derive(Clone, Serialize, Deserialize)]
@@ -40,6 +54,9 @@ pub struct Settings {
     pub override_secret: Option<String>,
     /// The response header naming the side that served; empty turns it off.
     pub served_by_header: String,
+    /// The override and the served-by header, parsed from the three keys above by [`Settings::load`].
+    #[serde(skip)]
+    pub sides: SideOptions,
 }
 
 /// How shadow mismatch records are written and kept (per process; the mirroring itself is in routes.toml).
@@ -84,6 +101,7 @@ impl std::fmt::Debug for Settings {
                 &self.override_secret.as_ref().map(|_| "***"),
             )
             .field("served_by_header", &self.served_by_header)
+            .field("sides", &self.sides)
             .finish()
     }
 }
@@ -102,6 +120,10 @@ impl Default for Settings {
             override_header: None,
             override_secret: None,
             served_by_header: "x-served-by".to_owned(),
+            sides: SideOptions {
+                forced: None,
+                served_by: Some(HeaderName::from_static("x-served-by")),
+            },
         }
     }
 }
@@ -164,13 +186,73 @@ pub struct Overrides {
 }
 
 impl Settings {
-    /// Loads the settings; `config` is the file to read (absent file: skipped unless named explicitly).
+    /// Loads and checks the settings; `config` is the file to read (absent
+    /// file: skipped unless named explicitly).
+    ///
+    /// Past this point the settings are usable as they are: the admin API
+    /// beyond loopback has a token, and the override and served-by headers
+    /// are parsed into [`Settings::sides`].
     ///
     /// # Errors
     ///
-    /// figment's error, naming the source (file, variable) of a bad value,
-    /// or a missing explicitly named file.
-    pub fn load(config: Option<&Path>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
+    /// [`SettingsError::Load`]: figment's error, naming the source (file,
+    /// variable) of a bad value, or a missing explicitly named file;
+    /// [`SettingsError::Invalid`]: an admin API beyond loopback without a
+    /// token, an override without a good secret, an invalid header name.
+    pub fn load(config: Option<&Path>, overrides: &Overrides) -> Result<Self, SettingsError> {
+        let mut settings = Self::read(config, overrides)?;
+        settings.sides = settings.parse_sides()?;
+        if !settings.admin_listen.ip().is_loopback() && settings.admin_token.is_none() {
+            return Err(SettingsError::Invalid(format!(
+                "the admin API would listen on {} (beyond loopback) without a token: set GATEWAY_ADMIN_TOKEN, or bind it to 127.0.0.1",
+                settings.admin_listen
+            )));
+        }
+        Ok(settings)
+    }
+
+    /// The override and served-by settings, parsed.
+    fn parse_sides(&self) -> Result<SideOptions, SettingsError> {
+        let invalid = |message: String| SettingsError::Invalid(message);
+        let forced = match (&self.override_header, &self.override_secret) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "override_header is set but GATEWAY_OVERRIDE_SECRET is not: the override needs a shared secret"
+                        .to_owned(),
+                ));
+            }
+            (Some(_), Some(secret)) if secret.len() < 16 => {
+                return Err(invalid(
+                    "GATEWAY_OVERRIDE_SECRET must be at least 16 characters".to_owned(),
+                ));
+            }
+            (Some(name), Some(secret)) => Some(Override::new(
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| invalid(format!("invalid override_header {name:?}")))?,
+                secret.clone(),
+            )),
+        };
+        let served_by = match self.served_by_header.as_str() {
+            "" => None,
+            name => Some(
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| invalid(format!("invalid served_by_header {name:?}")))?,
+            ),
+        };
+        Ok(SideOptions { forced, served_by })
+    }
+
+    /// The layered sources, merged and typed, not checked: for the commands
+    /// that only need a path or an address from them (`check`, `status`).
+    ///
+    /// # Errors
+    ///
+    /// As [`SettingsError::Load`].
+    pub(crate) fn read(
+        config: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Self::default()));
         match config {
             Some(file) if !file.exists() => {
@@ -280,6 +362,73 @@ mod tests {
             let err =
                 Settings::load(Some(Path::new("absent.toml")), &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("absent.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures must return figment::Error"
+    )]
+    fn loading_parses_the_sides_and_refuses_unusable_values() {
+        Jail::expect_with(|jail| {
+            let defaults =
+                Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(defaults.sides.forced.is_none());
+            assert_eq!(
+                defaults.sides.served_by.as_ref().map(HeaderName::as_str),
+                Some("x-served-by")
+            );
+            let mut refused = |vars: &[(&str, &str)], expected: &str| {
+                for (name, value) in vars {
+                    jail.set_env(name, value);
+                }
+                let err = Settings::load(None, &Overrides::default())
+                    .expect_err("unusable settings load");
+                assert!(
+                    matches!(err, SettingsError::Invalid(_)) && err.to_string().contains(expected),
+                    "{vars:?}: {err}"
+                );
+                jail.clear_env();
+            };
+            refused(
+                &[("GATEWAY_ADMIN_LISTEN", "0.0.0.0:9901")],
+                "(beyond loopback) without a token",
+            );
+            refused(
+                &[("GATEWAY_OVERRIDE_HEADER", "x-force-side")],
+                "needs a shared secret",
+            );
+            refused(
+                &[
+                    ("GATEWAY_OVERRIDE_HEADER", "x-force-side"),
+                    ("GATEWAY_OVERRIDE_SECRET", "short"),
+                ],
+                "at least 16 characters",
+            );
+            refused(
+                &[
+                    ("GATEWAY_OVERRIDE_HEADER", "bad header"),
+                    ("GATEWAY_OVERRIDE_SECRET", "0123456789abcdef"),
+                ],
+                "invalid override_header",
+            );
+            refused(
+                &[("GATEWAY_SERVED_BY_HEADER", "bad header")],
+                "invalid served_by_header",
+            );
+            jail.set_env("GATEWAY_ADMIN_LISTEN", "0.0.0.0:9901");
+            jail.set_env("GATEWAY_ADMIN_TOKEN", "a-token");
+            jail.set_env("GATEWAY_OVERRIDE_HEADER", "x-force-side");
+            jail.set_env("GATEWAY_OVERRIDE_SECRET", "0123456789abcdef");
+            jail.set_env("GATEWAY_SERVED_BY_HEADER", "");
+            let usable = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(usable.sides.forced.is_some());
+            assert!(
+                usable.sides.served_by.is_none(),
+                "an empty name turns it off"
+            );
             Ok(())
         });
     }

@@ -35,9 +35,6 @@ pub enum GatewayError {
     /// Legacy could not be reached or answered too late (502/504/500).
     #[error("forwarding to legacy failed")]
     Legacy(#[from] ForwardError),
-    /// The route table could not be loaded at all (503).
-    #[error("no route table is loaded")]
-    NoRouteTable,
 }
 
 impl GatewayError {
@@ -57,7 +54,6 @@ impl GatewayError {
             Self::Legacy(ForwardError::InvalidUri { .. }) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "bad-upstream-uri")
             }
-            Self::NoRouteTable => (StatusCode::SERVICE_UNAVAILABLE, "no-route-table"),
         }
     }
 
@@ -70,7 +66,6 @@ impl GatewayError {
             Self::Legacy(ForwardError::Timeout { .. }) => "Upstream timed out",
             Self::Legacy(ForwardError::InvalidUri { .. }) => "Bad upstream URI",
             Self::Legacy(_) => "Upstream unreachable",
-            Self::NoRouteTable => "No route table",
         }
     }
 
@@ -89,7 +84,6 @@ impl GatewayError {
                 "the gateway could not build the upstream URI".to_owned()
             }
             Self::Legacy(_) => "the legacy backend could not be reached".to_owned(),
-            Self::NoRouteTable => "the gateway has no route table loaded".to_owned(),
         }
     }
 }

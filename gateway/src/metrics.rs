@@ -30,15 +30,26 @@ const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// Installs the global Prometheus recorder and describes every series.
+/// The recorder this process installed, once it has.
+static INSTALLED: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
+
+/// Installs the global Prometheus recorder and describes every series; a
+/// second call returns the handle of the first.
 ///
 /// # Errors
 ///
-/// When a recorder is already installed or the buckets are invalid.
+/// When another recorder is already installed or the buckets are invalid.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
+    let mut installed = INSTALLED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(handle) = installed.as_ref() {
+        return Ok(handle.clone());
+    }
     let handle = PrometheusBuilder::new()
         .set_buckets(DURATION_BUCKETS)?
         .install_recorder()?;
+    *installed = Some(handle.clone());
     metrics::describe_counter!(
         REQUESTS_TOTAL,
         "Requests answered, by route, target and status class."

@@ -10,6 +10,15 @@ use http::{HeaderMap, HeaderName};
 
 use crate::routes::Target;
 
+/// How a request's side can be forced, and how the response says which side served.
+#[derive(Debug, Clone, Default)]
+pub struct SideOptions {
+    /// The tester override, when configured.
+    pub forced: Option<Override>,
+    /// The response header naming the side that served, when not turned off.
+    pub served_by: Option<HeaderName>,
+}
+
 /// The configured override, if any.
 #[derive(Clone)]
 pub struct Override {

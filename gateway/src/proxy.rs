@@ -1,4 +1,16 @@
-//! The request path through the gateway: normalise, resolve, then forward to legacy or dispatch in-process.
+//! The request path through the gateway: plan → send → finish.
+//!
+//! - **plan** ([`Gateway::plan`]): normalise the path, refuse a declared
+//!   body over the limit, resolve the route in the table in force, and pick
+//!   the side (the route's target, its canary's for this request's key, or
+//!   what a tester forced with the secret). Nothing is sent yet.
+//! - **send**: the request goes to its side through
+//!   [`Upstreams::send`](crate::upstream::Upstreams::send), legacy and the
+//!   in-process service alike. On a shadowed route the mirror is planned too
+//!   (method, sample, size, permits, headroom; every decision not to mirror
+//!   is counted) and handed, with the same upstreams, to
+//!   [`Shadowing::spawn`], which runs it detached.
+//! - **finish**: metrics, the access log, the served-by and request-id headers.
 //!
 //! [`Gateway::handle`] never fails: every outcome is a response, and the
 //! gateway's own failures become problem+json in [`crate::error`].
@@ -9,23 +21,21 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::response::IntoResponse;
-use http::{HeaderName, Request, Response, Uri, header};
+use http::{HeaderValue, Method, Request, Response, header};
 use http_body_util::{LengthLimitError, Limited};
-use tower::ServiceExt;
 use tracing::{Instrument, Span};
 
+use crate::config::Settings;
 use crate::error::GatewayError;
 use crate::metrics::{self, InFlight};
-use crate::overrides::Override;
+use crate::overrides::SideOptions;
 use crate::reload::{Active, RouteState};
 use crate::request_id::{REQUEST_ID, request_id};
-use crate::routes::ShadowPolicy;
-use crate::routes::{Target, normalize_path};
+use crate::routes::{ShadowPolicy, Target, normalize_path};
 use crate::shadow::capture::{TeeBody, buffer_request};
-use crate::shadow::{DropReason, ErrorReason, MirrorJob, Outcome, SendFn, Shadowing, SkipReason};
+use crate::shadow::{DropReason, ErrorReason, MirrorJob, Outcome, Shadowing, SkipReason};
 use crate::telemetry;
-use crate::upstream::is_upgrade_request;
-use crate::upstream::{ForwardContext, ForwardError};
+use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
 
 /// The gateway's request handler: cheap to clone, shared by every connection.
 #[derive(Clone)]
@@ -36,19 +46,31 @@ pub struct Gateway {
 struct Inner {
     routes: Arc<RouteState>,
     shadowing: Arc<Shadowing>,
-    service: axum::Router,
     max_body_bytes: u64,
     access_log: bool,
     sides: SideOptions,
 }
 
-/// How a request's side can be forced, and how the response says which side served.
-#[derive(Debug, Clone, Default)]
-pub struct SideOptions {
-    /// The tester override, when configured.
-    pub forced: Option<Override>,
-    /// The response header naming the side that served, when not turned off.
-    pub served_by: Option<HeaderName>,
+/// Where one request goes, decided before anything is sent.
+struct Plan {
+    /// The route's name, `(default)` when none matched.
+    route: String,
+    /// The side that answers.
+    target: Target,
+    /// The normalised path and query, and what legacy is told.
+    call: Call,
+    /// How the route is mirrored, when it is.
+    shadow: Option<Shadowed>,
+}
+
+/// What a mirror of a shadowed route needs from the plan.
+struct Shadowed {
+    /// The route's match, for grouping records.
+    template: String,
+    /// The route's shadow table.
+    policy: Arc<ShadowPolicy>,
+    /// The normalised path (without the query).
+    path: String,
 }
 
 /// Where a request went, for metrics and the access log.
@@ -59,24 +81,26 @@ struct Decision {
     target: &'static str,
 }
 
+impl Decision {
+    /// A request the gateway answered before routing it.
+    fn unrouted() -> Self {
+        Self {
+            route: "(unrouted)".to_owned(),
+            target: "gateway",
+        }
+    }
+}
+
 impl Gateway {
-    /// A gateway routing with `routes` and hosting `service` in-process.
-    pub fn new(
-        routes: Arc<RouteState>,
-        shadowing: Arc<Shadowing>,
-        service: axum::Router,
-        max_body_bytes: u64,
-        access_log: bool,
-        sides: SideOptions,
-    ) -> Self {
+    /// A gateway routing with `routes`, mirroring through `shadowing`, limited as `settings` say.
+    pub fn new(routes: Arc<RouteState>, shadowing: Arc<Shadowing>, settings: &Settings) -> Self {
         Self {
             inner: Arc::new(Inner {
                 routes,
                 shadowing,
-                service,
-                max_body_bytes,
-                access_log,
-                sides,
+                max_body_bytes: settings.server.max_body_bytes,
+                access_log: settings.server.access_log,
+                sides: settings.sides.clone(),
             }),
         }
     }
@@ -98,11 +122,218 @@ impl Gateway {
         telemetry::record_request_id(&Span::current(), &id);
         request.headers_mut().insert(REQUEST_ID, id.clone());
         let method = request.method().clone();
-        let mut decision = Decision {
-            route: "(unrouted)".to_owned(),
-            target: "gateway",
+        let active = self.inner.routes.current();
+        let (decision, result) = match self.plan(&active, &mut request, client_addr, &id) {
+            Ok(plan) => {
+                let decision = Decision {
+                    route: plan.route.clone(),
+                    target: plan.target.as_str(),
+                };
+                (decision, self.send(active, plan, request).await)
+            }
+            Err(err) => (Decision::unrouted(), Err(err)),
         };
-        let mut response = match self.route(request, client_addr, &id, &mut decision).await {
+        self.finish(result, &decision, &method, id, started, client_addr)
+    }
+
+    /// Decides the route and the side of `request`, taking the tester
+    /// override's header off it.
+    fn plan(
+        &self,
+        active: &Active,
+        request: &mut Request<Body>,
+        client_addr: SocketAddr,
+        id: &HeaderValue,
+    ) -> Result<Plan, GatewayError> {
+        let path = normalize_path(request.uri().path())?;
+        let limit = self.inner.max_body_bytes;
+        if declared_length(request).is_some_and(|len| len > limit) {
+            return Err(GatewayError::BodyTooLarge { limit });
+        }
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("{}?{query}", path.to_uri_path()),
+            None => path.to_uri_path().into_owned(),
+        };
+        let resolution = active.table.resolve(request.method(), &path);
+        let mut target = resolution.target;
+        if let Some(canary) = resolution.route.and_then(|route| route.canary()) {
+            let key = canary
+                .sticky
+                .as_ref()
+                .and_then(|k| k.of(request.headers(), client_addr.ip()));
+            if canary.picks_canary(key.as_deref()) {
+                target = canary.to;
+            }
+        }
+        if let Some(forced) = &self.inner.sides.forced
+            && let Some(side) = forced.take(request.headers_mut())
+        {
+            target = side;
+        }
+        let shadow = resolution
+            .route
+            .filter(|_| !is_upgrade_request(request.headers()))
+            .and_then(|route| {
+                route.shadow().map(|policy| Shadowed {
+                    template: route.matcher().to_string(),
+                    policy: policy.clone(),
+                    path: path.as_str().to_owned(),
+                })
+            });
+        Ok(Plan {
+            route: resolution
+                .route
+                .map_or("(default)", |r| r.name())
+                .to_owned(),
+            target,
+            call: Call {
+                path_and_query,
+                context: ForwardContext {
+                    client_addr,
+                    scheme: "http",
+                    request_id: id.clone(),
+                },
+            },
+            shadow,
+        })
+    }
+
+    /// Sends the planned request to its side, mirrored when the plan says so.
+    async fn send(
+        &self,
+        active: Arc<Active>,
+        plan: Plan,
+        request: Request<Body>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let limit = usize::try_from(self.inner.max_body_bytes).unwrap_or(usize::MAX);
+        let request = request.map(|body| Body::new(Limited::new(body, limit)));
+        match plan.shadow {
+            Some(ref shadowed) => self.send_mirrored(&active, &plan, shadowed, request).await,
+            None => {
+                self.send_primary(&active.upstreams, plan.target, request, &plan.call)
+                    .await
+            }
+        }
+    }
+
+    /// Sends `request` to `target` alone.
+    async fn send_primary(
+        &self,
+        upstreams: &Upstreams,
+        target: Target,
+        request: Request<Body>,
+        call: &Call,
+    ) -> Result<Response<Body>, GatewayError> {
+        upstreams
+            .send(target, request, call)
+            .await
+            .map_err(|err| self.classify(err))
+    }
+
+    /// Sends `request` to the primary and, when the route's limits allow, mirrors it to the other side.
+    ///
+    /// Every decision not to mirror is counted with its reason; none waits.
+    async fn send_mirrored(
+        &self,
+        active: &Arc<Active>,
+        plan: &Plan,
+        shadowed: &Shadowed,
+        request: Request<Body>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let shadowing = &self.inner.shadowing;
+        let settings = active.table.shadow_settings();
+        let policy = &shadowed.policy;
+        let unmirrored = |outcome: Outcome, request: Request<Body>| {
+            shadowing.count(&plan.route, outcome);
+            self.send_primary(&active.upstreams, plan.target, request, &plan.call)
+        };
+        if !policy.mirrors(request.method()) {
+            let outcome = Outcome::Skipped(SkipReason::MethodNotMirrored);
+            return unmirrored(outcome, request).await;
+        }
+        if policy.sample < 1.0 && rand::random::<f64>() >= policy.sample {
+            return unmirrored(Outcome::Skipped(SkipReason::SampledOut), request).await;
+        }
+        if declared_length(&request).is_some_and(|len| len > settings.max_body_bytes as u64) {
+            return unmirrored(Outcome::Skipped(SkipReason::BodyTooLarge), request).await;
+        }
+        // Clients first: no mirror while the workers have no time to spare.
+        let permit = active.shadow_permits.clone().try_acquire_owned();
+        let Some(permit) = permit
+            .ok()
+            .filter(|_| shadowing.has_headroom(settings.max_busy))
+        else {
+            return unmirrored(Outcome::Dropped(DropReason::Overloaded), request).await;
+        };
+
+        let (parts, body) = request.into_parts();
+        let buffered = buffer_request(body, settings.max_body_bytes)
+            .await
+            .map_err(|err| self.classify_body_error(&err))?;
+        let (method, uri, version, headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.version,
+            parts.headers.clone(),
+        );
+        let request = Request::from_parts(parts, buffered.primary);
+        let Some(copy) = buffered.copy else {
+            return unmirrored(Outcome::Skipped(SkipReason::BodyTooLarge), request).await;
+        };
+
+        let started = Instant::now();
+        let response = self
+            .send_primary(&active.upstreams, plan.target, request, &plan.call)
+            .await
+            .inspect_err(|_| {
+                shadowing.count(&plan.route, Outcome::Error(ErrorReason::PrimaryFailed));
+            })?;
+        let primary_latency = started.elapsed();
+        let (response_parts, body) = response.into_parts();
+        let (tee, primary_body) = TeeBody::new(body, settings.max_body_bytes);
+        shadowing.spawn(MirrorJob {
+            route: plan.route.clone(),
+            template: shadowed.template.clone(),
+            request_id: plan
+                .call
+                .context
+                .request_id
+                .to_str()
+                .unwrap_or("-")
+                .to_owned(),
+            path: shadowed.path.clone(),
+            primary_side: plan.target,
+            policy: policy.clone(),
+            timeout: settings.timeout,
+            max_body_bytes: settings.max_body_bytes,
+            redact: settings.redact.clone(),
+            method,
+            uri,
+            version,
+            headers,
+            body: copy,
+            primary_status: response_parts.status,
+            primary_headers: response_parts.headers.clone(),
+            primary_latency,
+            primary_body,
+            permit,
+            upstreams: active.upstreams.clone(),
+            call: plan.call.clone(),
+        });
+        Ok(Response::from_parts(response_parts, Body::new(tee)))
+    }
+
+    /// Counts, logs and marks the answer; turns a failure into the gateway's problem+json.
+    fn finish(
+        &self,
+        result: Result<Response<Body>, GatewayError>,
+        decision: &Decision,
+        method: &Method,
+        id: HeaderValue,
+        started: Instant,
+        client_addr: SocketAddr,
+    ) -> Response<Body> {
+        let mut response = match result {
             Ok(response) => response,
             Err(err) => {
                 if let GatewayError::Legacy(forward) = &err {
@@ -133,297 +364,50 @@ impl Gateway {
             );
         }
         if let Some(name) = &self.inner.sides.served_by {
-            response.headers_mut().insert(
-                name.clone(),
-                http::HeaderValue::from_static(decision.target),
-            );
+            response
+                .headers_mut()
+                .insert(name.clone(), HeaderValue::from_static(decision.target));
         }
         response.headers_mut().insert(REQUEST_ID, id);
         response
     }
 
-    async fn route(
-        &self,
-        mut request: Request<Body>,
-        client_addr: SocketAddr,
-        id: &http::HeaderValue,
-        decision: &mut Decision,
-    ) -> Result<Response<Body>, GatewayError> {
-        let path = normalize_path(request.uri().path())?;
-        let limit = self.inner.max_body_bytes;
-        if declared_length(&request).is_some_and(|len| len > limit) {
-            return Err(GatewayError::BodyTooLarge { limit });
+    /// A side's failure as the client sees it: a body that outgrew the limit
+    /// while streaming is the client's 413, not legacy's 502.
+    fn classify(&self, err: UpstreamError) -> GatewayError {
+        if caused_by_length_limit(&err) {
+            return GatewayError::BodyTooLarge {
+                limit: self.inner.max_body_bytes,
+            };
         }
-        let path_and_query = match request.uri().query() {
-            Some(query) => format!("{}?{query}", path.to_uri_path()),
-            None => path.to_uri_path().into_owned(),
-        };
-        let active = self.inner.routes.current();
-        let resolution = active.table.resolve(request.method(), &path);
-        decision.route = resolution
-            .route
-            .map_or("(default)", |r| r.name())
-            .to_owned();
-        // The side: the route's target, or its canary's for this request's
-        // key, or what a tester forced with the secret.
-        let mut target = resolution.target;
-        if let Some(canary) = resolution.route.and_then(|route| route.canary()) {
-            let key = canary
-                .sticky
-                .as_ref()
-                .and_then(|k| k.of(request.headers(), client_addr.ip()));
-            if canary.picks_canary(key.as_deref()) {
-                target = canary.to;
-            }
-        }
-        if let Some(forced) = &self.inner.sides.forced
-            && let Some(side) = forced.take(request.headers_mut())
-        {
-            target = side;
-        }
-        decision.target = target.as_str();
-
-        let request = request.map(|body| {
-            Body::new(Limited::new(
-                body,
-                usize::try_from(limit).unwrap_or(usize::MAX),
-            ))
-        });
-        let context = ForwardContext {
-            client_addr,
-            scheme: "http",
-            request_id: id.clone(),
-        };
-        match resolution
-            .route
-            .and_then(|route| route.shadow().map(|policy| (route, policy.clone())))
-        {
-            Some((route, policy)) if !is_upgrade_request(request.headers()) => {
-                let mirror = Mirror {
-                    route: route.name(),
-                    template: route.matcher().to_string(),
-                    policy,
-                    path: path.as_str(),
-                    path_and_query,
-                    context,
-                };
-                self.send_mirrored(active.clone(), target, request, mirror)
-                    .await
-            }
-            _ => {
-                self.send(&active, target, request, &path_and_query, &context)
-                    .await
-            }
+        match err {
+            UpstreamError::Legacy(err) => GatewayError::Legacy(err),
+            UpstreamError::BadUri => GatewayError::BadUri,
         }
     }
 
-    /// Sends `request` to one side and returns its response head (the body streams).
-    async fn send(
-        &self,
-        active: &Active,
-        target: Target,
-        request: Request<Body>,
-        path_and_query: &str,
-        context: &ForwardContext,
-    ) -> Result<Response<Body>, GatewayError> {
-        let limit = self.inner.max_body_bytes;
-        match target {
-            Target::Legacy => {
-                let span = telemetry::legacy_span(request.method());
-                let result = active
-                    .legacy
-                    .forward(request, path_and_query, context)
-                    .instrument(span.clone())
-                    .await;
-                telemetry::record_call(&span, &result, ForwardError::kind);
-                result.map_err(|err| classify_forward_error(err, limit))
+    /// A request body that failed while being buffered for a mirror.
+    fn classify_body_error(&self, err: &axum::Error) -> GatewayError {
+        if caused_by_length_limit(err) {
+            GatewayError::BodyTooLarge {
+                limit: self.inner.max_body_bytes,
             }
-            Target::Service => {
-                let mut request = request;
-                *request.uri_mut() =
-                    Uri::try_from(path_and_query).map_err(|_| GatewayError::BadUri)?;
-                let span = telemetry::service_span(request.method());
-                let result = self
-                    .inner
-                    .service
-                    .clone()
-                    .oneshot(request)
-                    .instrument(span.clone())
-                    .await;
-                telemetry::record_call(&span, &result, |never| match *never {});
-                match result {
-                    Ok(response) => Ok(response),
-                    Err(never) => match never {},
-                }
-            }
-        }
-    }
-
-    /// Sends `request` to the primary and, when the plan allows, mirrors it to the other side.
-    ///
-    /// Every decision not to mirror is counted with its reason; none waits.
-    async fn send_mirrored(
-        &self,
-        active: Arc<Active>,
-        target: Target,
-        request: Request<Body>,
-        mirror: Mirror<'_>,
-    ) -> Result<Response<Body>, GatewayError> {
-        let shadowing = &self.inner.shadowing;
-        let settings = active.table.shadow_settings();
-        let skip = if !mirror.policy.mirrors(request.method()) {
-            Some(Outcome::Skipped(SkipReason::MethodNotMirrored))
-        } else if mirror.policy.sample < 1.0 && rand::random::<f64>() >= mirror.policy.sample {
-            Some(Outcome::Skipped(SkipReason::SampledOut))
-        } else if declared_length(&request).is_some_and(|len| len > settings.max_body_bytes as u64)
-        {
-            Some(Outcome::Skipped(SkipReason::BodyTooLarge))
         } else {
-            None
-        };
-        if let Some(outcome) = skip {
-            return self
-                .send_unmirrored(&active, target, request, &mirror, outcome)
-                .await;
+            GatewayError::BodyRead
         }
-        // Clients first: no mirror while the workers have no time to spare.
-        let permit = active.shadow_permits.clone().try_acquire_owned();
-        let Some(permit) = permit
-            .ok()
-            .filter(|_| shadowing.has_headroom(settings.max_busy))
-        else {
-            let outcome = Outcome::Dropped(DropReason::Overloaded);
-            return self
-                .send_unmirrored(&active, target, request, &mirror, outcome)
-                .await;
-        };
-
-        let (parts, body) = request.into_parts();
-        let buffered = buffer_request(body, settings.max_body_bytes)
-            .await
-            .map_err(|err| classify_body_error(&err, self.inner.max_body_bytes))?;
-        let (method, uri, version, headers) = (
-            parts.method.clone(),
-            parts.uri.clone(),
-            parts.version,
-            parts.headers.clone(),
-        );
-        let request = Request::from_parts(parts, buffered.primary);
-        let Some(copy) = buffered.copy else {
-            let outcome = Outcome::Skipped(SkipReason::BodyTooLarge);
-            return self
-                .send_unmirrored(&active, target, request, &mirror, outcome)
-                .await;
-        };
-
-        let started = Instant::now();
-        let response = match self
-            .send(
-                &active,
-                target,
-                request,
-                &mirror.path_and_query,
-                &mirror.context,
-            )
-            .await
-        {
-            Ok(response) => response,
-            Err(err) => {
-                shadowing.count(mirror.route, Outcome::Error(ErrorReason::PrimaryFailed));
-                return Err(err);
-            }
-        };
-        let primary_latency = started.elapsed();
-        let (response_parts, body) = response.into_parts();
-        let (tee, primary_body) = TeeBody::new(body, settings.max_body_bytes);
-
-        let gateway = self.clone();
-        let (send_active, path_and_query, context) = (
-            active.clone(),
-            mirror.path_and_query.clone(),
-            mirror.context.clone(),
-        );
-        let send: SendFn = Arc::new(move |side, request| {
-            let (gateway, active, path_and_query, context) = (
-                gateway.clone(),
-                send_active.clone(),
-                path_and_query.clone(),
-                context.clone(),
-            );
-            Box::pin(async move {
-                gateway
-                    .send(&active, side, request, &path_and_query, &context)
-                    .await
-            })
-        });
-        shadowing.spawn(MirrorJob {
-            route: mirror.route.to_owned(),
-            template: mirror.template,
-            request_id: mirror.context.request_id.to_str().unwrap_or("-").to_owned(),
-            path: mirror.path.to_owned(),
-            primary_side: target,
-            policy: mirror.policy,
-            timeout: settings.timeout,
-            max_body_bytes: settings.max_body_bytes,
-            redact: settings.redact.clone(),
-            method,
-            uri,
-            version,
-            headers,
-            body: copy,
-            primary_status: response_parts.status,
-            primary_headers: response_parts.headers.clone(),
-            primary_latency,
-            primary_body,
-            permit,
-            send,
-        });
-        Ok(Response::from_parts(response_parts, Body::new(tee)))
     }
 }
 
-impl Gateway {
-    /// Counts why `request` is not mirrored, then sends it to the primary alone.
-    async fn send_unmirrored(
-        &self,
-        active: &Active,
-        target: Target,
-        request: Request<Body>,
-        mirror: &Mirror<'_>,
-        outcome: Outcome,
-    ) -> Result<Response<Body>, GatewayError> {
-        self.inner.shadowing.count(mirror.route, outcome);
-        self.send(
-            active,
-            target,
-            request,
-            &mirror.path_and_query,
-            &mirror.context,
-        )
-        .await
-    }
-}
-
-/// What a mirrored request needs besides the request itself.
-struct Mirror<'a> {
-    route: &'a str,
-    template: String,
-    policy: Arc<ShadowPolicy>,
-    path: &'a str,
-    path_and_query: String,
-    context: ForwardContext,
-}
-
-/// A request body that failed while being buffered for a mirror.
-fn classify_body_error(err: &axum::Error, limit: u64) -> GatewayError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+/// Whether `err` or one of its sources is the body limit's.
+fn caused_by_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
     while let Some(cause) = source {
         if cause.is::<LengthLimitError>() {
-            return GatewayError::BodyTooLarge { limit };
+            return true;
         }
         source = cause.source();
     }
-    GatewayError::BodyRead
+    false
 }
 
 /// The `Content-Length` the client declared, if any.
@@ -433,16 +417,4 @@ fn declared_length(request: &Request<Body>) -> Option<u64> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-}
-
-/// A body that outgrew the limit while streaming is the client's 413, not legacy's 502.
-fn classify_forward_error(err: ForwardError, limit: u64) -> GatewayError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(cause) = source {
-        if cause.is::<LengthLimitError>() {
-            return GatewayError::BodyTooLarge { limit };
-        }
-        source = cause.source();
-    }
-    GatewayError::Legacy(err)
 }

@@ -29,14 +29,14 @@ use crate::routes::{RouteTable, RouteTableError};
 use crate::shadow::recorder::{Recorder, now};
 use crate::shadow::results::{readiness, route_results};
 use crate::shadow::store::EarnedShare;
-use crate::upstream::{ClientSettings, LegacyUpstream};
+use crate::upstream::{AccountsUpstream, ClientSettings, LegacyUpstream, Upstreams};
 
-/// A route table together with the legacy client it configures.
+/// A route table together with the upstreams it configures.
 pub struct Active {
     /// The table requests are routed by: the file's, with held routes at their earned share.
     pub table: RouteTable,
-    /// The pooled client for the table's legacy backend.
-    pub legacy: LegacyUpstream,
+    /// The sides requests are sent to: the table's legacy backend (a pooled client) and the service.
+    pub upstreams: Upstreams,
     /// When this table was swapped in.
     pub loaded_at: DateTime<Utc>,
     /// Slots for mirrors in flight (`[shadow] max_in_flight`).
@@ -48,11 +48,11 @@ pub struct Active {
 }
 
 impl Active {
-    fn new(table: RouteTable, legacy: LegacyUpstream) -> Self {
+    fn new(table: RouteTable, upstreams: Upstreams) -> Self {
         let permits = table.shadow_settings().max_in_flight;
         Self {
             table,
-            legacy,
+            upstreams,
             loaded_at: Utc::now(),
             shadow_permits: Arc::new(Semaphore::new(permits)),
             held: Vec::new(),
@@ -138,18 +138,22 @@ pub enum ReloadError {
 }
 
 impl RouteState {
-    /// Loads the table at `path` for start-up, ungated (see [`RouteState::gate_at_startup`]).
+    /// Loads the table at `path` for start-up, ungated (see
+    /// [`RouteState::gate_at_startup`]), sending to `accounts` for the service.
     ///
     /// # Errors
     ///
     /// [`RouteTableError`] with every problem; the gateway refuses to start.
-    pub fn load(path: &Path) -> Result<Self, RouteTableError> {
+    pub fn load(path: &Path, accounts: AccountsUpstream) -> Result<Self, RouteTableError> {
         let table = RouteTable::load(path)?;
-        let legacy = LegacyUpstream::new(&client_settings(&table));
+        let upstreams = Upstreams {
+            legacy: LegacyUpstream::new(&client_settings(&table)),
+            accounts,
+        };
         crate::metrics::set_route_table(table.version(), None, unix_now());
         Ok(Self {
             path: path.to_path_buf(),
-            active: ArcSwap::from_pointee(Active::new(table, legacy)),
+            active: ArcSwap::from_pointee(Active::new(table, upstreams)),
             stats: Mutex::new(ReloadStats::default()),
             reloading: tokio::sync::Mutex::new(()),
             results: OnceLock::new(),
@@ -229,7 +233,7 @@ impl RouteState {
             "startup",
         )
         .await;
-        let mut active = Active::new(table, loaded.legacy.clone());
+        let mut active = Active::new(table, loaded.upstreams.clone());
         active.held = held;
         active.rules_since = rules_since;
         self.active.store(Arc::new(active));
@@ -297,11 +301,15 @@ impl RouteState {
         }
         // Keep the pooled connections when legacy did not move.
         let legacy = if client_settings(&table) == client_settings(&current.table) {
-            current.legacy.clone()
+            current.upstreams.legacy.clone()
         } else {
             LegacyUpstream::new(&client_settings(&table))
         };
-        let mut active = Active::new(table, legacy);
+        let upstreams = Upstreams {
+            legacy,
+            accounts: current.upstreams.accounts.clone(),
+        };
+        let mut active = Active::new(table, upstreams);
         if let Some(recorder) = recorder {
             active.rules_since = rule_epochs(
                 recorder,

@@ -102,7 +102,7 @@ pub use compare::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DIFFERENCES, DEFAULT_MAX_VALUE_CHARS, DiffKind, Difference,
     MAX_DEPTH, PAIRING_BUDGET, RulesError, compare,
 };
-pub use mirror::{MirrorJob, SendFn, Shadowing};
+pub use mirror::{MirrorJob, Shadowing};
 pub use noise::{NoisePathError, NoiseSet, detect_noise};
 pub use outcome::{DropReason, ErrorReason, Outcome, SkipReason, UnknownOutcome};
 pub use pointer::{IgnoreRule, PointerError};

@@ -1,10 +1,11 @@
-//! Forwarding requests to the legacy backend over HTTP/1.1.
+//! The sides a request can be sent to: legacy over HTTP/1.1, the accounts service in-process.
 //!
-//! The gateway builds one [`LegacyUpstream`] per legacy backend from the
-//! route table's legacy settings ([`ClientSettings`]) and calls [`LegacyUpstream::forward`] for
-//! every request routed to legacy.
+//! [`Upstreams::send`] is the one way a request reaches a side, for the
+//! client's request and for a mirror alike. The gateway builds one
+//! [`LegacyUpstream`] per route table from its legacy settings
+//! ([`ClientSettings`]) and one [`AccountsUpstream`] per process.
 //!
-//! # Contract
+//! # Contract (legacy)
 //!
 //! - Bodies stream both ways; nothing here buffers them. Whatever shadowing
 //!   needs to buffer, it buffers itself, bounded.
@@ -30,6 +31,7 @@
 //! - `Upgrade` requests (WebSocket) are passed through (`upgrade.rs`); the
 //!   gateway's server must use `serve_connection_with_upgrades`.
 
+mod accounts;
 mod headers;
 mod legacy;
 mod upgrade;
@@ -37,5 +39,71 @@ mod upgrade;
 #[cfg(test)]
 mod tests;
 
+use axum::body::Body;
+use http::{Request, Response};
+use tracing::Instrument;
+
+use crate::routes::Target;
+use crate::telemetry;
+
+pub use accounts::AccountsUpstream;
 pub use legacy::{ClientSettings, ForwardContext, ForwardError, LegacyUpstream};
 pub use upgrade::is_upgrade_request;
+
+/// Why a side gave no response head.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Legacy could not be reached, answered too late, or the URI was unusable.
+    #[error(transparent)]
+    Legacy(#[from] ForwardError),
+    /// The normalised path and query do not form a URI again (for the service).
+    #[error("the request URI cannot be rebuilt")]
+    BadUri,
+}
+
+/// Where a request goes besides its side: the normalised path and query, and the forwarding context.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The normalised path, with the client's query.
+    pub path_and_query: String,
+    /// The client's address, the scheme and the request id.
+    pub context: ForwardContext,
+}
+
+/// Both sides, as the route table in force configures them; cheap to clone.
+#[derive(Clone)]
+pub struct Upstreams {
+    /// The legacy backend of the table.
+    pub legacy: LegacyUpstream,
+    /// The accounts service, in-process.
+    pub accounts: AccountsUpstream,
+}
+
+impl Upstreams {
+    /// Sends `request` to `target` and returns its response head (the body streams).
+    ///
+    /// # Errors
+    ///
+    /// [`UpstreamError`] when the side gives no response head; any response,
+    /// 5xx included, is `Ok`.
+    pub async fn send(
+        &self,
+        target: Target,
+        request: Request<Body>,
+        call: &Call,
+    ) -> Result<Response<Body>, UpstreamError> {
+        match target {
+            Target::Legacy => {
+                let span = telemetry::legacy_span(request.method());
+                let result = self
+                    .legacy
+                    .forward(request, &call.path_and_query, &call.context)
+                    .instrument(span.clone())
+                    .await;
+                telemetry::record_call(&span, &result, ForwardError::kind);
+                Ok(result?)
+            }
+            Target::Service => self.accounts.dispatch(request, &call.path_and_query).await,
+        }
+    }
+}

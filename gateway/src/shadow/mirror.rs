@@ -8,8 +8,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use chrono::Utc;
 use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::Instrument;
@@ -22,18 +21,11 @@ use super::outcome::{ErrorReason, Outcome};
 use super::recorder::Recorder;
 use super::stats::ShadowStats;
 use super::store::MismatchRecord;
-use crate::error::GatewayError;
 use crate::routes::{ShadowPolicy, Target};
+use crate::upstream::{Call, Upstreams};
 
 /// The header that marks a mirrored request, so either side can suppress side effects.
 pub const SHADOW_HEADER: &str = "x-gateway-shadow";
-
-/// Sends a request to one side; the gateway provides it.
-pub type SendFn = Arc<
-    dyn Fn(Target, Request<Body>) -> BoxFuture<'static, Result<Response<Body>, GatewayError>>
-        + Send
-        + Sync,
->;
 
 /// Everything a detached mirror needs.
 pub struct MirrorJob {
@@ -75,8 +67,10 @@ pub struct MirrorJob {
     pub primary_body: oneshot::Receiver<CapturedBody>,
     /// The slot this mirror holds among `max_in_flight`.
     pub permit: OwnedSemaphorePermit,
-    /// How to reach either side.
-    pub send: SendFn,
+    /// The sides of the table the request was routed by.
+    pub upstreams: Upstreams,
+    /// The normalised path and query, and what legacy is told.
+    pub call: Call,
 }
 
 /// The process-wide shadowing state: statistics and the recorder.
@@ -242,7 +236,9 @@ async fn gather(
 ) -> Result<Gathered, ErrorReason> {
     let started = Instant::now();
     // With a canary or an override, the side not serving this request is mirrored.
-    let response = (job.send)(job.primary_side.other(), mirrored_request(job))
+    let response = job
+        .upstreams
+        .send(job.primary_side.other(), mirrored_request(job), &job.call)
         .await
         .map_err(|_| ErrorReason::ShadowFailed)?;
     let shadow_latency = started.elapsed();
@@ -251,7 +247,11 @@ async fn gather(
         .map_err(|_| ErrorReason::ShadowFailed)?;
     let second = if job.policy.detect_noise {
         // A failed probe only means no noise is learned this time.
-        match (job.send)(job.primary_side, mirrored_request(job)).await {
+        match job
+            .upstreams
+            .send(job.primary_side, mirrored_request(job), &job.call)
+            .await
+        {
             Ok(response) => capture_response(response, job.max_body_bytes).await.ok(),
             Err(_) => None,
         }

@@ -1,9 +1,9 @@
 //! The gateway in-process over a recording legacy stub, and the spans it exports.
 //!
-//! [`Harness::start`] builds the gateway the way `app::serve` does (route
-//! state, the accounts service on a migrated SQLite file, shadowing without a
-//! recorder), serves it with [`gateway::server::serve`] on 127.0.0.1:0, and
-//! starts a legacy stub that records the trace headers of every request. The
+//! [`Harness::start`] builds the gateway with [`gateway::app::build`], as
+//! `gateway serve` does (the accounts service and the shadow records on a
+//! SQLite file of its own), serves it on 127.0.0.1:0, and starts a legacy
+//! stub that records the trace headers of every request. The
 //! test's subscriber must be installed on the current thread before, and the
 //! test must run on a current-thread runtime so that every task sees it.
 
@@ -13,10 +13,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use gateway::config::ServerSettings;
-use gateway::proxy::{Gateway, SideOptions};
-use gateway::reload::RouteState;
-use gateway::shadow::Shadowing;
+use gateway::config::{ServerSettings, Settings};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -86,47 +83,33 @@ shadow = {{ to = "service" }}
             ),
         )
         .expect("writing routes.toml");
-        let routes = Arc::new(RouteState::load(&routes_file).expect("a valid route table"));
-
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("accounts.sqlite").display()
-        );
-        migration::migrate_up(&url).await.expect("migrations apply");
-        let accounts = accounts::build(&accounts::Settings {
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            admin_listen: "127.0.0.1:0".parse().expect("an address"),
+            routes: routes_file,
             database: accounts::DatabaseSettings {
-                url,
+                url: format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("accounts.sqlite").display()
+                ),
                 max_connections: 2,
                 ..accounts::DatabaseSettings::default()
             },
-            http: accounts::HttpSettings::default(),
-        })
-        .await
-        .expect("the accounts service starts");
-
-        let settings = ServerSettings {
-            access_log: false,
-            ..ServerSettings::default()
+            server: ServerSettings {
+                access_log: false,
+                watch_routes: false,
+                ..ServerSettings::default()
+            },
+            ..Settings::default()
         };
-        let gateway = Gateway::new(
-            routes,
-            Arc::new(Shadowing::new(None)),
-            accounts.router(),
-            settings.max_body_bytes,
-            settings.access_log,
-            SideOptions::default(),
-        );
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let app = gateway::app::build(settings)
             .await
-            .expect("binding the gateway");
-        let addr = listener.local_addr().expect("the gateway's address");
+            .expect("the gateway starts");
+        let addr = app.listen().expect("the gateway's address");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            gateway::server::serve(listener, gateway, &settings, async {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        tokio::spawn(app.serve(async {
+            let _ = stopped.await;
+        }));
 
         Self {
             addr,
