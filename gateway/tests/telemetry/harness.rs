@@ -69,6 +69,10 @@ timeout = "10s"
 [defaults]
 target = "legacy"
 
+# The tests share a busy machine: never drop mirrors for want of spare CPU.
+[shadow]
+max_busy = 1.0
+
 [[routes]]
 name = "accounts"
 match = {{ prefix = "/v1/accounts" }}
