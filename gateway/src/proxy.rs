@@ -22,10 +22,11 @@ use crate::request_id::{REQUEST_ID, request_id};
 use crate::routes::ShadowPolicy;
 use crate::routes::{Target, normalize_path};
 use crate::shadow::capture::{TeeBody, buffer_request};
-use crate::shadow::{DropReason, ErrorReason, MirrorJob, Outcome, SendFn, Shadowing, SkipReason};
+use crate::shadow::{MirrorJob, SendFn, Shadowing};
 use crate::telemetry;
 use crate::upstream::is_upgrade_request;
 use crate::upstream::{ForwardContext, ForwardError};
+use shadow_diff::{DropReason, ErrorReason, Outcome, SkipReason};
 
 /// The gateway's request handler: cheap to clone, shared by every connection.
 #[derive(Clone)]

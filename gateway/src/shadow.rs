@@ -82,62 +82,14 @@
 //!   characters, then `…`. Structures nested deeper than [`MAX_DEPTH`] are
 //!   compared as canonical strings without recursion.
 
-mod canonical;
 pub mod capture;
-pub mod compare;
 mod entity;
 pub mod headroom;
 pub mod mirror;
-pub mod noise;
-pub mod outcome;
-pub mod pointer;
 pub mod recorder;
 pub mod results;
 pub mod stats;
 pub mod store;
 pub mod summary;
 
-pub use compare::{
-    ArrayOrder, Captured, CapturedBody, CompareRules, CompareRulesBuilder, Comparison,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DIFFERENCES, DEFAULT_MAX_VALUE_CHARS, DiffKind, Difference,
-    MAX_DEPTH, PAIRING_BUDGET, RulesError, compare,
-};
 pub use mirror::{MirrorJob, SendFn, Shadowing};
-pub use noise::{NoisePathError, NoiseSet, detect_noise};
-pub use outcome::{DropReason, ErrorReason, Outcome, SkipReason, UnknownOutcome};
-pub use pointer::{IgnoreRule, PointerError};
-
-/// Builders for answers, shared by the unit tests of this module.
-#[cfg(test)]
-mod test_support {
-    use bytes::Bytes;
-    use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-    use serde_json::Value;
-
-    use super::{Captured, CapturedBody};
-
-    /// An answer with the given status, headers and raw body.
-    pub(crate) fn answer(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Captured {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        Captured::new(
-            StatusCode::from_u16(status).unwrap(),
-            map,
-            CapturedBody::Complete(Bytes::copy_from_slice(body)),
-        )
-    }
-
-    /// A 200 `application/json` answer with `value` as its body.
-    pub(crate) fn json(value: &Value) -> Captured {
-        answer(
-            200,
-            &[("content-type", "application/json")],
-            &serde_json::to_vec(value).unwrap(),
-        )
-    }
-}

@@ -11,8 +11,8 @@ use super::Target;
 use super::error::{LineIndex, Problem};
 use super::spec::{RequireSpec, ShadowSettingsSpec, ShadowSpec};
 use super::table::{duration_setting, parse_methods};
-use crate::shadow::compare::{ArrayOrder, CompareRules};
-use crate::shadow::pointer::IgnoreRule;
+use shadow_diff::IgnoreRule;
+use shadow_diff::{ArrayOrder, CompareRules};
 
 /// Default `[shadow] max_in_flight`.
 const DEFAULT_MAX_IN_FLIGHT: u64 = 256;

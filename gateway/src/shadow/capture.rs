@@ -17,7 +17,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::oneshot;
 
-use super::compare::{Captured, CapturedBody};
+use shadow_diff::{Captured, CapturedBody};
 
 /// A request body split for mirroring.
 pub struct BufferedRequest {

@@ -15,15 +15,15 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::Instrument;
 
 use super::capture::capture_response;
-use super::compare::{Captured, CapturedBody, Comparison, DiffKind, Difference, compare};
 use super::headroom::Headroom;
-use super::noise::detect_noise;
-use super::outcome::{ErrorReason, Outcome};
 use super::recorder::Recorder;
 use super::stats::ShadowStats;
 use super::store::MismatchRecord;
 use crate::error::GatewayError;
 use crate::routes::{ShadowPolicy, Target};
+use shadow_diff::detect_noise;
+use shadow_diff::{Captured, CapturedBody, Comparison, DiffKind, Difference, compare};
+use shadow_diff::{ErrorReason, Outcome};
 
 /// The header that marks a mirrored request, so either side can suppress side effects.
 pub const SHADOW_HEADER: &str = "x-gateway-shadow";

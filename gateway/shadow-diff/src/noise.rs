@@ -15,9 +15,9 @@
 
 use std::collections::BTreeSet;
 
-use super::Captured;
-use super::compare::noise_between;
-use super::pointer::{IgnoreRule, PointerError};
+use crate::Captured;
+use crate::compare::noise_between;
+use crate::pointer::{IgnoreRule, PointerError};
 
 /// One location known to be noise.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,7 +86,7 @@ pub enum NoisePathError {
 
 /// Locations known to differ between two answers of the primary side.
 ///
-/// Paths use the same syntax as [`super::Difference::path`]: `status`,
+/// Paths use the same syntax as [`crate::Difference::path`]: `status`,
 /// `header:<name>`, `body`, or a JSON Pointer in which array positions are
 /// `*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -132,7 +132,7 @@ impl NoiseSet {
 
     /// Ignore rules to suggest for `routes.toml`, sorted: the JSON Pointer
     /// entries, each of which parses with
-    /// [`super::CompareRules::parse_pointer`]. Status, header and whole-body
+    /// [`crate::CompareRules::parse_pointer`]. Status, header and whole-body
     /// noise cannot be expressed as ignore rules and is listed only by
     /// [`NoiseSet::paths`].
     #[must_use]
@@ -194,7 +194,7 @@ impl NoiseSet {
 /// Compares status, every header present on either side, and the body (JSON
 /// structurally with strict array order, otherwise bytes); every differing
 /// location becomes an entry. Not capped: all differences are learned. A
-/// body that is [`super::CapturedBody::TooLarge`] on either side teaches
+/// body that is [`crate::CapturedBody::TooLarge`] on either side teaches
 /// nothing about the body.
 #[must_use]
 pub fn detect_noise(first: &Captured, second: &Captured) -> NoiseSet {
@@ -293,8 +293,8 @@ mod detection_tests {
     use serde_json::json;
 
     use super::*;
-    use crate::shadow::test_support::answer;
-    use crate::shadow::{CompareRules, DiffKind, Outcome, compare};
+    use crate::test_support::answer;
+    use crate::{CompareRules, DiffKind, Outcome, compare};
 
     /// Two answers of the legacy side to the same `GET /users`: ids are
     /// random UUIDs, timestamps are "now", the rest is stable.
@@ -415,12 +415,11 @@ mod detection_tests {
         let noise = detect_noise(&first(), &second());
         let mut shadow = second();
         let mut body: serde_json::Value = match &shadow.body {
-            crate::shadow::CapturedBody::Complete(bytes) => serde_json::from_slice(bytes).unwrap(),
-            crate::shadow::CapturedBody::TooLarge { .. } => unreachable!(),
+            crate::CapturedBody::Complete(bytes) => serde_json::from_slice(bytes).unwrap(),
+            crate::CapturedBody::TooLarge { .. } => unreachable!(),
         };
         body["items"][1]["email"] = json!("B@example.com");
-        shadow.body =
-            crate::shadow::CapturedBody::Complete(serde_json::to_vec(&body).unwrap().into());
+        shadow.body = crate::CapturedBody::Complete(serde_json::to_vec(&body).unwrap().into());
         let got = compare(&first(), &shadow, &CompareRules::default(), Some(&noise));
         assert_eq!(got.outcome, Outcome::Mismatch);
         let paths: Vec<&str> = got.differences.iter().map(|d| d.path.as_str()).collect();
@@ -444,7 +443,7 @@ mod detection_tests {
         assert!(all.contains("status") && all.contains("/anything"));
 
         let mut too_large = first();
-        too_large.body = crate::shadow::CapturedBody::TooLarge { limit: 1 };
+        too_large.body = crate::CapturedBody::TooLarge { limit: 1 };
         let learned = detect_noise(&too_large, &second());
         assert_eq!(
             learned.paths(),

@@ -7,7 +7,7 @@
 
 use serde_json::{Number, Value};
 
-use super::pointer::{IgnoreRule, Step};
+use crate::pointer::{IgnoreRule, Step};
 
 /// Appended to values that were cut short.
 pub(super) const ELLIPSIS: char = '…';

@@ -11,12 +11,12 @@ use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::canonical::{
+use crate::canonical::{
     ELLIPSIS, WriteOptions, numbers_equal, render, truncate_chars, write_json, write_json_str,
 };
-use super::noise::{NoiseEntry, NoiseSet};
-use super::outcome::{Outcome, SkipReason};
-use super::pointer::{IgnoreRule, PointerError, Step, pointer_string};
+use crate::noise::{NoiseEntry, NoiseSet};
+use crate::outcome::{Outcome, SkipReason};
+use crate::pointer::{IgnoreRule, PointerError, Step, pointer_string};
 
 /// Default body limit: 1 MiB, Envoy's shadow buffer limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
@@ -501,7 +501,7 @@ impl Comparison {
 }
 
 /// Compares the primary's answer with the shadow's under `rules`; `noise`
-/// (from [`super::detect_noise`]) moves matching differences into
+/// (from [`crate::detect_noise`]) moves matching differences into
 /// [`Comparison::noise`]. Pure and deterministic. See the module docs for the
 /// rules.
 #[must_use]
@@ -517,7 +517,7 @@ pub fn compare(
 }
 
 /// Every location that differs between two primary answers, for
-/// [`super::detect_noise`]: all headers, strict arrays, no caps.
+/// [`crate::detect_noise`]: all headers, strict arrays, no caps.
 pub(crate) fn noise_between(first: &Captured, second: &Captured) -> BTreeSet<NoiseEntry> {
     // Built directly, not validated: zero caps are deliberate here, since
     // nothing is rendered and everything is learned.
@@ -1247,7 +1247,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::shadow::test_support::{answer, json};
+    use crate::test_support::{answer, json};
 
     fn builder() -> CompareRulesBuilder {
         CompareRules::builder()
@@ -2414,8 +2414,7 @@ mod tests {
                 format!("\"{}\"", kind.as_str())
             );
         }
-        let comparison =
-            Comparison::not_compared(Outcome::Dropped(crate::shadow::DropReason::Overloaded));
+        let comparison = Comparison::not_compared(Outcome::Dropped(crate::DropReason::Overloaded));
         let text = serde_json::to_string(&comparison).unwrap();
         assert!(
             text.contains("\"outcome\":\"dropped_overloaded\""),
@@ -2493,7 +2492,7 @@ mod tests {
     fn rule_for(path: &[Part], generalise: bool) -> String {
         path.iter()
             .map(|part| match part {
-                Part::Key(k) => format!("/{}", crate::shadow::pointer::escape(k)),
+                Part::Key(k) => format!("/{}", crate::pointer::escape(k)),
                 Part::Index(_) if generalise => "/*".to_owned(),
                 Part::Index(i) => format!("/{i}"),
             })
