@@ -1,19 +1,25 @@
 //! The pure comparison of a primary answer with a shadow answer.
 
+mod answer;
 mod canonical;
-mod compare;
+mod engine;
 mod noise;
 mod outcome;
 mod pointer;
+mod preview;
+mod report;
+mod rules;
 
-pub use compare::{
-    ArrayOrder, Captured, CapturedBody, CompareRules, CompareRulesBuilder, Comparison,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DIFFERENCES, DEFAULT_MAX_VALUE_CHARS, DiffKind, Difference,
-    MAX_DEPTH, PAIRING_BUDGET, RulesError, compare,
-};
+pub use answer::{Captured, CapturedBody};
+pub use engine::{MAX_DEPTH, PAIRING_BUDGET, compare};
 pub use noise::{NoisePathError, NoiseSet, detect_noise};
 pub use outcome::{DropReason, ErrorReason, Outcome, SkipReason, UnknownOutcome};
 pub use pointer::{IgnoreRule, PointerError};
+pub use report::{Comparison, DiffKind, Difference};
+pub use rules::{
+    ArrayOrder, CompareRules, CompareRulesBuilder, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DIFFERENCES,
+    DEFAULT_MAX_VALUE_CHARS, RulesError,
+};
 
 /// Builders for answers, shared by the unit tests of this crate.
 #[cfg(test)]

@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 
 use crate::Captured;
-use crate::compare::noise_between;
+use crate::engine::noise_between;
 use crate::pointer::{IgnoreRule, PointerError};
 
 /// One location known to be noise.

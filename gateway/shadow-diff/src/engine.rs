@@ -1,504 +1,28 @@
-//! The comparison of a primary answer with the shadow answer to the same
-//! mirrored request. The rules are described in the [`super`] module docs.
+//! The comparison engine: walks two answers under the rules and sorts each
+//! difference into real, ignored or noise.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::fmt;
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, InvalidHeaderName};
-use http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use http::HeaderMap;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-use crate::canonical::{
-    ELLIPSIS, WriteOptions, numbers_equal, render, truncate_chars, write_json, write_json_str,
-};
+use crate::answer::{Captured, CapturedBody};
+use crate::canonical::{WriteOptions, numbers_equal, render, truncate_chars, write_json};
 use crate::noise::{NoiseEntry, NoiseSet};
 use crate::outcome::{Outcome, SkipReason};
-use crate::pointer::{IgnoreRule, PointerError, Step, pointer_string};
+use crate::pointer::{IgnoreRule, Step, pointer_string};
+use crate::preview::{bytes_preview, header_preview};
+use crate::report::{Comparison, DiffKind, Difference};
+use crate::rules::{ArrayOrder, CompareRules};
 
-/// Default body limit: 1 MiB, Envoy's shadow buffer limit.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
-/// Default cap on the differences kept in each list of a [`Comparison`].
-pub const DEFAULT_MAX_DIFFERENCES: usize = 100;
-/// Default cap on the characters of a rendered value in a [`Difference`].
-pub const DEFAULT_MAX_VALUE_CHARS: usize = 200;
 /// JSON nesting depth beyond which subtrees are compared as canonical strings
 /// instead of member by member.
 pub const MAX_DEPTH: usize = 128;
 /// Item pairs an unordered-array comparison may try, per comparison, when
 /// `allow_added_fields` forces a search for a pairing (see the module docs).
 pub const PAIRING_BUDGET: usize = 10_000;
-
-/// Bytes of a non-JSON body shown before the first difference.
-const PREVIEW_CONTEXT: usize = 16;
-/// Characters of a UTF-8 body preview.
-const PREVIEW_CHARS: usize = 48;
-/// Bytes of a binary body preview (shown as hex).
-const PREVIEW_BYTES: usize = 24;
-
-/// How arrays in JSON bodies are compared.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ArrayOrder {
-    /// Item by item, by position.
-    #[default]
-    Strict,
-    /// As multisets: same items, any order. Applies to every array of the body.
-    Ignore,
-}
-
-/// Per-route comparison rules, built by the route-table parser from
-/// `routes.toml` through [`CompareRules::builder`] (or [`CompareRules::new`]).
-///
-/// `Default` is: no ignore rules, compare `content-type`, strict array order,
-/// no added fields allowed, 1 MiB bodies, 100 differences, 200 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompareRules {
-    ignore: Vec<IgnoreRule>,
-    /// Sorted by name, no duplicates.
-    compare_headers: Vec<HeaderName>,
-    array_order: ArrayOrder,
-    allow_added_fields: bool,
-    max_body_bytes: usize,
-    max_differences: usize,
-    max_value_chars: usize,
-}
-
-/// Why comparison rules are invalid (reported by the route-table check).
-#[derive(Debug, thiserror::Error)]
-pub enum RulesError {
-    /// An ignore rule is not a valid JSON Pointer.
-    #[error(transparent)]
-    Pointer(#[from] PointerError),
-    /// A header to compare is not a valid header name.
-    #[error("`{name}` is not a valid header name")]
-    InvalidHeaderName {
-        /// The name as written.
-        name: String,
-        /// Why `http` rejected it.
-        #[source]
-        source: InvalidHeaderName,
-    },
-    /// A limit that must be positive is zero.
-    #[error("{setting} must be greater than zero")]
-    ZeroLimit {
-        /// Which limit.
-        setting: &'static str,
-    },
-}
-
-impl Default for CompareRules {
-    fn default() -> Self {
-        Self {
-            ignore: Vec::new(),
-            compare_headers: vec![CONTENT_TYPE],
-            array_order: ArrayOrder::Strict,
-            allow_added_fields: false,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            max_differences: DEFAULT_MAX_DIFFERENCES,
-            max_value_chars: DEFAULT_MAX_VALUE_CHARS,
-        }
-    }
-}
-
-impl CompareRules {
-    /// The rules as one canonical line: equal rules give equal text, in every process and release.
-    pub fn canonical(&self) -> String {
-        let ignore: Vec<String> = self.ignore.iter().map(ToString::to_string).collect();
-        let headers: Vec<&str> = self
-            .compare_headers
-            .iter()
-            .map(HeaderName::as_str)
-            .collect();
-        format!(
-            "ignore={:?};compare_headers={:?};array_order={:?};allow_added_fields={};max_body_bytes={};max_differences={};max_value_chars={}",
-            ignore,
-            headers,
-            self.array_order,
-            self.allow_added_fields,
-            self.max_body_bytes,
-            self.max_differences,
-            self.max_value_chars
-        )
-    }
-
-    /// Rules from already-parsed parts, with the default difference and value
-    /// caps. Duplicate rules and header names are dropped.
-    ///
-    /// # Errors
-    ///
-    /// [`RulesError::ZeroLimit`] if `max_body_bytes` is zero.
-    pub fn new(
-        ignore: Vec<IgnoreRule>,
-        compare_headers: Vec<HeaderName>,
-        array_order: ArrayOrder,
-        allow_added_fields: bool,
-        max_body_bytes: usize,
-    ) -> Result<Self, RulesError> {
-        Self {
-            ignore,
-            compare_headers,
-            array_order,
-            allow_added_fields,
-            max_body_bytes,
-            ..Self::default()
-        }
-        .validated()
-    }
-
-    /// A builder starting from [`CompareRules::default`].
-    #[must_use]
-    pub fn builder() -> CompareRulesBuilder {
-        CompareRulesBuilder::default()
-    }
-
-    /// Parses one ignore rule: an RFC 6901 JSON Pointer where `*` matches any
-    /// array index or object key.
-    ///
-    /// # Errors
-    ///
-    /// [`PointerError`] if the rule is empty, does not start with `/`, or has
-    /// a `~` not followed by `0` or `1`.
-    pub fn parse_pointer(s: &str) -> Result<IgnoreRule, PointerError> {
-        IgnoreRule::parse(s)
-    }
-
-    fn validated(mut self) -> Result<Self, RulesError> {
-        for (setting, value) in [
-            ("max_body_bytes", self.max_body_bytes),
-            ("max_differences", self.max_differences),
-            ("max_value_chars", self.max_value_chars),
-        ] {
-            if value == 0 {
-                return Err(RulesError::ZeroLimit { setting });
-            }
-        }
-        self.ignore.sort();
-        self.ignore.dedup();
-        self.compare_headers
-            .sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        self.compare_headers.dedup();
-        Ok(self)
-    }
-
-    /// The ignore rules, sorted.
-    #[must_use]
-    pub fn ignore(&self) -> &[IgnoreRule] {
-        &self.ignore
-    }
-
-    /// The headers compared, sorted by name.
-    #[must_use]
-    pub fn compare_headers(&self) -> &[HeaderName] {
-        &self.compare_headers
-    }
-
-    /// How arrays are compared.
-    #[must_use]
-    pub fn array_order(&self) -> ArrayOrder {
-        self.array_order
-    }
-
-    /// Whether the shadow may add object members the primary lacks.
-    #[must_use]
-    pub fn allow_added_fields(&self) -> bool {
-        self.allow_added_fields
-    }
-
-    /// Bodies longer than this are not compared.
-    #[must_use]
-    pub fn max_body_bytes(&self) -> usize {
-        self.max_body_bytes
-    }
-
-    /// At most this many differences are kept in each list of a [`Comparison`].
-    #[must_use]
-    pub fn max_differences(&self) -> usize {
-        self.max_differences
-    }
-
-    /// Rendered values longer than this many characters are cut, with `…`.
-    #[must_use]
-    pub fn max_value_chars(&self) -> usize {
-        self.max_value_chars
-    }
-}
-
-/// Builds [`CompareRules`] from the strings of `routes.toml`; every problem is
-/// reported by [`CompareRulesBuilder::build`].
-#[derive(Debug, Clone)]
-pub struct CompareRulesBuilder {
-    ignore: Vec<String>,
-    compare_headers: Vec<String>,
-    array_order: ArrayOrder,
-    allow_added_fields: bool,
-    max_body_bytes: usize,
-    max_differences: usize,
-    max_value_chars: usize,
-}
-
-impl Default for CompareRulesBuilder {
-    fn default() -> Self {
-        let rules = CompareRules::default();
-        Self {
-            ignore: Vec::new(),
-            compare_headers: rules
-                .compare_headers
-                .iter()
-                .map(|name| name.as_str().to_owned())
-                .collect(),
-            array_order: rules.array_order,
-            allow_added_fields: rules.allow_added_fields,
-            max_body_bytes: rules.max_body_bytes,
-            max_differences: rules.max_differences,
-            max_value_chars: rules.max_value_chars,
-        }
-    }
-}
-
-impl CompareRulesBuilder {
-    /// Adds an ignore rule (a JSON Pointer, `*` = any index or key).
-    #[must_use]
-    pub fn ignore(mut self, pointer: impl Into<String>) -> Self {
-        self.ignore.push(pointer.into());
-        self
-    }
-
-    /// Adds a header to the compared ones (default: `content-type` only).
-    #[must_use]
-    pub fn compare_header(mut self, name: impl Into<String>) -> Self {
-        self.compare_headers.push(name.into());
-        self
-    }
-
-    /// Replaces the compared headers (an empty list compares none).
-    #[must_use]
-    pub fn compare_headers<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.compare_headers = names.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Sets how arrays are compared.
-    #[must_use]
-    pub fn array_order(mut self, order: ArrayOrder) -> Self {
-        self.array_order = order;
-        self
-    }
-
-    /// Lets the shadow add object members the primary lacks.
-    #[must_use]
-    pub fn allow_added_fields(mut self, allow: bool) -> Self {
-        self.allow_added_fields = allow;
-        self
-    }
-
-    /// Sets the body limit in bytes.
-    #[must_use]
-    pub fn max_body_bytes(mut self, limit: usize) -> Self {
-        self.max_body_bytes = limit;
-        self
-    }
-
-    /// Sets the cap on differences kept per list.
-    #[must_use]
-    pub fn max_differences(mut self, limit: usize) -> Self {
-        self.max_differences = limit;
-        self
-    }
-
-    /// Sets the cap on characters per rendered value.
-    #[must_use]
-    pub fn max_value_chars(mut self, limit: usize) -> Self {
-        self.max_value_chars = limit;
-        self
-    }
-
-    /// Validates and builds the rules.
-    ///
-    /// # Errors
-    ///
-    /// The first problem found: a bad ignore rule ([`RulesError::Pointer`]), a
-    /// bad header name ([`RulesError::InvalidHeaderName`]) or a zero limit
-    /// ([`RulesError::ZeroLimit`]).
-    pub fn build(self) -> Result<CompareRules, RulesError> {
-        let ignore = self
-            .ignore
-            .iter()
-            .map(|pointer| IgnoreRule::parse(pointer))
-            .collect::<Result<Vec<_>, _>>()?;
-        let compare_headers = self
-            .compare_headers
-            .into_iter()
-            .map(
-                |name| match HeaderName::from_bytes(name.trim().as_bytes()) {
-                    Ok(header) => Ok(header),
-                    Err(source) => Err(RulesError::InvalidHeaderName { name, source }),
-                },
-            )
-            .collect::<Result<Vec<_>, _>>()?;
-        CompareRules {
-            ignore,
-            compare_headers,
-            array_order: self.array_order,
-            allow_added_fields: self.allow_added_fields,
-            max_body_bytes: self.max_body_bytes,
-            max_differences: self.max_differences,
-            max_value_chars: self.max_value_chars,
-        }
-        .validated()
-    }
-}
-
-/// One side's answer as captured; the caller buffered the body up to the limit.
-#[derive(Debug, Clone)]
-pub struct Captured {
-    /// Status code.
-    pub status: StatusCode,
-    /// All response headers.
-    pub headers: HeaderMap,
-    /// The buffered body, or the fact that it was too large to buffer.
-    pub body: CapturedBody,
-}
-
-impl Captured {
-    /// Bundles one side's answer.
-    #[must_use]
-    pub fn new(status: StatusCode, headers: HeaderMap, body: CapturedBody) -> Self {
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
-}
-
-/// A buffered body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CapturedBody {
-    /// The whole body.
-    Complete(Bytes),
-    /// The body was longer than `limit` bytes and was not kept.
-    TooLarge {
-        /// The limit that was exceeded.
-        limit: usize,
-    },
-}
-
-impl CapturedBody {
-    /// `Complete(bytes)`, or `TooLarge` if `bytes` is longer than `limit`.
-    #[must_use]
-    pub fn from_bytes(bytes: Bytes, limit: usize) -> Self {
-        if bytes.len() > limit {
-            CapturedBody::TooLarge { limit }
-        } else {
-            CapturedBody::Complete(bytes)
-        }
-    }
-}
-
-/// What kind of difference was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DiffKind {
-    /// Same type, different value (or a different status, header value, or
-    /// unordered array content).
-    ValueChanged,
-    /// Different JSON types (e.g. string vs number), or JSON on one side only.
-    TypeChanged,
-    /// Present in the primary, missing in the shadow.
-    Missing,
-    /// Present in the shadow only.
-    Added,
-    /// Arrays of different lengths; the values are the two lengths.
-    ArrayLength,
-    /// Non-JSON bodies differ; the values are length and a preview.
-    BodyBytes,
-}
-
-impl DiffKind {
-    /// Stable `snake_case` name (as serialised).
-    #[must_use]
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            DiffKind::ValueChanged => "value_changed",
-            DiffKind::TypeChanged => "type_changed",
-            DiffKind::Missing => "missing",
-            DiffKind::Added => "added",
-            DiffKind::ArrayLength => "array_length",
-            DiffKind::BodyBytes => "body_bytes",
-        }
-    }
-}
-
-/// One difference between the two answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Difference {
-    /// `status`, `header:<lower-case name>`, `body` (the body as a whole), or
-    /// a JSON Pointer such as `/items/0/name`.
-    pub path: String,
-    /// What differs.
-    pub kind: DiffKind,
-    /// The primary's value as compact JSON (headers as a JSON string, or an
-    /// array of strings when repeated), cut after the rules' character cap
-    /// with `…`; `None` when absent.
-    pub primary: Option<String>,
-    /// The shadow's value, rendered the same way.
-    pub shadow: Option<String>,
-}
-
-impl fmt::Display for Difference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let primary = self.primary.as_deref().unwrap_or("(absent)");
-        let shadow = self.shadow.as_deref().unwrap_or("(absent)");
-        write!(
-            f,
-            "{} {}: primary {primary}, shadow {shadow}",
-            self.path,
-            self.kind.as_str()
-        )
-    }
-}
-
-/// The result of one comparison.
-///
-/// Each list is in path order (status, headers by name, then the body with
-/// parents before children, members by name and items by index) and holds at
-/// most [`CompareRules::max_differences`] entries; `truncated` says some were
-/// left out. The outcome always reflects every difference, kept or not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Comparison {
-    /// The verdict.
-    pub outcome: Outcome,
-    /// Real differences: neither ignored nor noise.
-    pub differences: Vec<Difference>,
-    /// Differences at paths covered by the route's ignore rules.
-    pub ignored: Vec<Difference>,
-    /// Differences at paths covered by learned noise (and by no ignore rule).
-    pub noise: Vec<Difference>,
-    /// Whether any list was cut at the cap.
-    pub truncated: bool,
-}
-
-impl Comparison {
-    /// A comparison that did not happen (sampled out, dropped, a side
-    /// failed), so every attempt can be recorded as one `Comparison`.
-    #[must_use]
-    pub fn not_compared(outcome: Outcome) -> Self {
-        Self {
-            outcome,
-            differences: Vec::new(),
-            ignored: Vec::new(),
-            noise: Vec::new(),
-            truncated: false,
-        }
-    }
-}
 
 /// Compares the primary's answer with the shadow's under `rules`; `noise`
 /// (from [`crate::detect_noise`]) moves matching differences into
@@ -519,26 +43,14 @@ pub fn compare(
 /// Every location that differs between two primary answers, for
 /// [`crate::detect_noise`]: all headers, strict arrays, no caps.
 pub(crate) fn noise_between(first: &Captured, second: &Captured) -> BTreeSet<NoiseEntry> {
-    // Built directly, not validated: zero caps are deliberate here, since
-    // nothing is rendered and everything is learned.
-    let mut rules = CompareRules {
-        ignore: Vec::new(),
-        compare_headers: first
+    let rules = CompareRules::learning(
+        first
             .headers
             .keys()
             .chain(second.headers.keys())
             .cloned()
             .collect(),
-        array_order: ArrayOrder::Strict,
-        allow_added_fields: false,
-        max_body_bytes: usize::MAX,
-        max_differences: 0,
-        max_value_chars: 0,
-    };
-    rules
-        .compare_headers
-        .sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    rules.compare_headers.dedup();
+    );
     let mut engine = Engine::new(&rules, None, true);
     engine.run(first, second);
     engine.learned.unwrap_or_default()
@@ -618,7 +130,7 @@ impl<'r> Engine<'r> {
     fn new(rules: &'r CompareRules, noise: Option<&'r NoiseSet>, learn: bool) -> Self {
         let noise_pointers: Vec<&IgnoreRule> =
             noise.map(|n| n.pointers().collect()).unwrap_or_default();
-        let ignore_only: Vec<&IgnoreRule> = rules.ignore.iter().collect();
+        let ignore_only: Vec<&IgnoreRule> = rules.ignore().iter().collect();
         let ignore_and_noise = ignore_only.iter().chain(&noise_pointers).copied().collect();
         Self {
             rules,
@@ -652,7 +164,7 @@ impl<'r> Engine<'r> {
             );
         }
         let rules = self.rules;
-        for name in &rules.compare_headers {
+        for name in rules.compare_headers() {
             self.header(name, &primary.headers, &shadow.headers);
         }
         self.body(primary, shadow)
@@ -697,12 +209,14 @@ impl<'r> Engine<'r> {
         } else {
             Bucket::Real
         };
-        let (ours, theirs) = (header_shown(&ours), header_shown(&theirs));
+        let shown =
+            |values: &[&HeaderValue]| header_preview(values).map_or(Shown::Absent, Shown::Text);
+        let (ours, theirs) = (shown(&ours), shown(&theirs));
         self.record(bucket, Loc::Header(name), kind, ours, theirs);
     }
 
     fn body(&mut self, primary: &Captured, shadow: &Captured) -> bool {
-        let limit = self.rules.max_body_bytes;
+        let limit = self.rules.max_body_bytes();
         let (ours, theirs) = match (&primary.body, &shadow.body) {
             (CapturedBody::Complete(a), CapturedBody::Complete(b))
                 if a.len() <= limit && b.len() <= limit =>
@@ -804,7 +318,7 @@ impl<'r> Engine<'r> {
                         Shown::Text(sa.len().to_string()),
                     );
                 }
-                match self.rules.array_order {
+                match self.rules.array_order() {
                     ArrayOrder::Strict => {
                         for (i, (pv, sv)) in pa.iter().zip(sa).enumerate() {
                             path.push(Step::Index(i));
@@ -860,7 +374,7 @@ impl<'r> Engine<'r> {
                     );
                 }
                 (None, Some(sv)) => {
-                    if !self.rules.allow_added_fields {
+                    if !self.rules.allow_added_fields() {
                         let child = self.classify(path, bucket);
                         let loc = Loc::Body(path);
                         self.record(child, loc, DiffKind::Added, Shown::Absent, Shown::Json(sv));
@@ -945,7 +459,7 @@ impl<'r> Engine<'r> {
                         return false;
                     }
                 }
-                if !self.rules.allow_added_fields {
+                if !self.rules.allow_added_fields() {
                     for key in sm.keys().filter(|key| !pm.contains_key(*key)) {
                         path.push(Step::Key(key));
                         let ok = self.stripped(path, level);
@@ -961,7 +475,7 @@ impl<'r> Engine<'r> {
                 if pa.len() != sa.len() {
                     return false;
                 }
-                match self.rules.array_order {
+                match self.rules.array_order() {
                     ArrayOrder::Strict => {
                         for (i, (pv, sv)) in pa.iter().zip(sa).enumerate() {
                             path.push(Step::Index(i));
@@ -1034,7 +548,7 @@ impl<'r> Engine<'r> {
         if left_ours.is_empty() && left_theirs.is_empty() {
             return true;
         }
-        if !self.rules.allow_added_fields || left_ours.len() != left_theirs.len() {
+        if !self.rules.allow_added_fields() || left_ours.len() != left_theirs.len() {
             return false;
         }
         let n = left_ours.len();
@@ -1071,7 +585,7 @@ impl<'r> Engine<'r> {
             &WriteOptions {
                 strip: self.strip(level),
                 canonical: true,
-                sort_arrays: self.rules.array_order == ArrayOrder::Ignore,
+                sort_arrays: self.rules.array_order() == ArrayOrder::Ignore,
                 byte_limit: usize::MAX,
             },
         )
@@ -1107,7 +621,7 @@ impl<'r> Engine<'r> {
         }
         let index = bucket as usize;
         self.counts[index] += 1;
-        if self.lists[index].len() >= self.rules.max_differences {
+        if self.lists[index].len() >= self.rules.max_differences() {
             self.truncated = true;
             return;
         }
@@ -1121,7 +635,7 @@ impl<'r> Engine<'r> {
     }
 
     fn show(&self, shown: Shown<'_>) -> Option<String> {
-        let max = self.rules.max_value_chars;
+        let max = self.rules.max_value_chars();
         match shown {
             Shown::Absent => None,
             Shown::Json(value) => Some(truncate_chars(render(value, max), max)),
@@ -1174,79 +688,21 @@ fn is_json(headers: &HeaderMap) -> bool {
             .is_some_and(|(kind, sub)| !kind.is_empty() && sub.len() > 5 && sub.ends_with("+json"))
 }
 
-fn header_shown(values: &[&HeaderValue]) -> Shown<'static> {
-    let text = |v: &HeaderValue| {
-        let mut out = String::new();
-        write_json_str(&mut out, &String::from_utf8_lossy(v.as_bytes()));
-        out
-    };
-    match values {
-        [] => Shown::Absent,
-        [one] => Shown::Text(text(one)),
-        many => Shown::Text(format!(
-            "[{}]",
-            many.iter().map(|v| text(v)).collect::<Vec<_>>().join(",")
-        )),
-    }
-}
-
-/// `"<n> bytes[, first difference at byte <k>]: <preview>"`; the preview is a
-/// JSON string for UTF-8 bodies, hex otherwise, starting a little before the
-/// first difference, with `…` where it was cut.
-fn bytes_preview(bytes: &[u8], first_difference: Option<usize>) -> String {
-    let len = bytes.len();
-    let mut out = format!("{len} bytes");
-    if let Some(at) = first_difference {
-        out.push_str(&format!(", first difference at byte {at}"));
-    }
-    if len == 0 {
-        return out;
-    }
-    out.push_str(": ");
-    let start = first_difference
-        .map_or(0, |at| at.saturating_sub(PREVIEW_CONTEXT))
-        .min(len);
-    match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            let mut start = start;
-            while !text.is_char_boundary(start) {
-                start -= 1;
-            }
-            let tail = &text[start..];
-            let shown: String = tail.chars().take(PREVIEW_CHARS).collect();
-            if start > 0 {
-                out.push(ELLIPSIS);
-            }
-            write_json_str(&mut out, &shown);
-            if shown.len() < tail.len() {
-                out.push(ELLIPSIS);
-            }
-        }
-        Err(_) => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let end = (start + PREVIEW_BYTES).min(len);
-            if start > 0 {
-                out.push(ELLIPSIS);
-            }
-            out.push_str("0x");
-            for &b in &bytes[start..end] {
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0x0f)]));
-            }
-            if end < len {
-                out.push(ELLIPSIS);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    use bytes::Bytes;
+    use http::StatusCode;
+    use http::header::{CONTENT_TYPE, HeaderName};
+
     use super::*;
+    use crate::outcome::DropReason;
+    use crate::pointer::PointerError;
+    use crate::rules::{
+        CompareRulesBuilder, DEFAULT_MAX_DIFFERENCES, DEFAULT_MAX_VALUE_CHARS, RulesError,
+    };
     use crate::test_support::{answer, json};
 
     fn builder() -> CompareRulesBuilder {
@@ -2414,7 +1870,7 @@ mod tests {
                 format!("\"{}\"", kind.as_str())
             );
         }
-        let comparison = Comparison::not_compared(Outcome::Dropped(crate::DropReason::Overloaded));
+        let comparison = Comparison::not_compared(Outcome::Dropped(DropReason::Overloaded));
         let text = serde_json::to_string(&comparison).unwrap();
         assert!(
             text.contains("\"outcome\":\"dropped_overloaded\""),
