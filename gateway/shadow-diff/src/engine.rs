@@ -25,7 +25,7 @@ pub const MAX_DEPTH: usize = 128;
 pub const PAIRING_BUDGET: usize = 10_000;
 
 /// Compares the primary's answer with the shadow's under `rules`; `noise`
-/// (from [`crate::detect_noise`]) moves matching differences into
+/// (from [`detect_noise`]) moves matching differences into
 /// [`Comparison::noise`]. Pure and deterministic. See the module docs for the
 /// rules.
 #[must_use]
@@ -40,9 +40,16 @@ pub fn compare(
     engine.finish(body_skipped)
 }
 
-/// Every location that differs between two primary answers, for
-/// [`crate::detect_noise`]: all headers, strict arrays, no caps.
-pub(crate) fn noise_between(first: &Captured, second: &Captured) -> BTreeSet<NoiseEntry> {
+/// Learns noise from two answers of the primary side to the same request:
+/// the engine in learning mode.
+///
+/// Compares status, every header present on either side, and the body (JSON
+/// structurally with strict array order, otherwise bytes); every differing
+/// location becomes an entry. Not capped: all differences are learned. A
+/// body that is [`CapturedBody::TooLarge`] on either side teaches
+/// nothing about the body.
+#[must_use]
+pub fn detect_noise(first: &Captured, second: &Captured) -> NoiseSet {
     let rules = CompareRules::learning(
         first
             .headers
@@ -53,7 +60,7 @@ pub(crate) fn noise_between(first: &Captured, second: &Captured) -> BTreeSet<Noi
     );
     let mut engine = Engine::new(&rules, None, true);
     engine.run(first, second);
-    engine.learned.unwrap_or_default()
+    NoiseSet::from_entries(engine.learned.unwrap_or_default())
 }
 
 /// Where a difference was classified.

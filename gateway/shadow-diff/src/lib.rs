@@ -11,8 +11,8 @@ mod report;
 mod rules;
 
 pub use answer::{Captured, CapturedBody};
-pub use engine::{MAX_DEPTH, PAIRING_BUDGET, compare};
-pub use noise::{NoisePathError, NoiseSet, detect_noise};
+pub use engine::{MAX_DEPTH, PAIRING_BUDGET, compare, detect_noise};
+pub use noise::{NoisePathError, NoiseSet};
 pub use outcome::{DropReason, ErrorReason, Outcome, SkipReason, UnknownOutcome};
 pub use pointer::{IgnoreRule, PointerError};
 pub use report::{Comparison, DiffKind, Difference};

@@ -3,7 +3,7 @@
 //!
 //! Server timestamps, random ids and `Date` headers differ between two calls
 //! to the same legacy backend, so a difference there between legacy and new
-//! is not a regression. [`detect_noise`] compares two primary answers with
+//! is not a regression. [`crate::detect_noise`] compares two primary answers with
 //! every header and strict array order, and turns each differing location into
 //! a noise entry, with array positions generalised to `*` (a difference at
 //! `/items/3/id` becomes `/items/*/id`). Noise covers its location and
@@ -15,8 +15,6 @@
 
 use std::collections::BTreeSet;
 
-use crate::Captured;
-use crate::engine::noise_between;
 use crate::pointer::{IgnoreRule, PointerError};
 
 /// One location known to be noise.
@@ -189,18 +187,6 @@ impl NoiseSet {
     }
 }
 
-/// Learns noise from two answers of the primary side to the same request.
-///
-/// Compares status, every header present on either side, and the body (JSON
-/// structurally with strict array order, otherwise bytes); every differing
-/// location becomes an entry. Not capped: all differences are learned. A
-/// body that is [`crate::CapturedBody::TooLarge`] on either side teaches
-/// nothing about the body.
-#[must_use]
-pub fn detect_noise(first: &Captured, second: &Captured) -> NoiseSet {
-    NoiseSet::from_entries(noise_between(first, second))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,8 +278,8 @@ mod tests {
 mod detection_tests {
     use serde_json::json;
 
-    use super::*;
     use crate::test_support::answer;
+    use crate::{Captured, detect_noise};
     use crate::{CompareRules, DiffKind, Outcome, compare};
 
     /// Two answers of the legacy side to the same `GET /users`: ids are
