@@ -1,15 +1,15 @@
 //! Per-route comparison rules ([`CompareRules`]) and their defaults.
 
-use http::header::{CONTENT_TYPE, HeaderName, InvalidHeaderName};
+use http::header::{CONTENT_TYPE, HeaderName};
 use serde::{Deserialize, Serialize};
 
 use crate::pointer::{IgnoreRule, PointerError};
 
 /// Default body limit: 1 MiB, Envoy's shadow buffer limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
-/// Default cap on the differences kept in each list of a [`Comparison`].
+/// Default cap on the differences kept in each list of a [`crate::Comparison`].
 pub const DEFAULT_MAX_DIFFERENCES: usize = 100;
-/// Default cap on the characters of a rendered value in a [`Difference`].
+/// Default cap on the characters of a rendered value in a [`crate::Difference`].
 pub const DEFAULT_MAX_VALUE_CHARS: usize = 200;
 
 /// How arrays in JSON bodies are compared.
@@ -24,7 +24,7 @@ pub enum ArrayOrder {
 }
 
 /// Per-route comparison rules, built by the route-table parser from
-/// `routes.toml` through [`CompareRules::builder`] (or [`CompareRules::new`]).
+/// `routes.toml` through [`CompareRules::new`].
 ///
 /// `Default` is: no ignore rules, compare `content-type`, strict array order,
 /// no added fields allowed, 1 MiB bodies, 100 differences, 200 characters.
@@ -43,18 +43,6 @@ pub struct CompareRules {
 /// Why comparison rules are invalid (reported by the route-table check).
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    /// An ignore rule is not a valid JSON Pointer.
-    #[error(transparent)]
-    Pointer(#[from] PointerError),
-    /// A header to compare is not a valid header name.
-    #[error("`{name}` is not a valid header name")]
-    InvalidHeaderName {
-        /// The name as written.
-        name: String,
-        /// Why `http` rejected it.
-        #[source]
-        source: InvalidHeaderName,
-    },
     /// A limit that must be positive is zero.
     #[error("{setting} must be greater than zero")]
     ZeroLimit {
@@ -122,10 +110,20 @@ impl CompareRules {
         .validated()
     }
 
-    /// A builder starting from [`CompareRules::default`].
-    #[must_use]
-    pub fn builder() -> CompareRulesBuilder {
-        CompareRulesBuilder::default()
+    /// These rules with other caps on differences and rendered characters;
+    /// `routes.toml` has no setting for them, only tests change them.
+    #[cfg(test)]
+    pub(crate) fn with_caps(
+        self,
+        max_differences: usize,
+        max_value_chars: usize,
+    ) -> Result<Self, RulesError> {
+        Self {
+            max_differences,
+            max_value_chars,
+            ..self
+        }
+        .validated()
     }
 
     /// Parses one ignore rule: an RFC 6901 JSON Pointer where `*` matches any
@@ -204,7 +202,7 @@ impl CompareRules {
         self.max_body_bytes
     }
 
-    /// At most this many differences are kept in each list of a [`Comparison`].
+    /// At most this many differences are kept in each list of a [`crate::Comparison`].
     #[must_use]
     pub fn max_differences(&self) -> usize {
         self.max_differences
@@ -217,131 +215,91 @@ impl CompareRules {
     }
 }
 
-/// Builds [`CompareRules`] from the strings of `routes.toml`; every problem is
-/// reported by [`CompareRulesBuilder::build`].
-#[derive(Debug, Clone)]
-pub struct CompareRulesBuilder {
-    ignore: Vec<String>,
-    compare_headers: Vec<String>,
-    array_order: ArrayOrder,
-    allow_added_fields: bool,
-    max_body_bytes: usize,
-    max_differences: usize,
-    max_value_chars: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Default for CompareRulesBuilder {
-    fn default() -> Self {
-        let rules = CompareRules::default();
-        Self {
-            ignore: Vec::new(),
-            compare_headers: rules
-                .compare_headers
-                .iter()
-                .map(|name| name.as_str().to_owned())
-                .collect(),
-            array_order: rules.array_order,
-            allow_added_fields: rules.allow_added_fields,
-            max_body_bytes: rules.max_body_bytes,
-            max_differences: rules.max_differences,
-            max_value_chars: rules.max_value_chars,
-        }
-    }
-}
+    #[test]
+    fn rules_are_validated() {
+        let err = |pointer: &str| {
+            CompareRules::parse_pointer(pointer)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(err("items"), "ignore rule `items` must start with `/`");
+        assert!(err("/a~x").contains("bad escape at byte 2"));
+        assert!(matches!(
+            CompareRules::parse_pointer(""),
+            Err(PointerError::Empty)
+        ));
+        let err = |rules: Result<CompareRules, RulesError>| rules.unwrap_err().to_string();
+        assert_eq!(
+            err(CompareRules::new(
+                Vec::new(),
+                vec![CONTENT_TYPE],
+                ArrayOrder::Strict,
+                false,
+                0
+            )),
+            "max_body_bytes must be greater than zero"
+        );
+        assert_eq!(
+            err(CompareRules::default().with_caps(0, DEFAULT_MAX_VALUE_CHARS)),
+            "max_differences must be greater than zero"
+        );
+        assert_eq!(
+            err(CompareRules::default().with_caps(DEFAULT_MAX_DIFFERENCES, 0)),
+            "max_value_chars must be greater than zero"
+        );
+        assert!(matches!(
+            CompareRules::new(Vec::new(), Vec::new(), ArrayOrder::Strict, false, 0),
+            Err(RulesError::ZeroLimit {
+                setting: "max_body_bytes"
+            })
+        ));
 
-impl CompareRulesBuilder {
-    /// Adds an ignore rule (a JSON Pointer, `*` = any index or key).
-    #[must_use]
-    pub fn ignore(mut self, pointer: impl Into<String>) -> Self {
-        self.ignore.push(pointer.into());
-        self
-    }
-
-    /// Adds a header to the compared ones (default: `content-type` only).
-    #[must_use]
-    pub fn compare_header(mut self, name: impl Into<String>) -> Self {
-        self.compare_headers.push(name.into());
-        self
-    }
-
-    /// Replaces the compared headers (an empty list compares none).
-    #[must_use]
-    pub fn compare_headers<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.compare_headers = names.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Sets how arrays are compared.
-    #[must_use]
-    pub fn array_order(mut self, order: ArrayOrder) -> Self {
-        self.array_order = order;
-        self
-    }
-
-    /// Lets the shadow add object members the primary lacks.
-    #[must_use]
-    pub fn allow_added_fields(mut self, allow: bool) -> Self {
-        self.allow_added_fields = allow;
-        self
-    }
-
-    /// Sets the body limit in bytes.
-    #[must_use]
-    pub fn max_body_bytes(mut self, limit: usize) -> Self {
-        self.max_body_bytes = limit;
-        self
-    }
-
-    /// Sets the cap on differences kept per list.
-    #[must_use]
-    pub fn max_differences(mut self, limit: usize) -> Self {
-        self.max_differences = limit;
-        self
-    }
-
-    /// Sets the cap on characters per rendered value.
-    #[must_use]
-    pub fn max_value_chars(mut self, limit: usize) -> Self {
-        self.max_value_chars = limit;
-        self
-    }
-
-    /// Validates and builds the rules.
-    ///
-    /// # Errors
-    ///
-    /// The first problem found: a bad ignore rule ([`RulesError::Pointer`]), a
-    /// bad header name ([`RulesError::InvalidHeaderName`]) or a zero limit
-    /// ([`RulesError::ZeroLimit`]).
-    pub fn build(self) -> Result<CompareRules, RulesError> {
-        let ignore = self
-            .ignore
+        let pointers = ["/b", "/a", "/b"].map(|p| CompareRules::parse_pointer(p).unwrap());
+        let names = ["ETag", "etag"].map(|n| HeaderName::from_bytes(n.as_bytes()).unwrap());
+        let built = CompareRules::new(
+            pointers.into(),
+            [vec![CONTENT_TYPE], names.into()].concat(),
+            ArrayOrder::Strict,
+            false,
+            DEFAULT_MAX_BODY_BYTES,
+        )
+        .unwrap();
+        let ignore: Vec<String> = built.ignore().iter().map(ToString::to_string).collect();
+        assert_eq!(ignore, ["/a", "/b"]);
+        let headers: Vec<&str> = built
+            .compare_headers()
             .iter()
-            .map(|pointer| IgnoreRule::parse(pointer))
-            .collect::<Result<Vec<_>, _>>()?;
-        let compare_headers = self
-            .compare_headers
-            .into_iter()
-            .map(
-                |name| match HeaderName::from_bytes(name.trim().as_bytes()) {
-                    Ok(header) => Ok(header),
-                    Err(source) => Err(RulesError::InvalidHeaderName { name, source }),
-                },
+            .map(HeaderName::as_str)
+            .collect();
+        assert_eq!(headers, ["content-type", "etag"]);
+
+        let via_new = CompareRules::new(
+            vec![CompareRules::parse_pointer("/items/*/id").unwrap()],
+            vec![CONTENT_TYPE],
+            ArrayOrder::Ignore,
+            true,
+            10,
+        )
+        .unwrap();
+        assert_eq!(via_new.array_order(), ArrayOrder::Ignore);
+        assert!(via_new.allow_added_fields());
+        assert_eq!(via_new.max_body_bytes(), 10);
+        assert_eq!(via_new.max_differences(), DEFAULT_MAX_DIFFERENCES);
+        assert_eq!(via_new.max_value_chars(), DEFAULT_MAX_VALUE_CHARS);
+        assert_eq!(
+            CompareRules::new(
+                Vec::new(),
+                vec![CONTENT_TYPE],
+                ArrayOrder::Strict,
+                false,
+                DEFAULT_MAX_BODY_BYTES
             )
-            .collect::<Result<Vec<_>, _>>()?;
-        CompareRules {
-            ignore,
-            compare_headers,
-            array_order: self.array_order,
-            allow_added_fields: self.allow_added_fields,
-            max_body_bytes: self.max_body_bytes,
-            max_differences: self.max_differences,
-            max_value_chars: self.max_value_chars,
-        }
-        .validated()
+            .unwrap(),
+            CompareRules::default()
+        );
     }
 }
