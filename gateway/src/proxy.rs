@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::response::IntoResponse;
 use http::{HeaderName, Request, Response, Uri, header};
 use http_body_util::{LengthLimitError, Limited};
+use shadow_diff::{DropReason, ErrorReason, Outcome, SkipReason};
 use tower::ServiceExt;
 use tracing::{Instrument, Span};
 
@@ -26,7 +27,6 @@ use crate::shadow::{MirrorJob, SendFn, Shadowing};
 use crate::telemetry;
 use crate::upstream::is_upgrade_request;
 use crate::upstream::{ForwardContext, ForwardError};
-use shadow_diff::{DropReason, ErrorReason, Outcome, SkipReason};
 
 /// The gateway's request handler: cheap to clone, shared by every connection.
 #[derive(Clone)]

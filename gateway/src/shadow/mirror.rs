@@ -11,6 +11,10 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use serde_json::json;
+use shadow_diff::{
+    Captured, CapturedBody, Comparison, DiffKind, Difference, ErrorReason, Outcome, compare,
+    detect_noise,
+};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::Instrument;
 
@@ -21,9 +25,6 @@ use super::stats::ShadowStats;
 use super::store::MismatchRecord;
 use crate::error::GatewayError;
 use crate::routes::{ShadowPolicy, Target};
-use shadow_diff::detect_noise;
-use shadow_diff::{Captured, CapturedBody, Comparison, DiffKind, Difference, compare};
-use shadow_diff::{ErrorReason, Outcome};
 
 /// The header that marks a mirrored request, so either side can suppress side effects.
 pub const SHADOW_HEADER: &str = "x-gateway-shadow";

@@ -19,11 +19,11 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, Utc};
 use sea_orm::DbErr;
 use serde::Serialize;
+use shadow_diff::Outcome;
 
 use super::recorder::{Recorder, add_into, now};
 use super::store::OutcomeCounts;
 use crate::routes::FlipRequirement;
-use shadow_diff::Outcome;
 
 /// Which comparisons count towards a route's results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
