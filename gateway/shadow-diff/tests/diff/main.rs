@@ -3,6 +3,7 @@
 
 mod cases;
 mod noise;
+mod purity;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
