@@ -1,5 +1,8 @@
-//! The comparison engine: walks two answers under the rules and sorts each
-//! difference into real, ignored or noise.
+//! The comparison engine: [`compare`] walks two answers under the rules
+//! (status, the listed headers, then the body, JSON structurally or as
+//! bytes) and sorts each difference into real, ignored or noise;
+//! [`detect_noise`] runs the same walk in learning mode over two answers of
+//! the primary. The rules are in the crate docs.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -21,12 +24,12 @@ use crate::rules::{ArrayOrder, CompareRules};
 /// instead of member by member.
 pub const MAX_DEPTH: usize = 128;
 /// Item pairs an unordered-array comparison may try, per comparison, when
-/// `allow_added_fields` forces a search for a pairing (see the module docs).
+/// `allow_added_fields` forces a search for a pairing (see the crate docs).
 pub const PAIRING_BUDGET: usize = 10_000;
 
 /// Compares the primary's answer with the shadow's under `rules`; `noise`
 /// (from [`detect_noise`]) moves matching differences into
-/// [`Comparison::noise`]. Pure and deterministic. See the module docs for the
+/// [`Comparison::noise`]. Pure and deterministic. See the crate docs for the
 /// rules.
 #[must_use]
 pub fn compare(

@@ -3,11 +3,12 @@
 //!
 //! Server timestamps, random ids and `Date` headers differ between two calls
 //! to the same legacy backend, so a difference there between legacy and new
-//! is not a regression. [`crate::detect_noise`] compares two primary answers with
-//! every header and strict array order, and turns each differing location into
-//! a noise entry, with array positions generalised to `*` (a difference at
-//! `/items/3/id` becomes `/items/*/id`). Noise covers its location and
-//! everything below it, like an ignore rule.
+//! is not a regression. This file holds the learned data: a [`NoiseSet`] of
+//! entries, each a location with array positions generalised to `*` (a
+//! difference at `/items/3/id` becomes `/items/*/id`). Noise covers its
+//! location and everything below it, like an ignore rule. The learning
+//! itself, [`crate::detect_noise`], is the engine's: it compares two primary
+//! answers with every header and strict array order.
 //!
 //! Thresholds over many requests (Diffy's 20 % relative / 0.03 % absolute)
 //! belong to whoever aggregates noise sets across requests; a [`NoiseSet`] is

@@ -73,7 +73,7 @@ impl fmt::Display for Difference {
 ///
 /// Each list is in path order (status, headers by name, then the body with
 /// parents before children, members by name and items by index) and holds at
-/// most [`CompareRules::max_differences`] entries; `truncated` says some were
+/// most [`crate::CompareRules::max_differences`] entries; `truncated` says some were
 /// left out. The outcome always reflects every difference, kept or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comparison {

@@ -1,4 +1,5 @@
-//! Per-route comparison rules ([`CompareRules`]) and their defaults.
+//! Per-route comparison rules ([`CompareRules`]) and their defaults; the
+//! route-table parser builds them from `routes.toml` with [`CompareRules::new`].
 
 use http::header::{CONTENT_TYPE, HeaderName};
 use serde::{Deserialize, Serialize};
