@@ -23,6 +23,7 @@ use axum::body::Body;
 use axum::response::IntoResponse;
 use http::{HeaderValue, Method, Request, Response, header};
 use http_body_util::{LengthLimitError, Limited};
+use shadow_diff::{DropReason, ErrorReason, Outcome, SkipReason};
 use tracing::{Instrument, Span};
 
 use crate::config::Settings;
@@ -33,7 +34,7 @@ use crate::reload::{Active, RouteState};
 use crate::request_id::{REQUEST_ID, request_id};
 use crate::routes::{ShadowPolicy, Target, normalize_path};
 use crate::shadow::capture::{TeeBody, buffer_request};
-use crate::shadow::{DropReason, ErrorReason, MirrorJob, Outcome, Shadowing, SkipReason};
+use crate::shadow::{MirrorJob, Shadowing};
 use crate::telemetry;
 use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
 

@@ -1,143 +1,26 @@
 //! Shadowing: mirror a route's requests to the side that does not serve it, compare, count, record.
 //!
 //! The primary (the route's `target`) always answers the client, exactly as
-//! without shadowing. A mirror is planned per request ([`Shadowing`]):
-//! methods not mirrored, sampled-out requests, requests beyond
+//! without shadowing. The proxy plans a mirror per request
+//! ([`crate::proxy`]): methods not mirrored, sampled-out requests, requests beyond
 //! `[shadow] max_in_flight` and bodies above `max_body_bytes` are counted
 //! with their reason and never wait. A mirrored request runs in a detached
-//! task ([`mirror`]) bounded by `[shadow] timeout`; a failure or panic there
-//! never reaches the client. The answers are compared by the pure
-//! [`compare`] module; every comparison ends in exactly one [`Outcome`],
-//! counted in Prometheus and in the database; mismatches are logged once
-//! and recorded ([`store`]) through a bounded queue ([`recorder`]).
-//!
-//! # Comparison rules
-//!
-//! Comparison of mirrored responses: the primary's answer (the one the
-//! client got) against the shadow's answer to the same request.
-//!
-//! Everything here is pure and deterministic: no I/O, no clock, no
-//! randomness. The caller buffers both answers ([`Captured`]), looks up the
-//! route's [`CompareRules`] and optional learned [`NoiseSet`], calls
-//! [`compare`], and counts [`Comparison::outcome`] by [`Outcome::label`].
-//! Attempts that never reach a comparison are recorded with
-//! [`Comparison::not_compared`] and a skip, drop or error outcome, so every
-//! attempt is counted exactly once.
-//!
-//! # Rules
-//!
-//! - **Status** is compared exactly (path `status`).
-//! - **Headers**: only those in [`CompareRules::compare_headers`] (default
-//!   `content-type`). Names are case-insensitive; values are compared exactly
-//!   as bytes, all values of a repeated header in order. A header present on
-//!   one side only is a difference (`Missing` or `Added`). Path
-//!   `header:<lower-case name>`.
-//! - **Bodies**: if *either* body is [`CapturedBody::TooLarge`] or longer
-//!   than [`CompareRules::max_body_bytes`], the outcome is
-//!   `Skipped(BodyTooLarge)`, never a match; status and header differences
-//!   are still listed for information. Otherwise:
-//!   - if *both* `content-type`s are JSON (`application/json` or any
-//!     `…/…+json`, parameters ignored) and both bodies parse, they are
-//!     compared structurally, member by member, with JSON Pointer paths
-//!     (`/items/0/name`); differences at the root use the path `body`;
-//!   - if both are JSON types but only one body parses, one `TypeChanged`
-//!     difference at `body`;
-//!   - otherwise (not JSON, or neither parses) bytes are compared: one
-//!     `BodyBytes` difference at `body`, each side rendered as its length,
-//!     the offset of the first differing byte and a short preview from just
-//!     before it (a JSON string for UTF-8, hex otherwise).
-//! - **JSON values**: different types are `TypeChanged`; numbers are
-//!   compared by value (`1 == 1.0`, and integers exactly even beyond 2^53);
-//!   other scalars exactly. A member of the primary absent from the shadow is
-//!   `Missing`; a member only in the shadow is `Added`, unless
-//!   [`CompareRules::allow_added_fields`], in which case it is no difference
-//!   at all (the shadow may grow, as Diferencia's Subset mode).
-//! - **Arrays** with [`ArrayOrder::Strict`]: item by item, plus one
-//!   `ArrayLength` difference at the array (values: the two lengths) when the
-//!   lengths differ. With [`ArrayOrder::Ignore`] (for every array of the
-//!   body): compared as multisets of canonical JSON (members sorted, numbers
-//!   normalised, nested arrays sorted too, so nested order never leaks in, the
-//!   mistake of Diffy's PR #51); a difference is reported once, at the array,
-//!   as `ArrayLength` or `ValueChanged`. Unordered items have no position, so
-//!   only `*` reaches into them in rules. With `allow_added_fields`, items
-//!   not matched exactly are paired up by a search bounded by
-//!   [`PAIRING_BUDGET`] item pairs per comparison; past it the array is
-//!   reported as changed.
-//! - **Ignore rules** ([`CompareRules::parse_pointer`]) are RFC 6901 JSON
-//!   Pointers where `*` is any array index or object key. A rule covers its
-//!   node and everything below it (`/user` ignores `/user/name`). Differences
-//!   there go to [`Comparison::ignored`], not [`Comparison::differences`].
-//! - **Noise** ([`detect_noise`]): locations that differed between two
-//!   answers of the primary to the same request, array positions generalised
-//!   to `*`. Differences there (and not under an ignore rule, which wins) go
-//!   to [`Comparison::noise`]. Noise can also cover `status`, a header, or the
-//!   whole `body`.
-//! - **Outcome**: `Match` if there was no difference at all; `IgnoredOnly`
-//!   if every difference was ignored or noise (counted apart from matches,
-//!   unlike Scientist's early bug); `Mismatch` otherwise.
-//! - **Bounds**: each list is in path order (status, headers by name, body
-//!   parents before children, members by name, items by index) and keeps at
-//!   most [`CompareRules::max_differences`] entries (`truncated` says so);
-//!   rendered values keep at most [`CompareRules::max_value_chars`]
-//!   characters, then `…`. Structures nested deeper than [`MAX_DEPTH`] are
-//!   compared as canonical strings without recursion.
+//! task ([`Shadowing::spawn`], [`mirror`]), sent through the same upstreams, bounded by `[shadow] timeout`; a failure or panic there
+//! never reaches the client. The two answers are captured ([`capture`]) and
+//! compared by the pure [`shadow_diff`] crate, which also documents the
+//! comparison rules; every attempt ends in exactly one
+//! [`shadow_diff::Outcome`], counted in Prometheus and in the
+//! database; mismatches are logged once and recorded ([`store`]) through a
+//! bounded queue ([`recorder`]).
 
-mod canonical;
 pub mod capture;
-pub mod compare;
 mod entity;
 pub mod headroom;
 pub mod mirror;
-pub mod noise;
-pub mod outcome;
-pub mod pointer;
 pub mod recorder;
 pub mod results;
 pub mod stats;
 pub mod store;
 pub mod summary;
 
-pub use compare::{
-    ArrayOrder, Captured, CapturedBody, CompareRules, CompareRulesBuilder, Comparison,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DIFFERENCES, DEFAULT_MAX_VALUE_CHARS, DiffKind, Difference,
-    MAX_DEPTH, PAIRING_BUDGET, RulesError, compare,
-};
 pub use mirror::{MirrorJob, Shadowing};
-pub use noise::{NoisePathError, NoiseSet, detect_noise};
-pub use outcome::{DropReason, ErrorReason, Outcome, SkipReason, UnknownOutcome};
-pub use pointer::{IgnoreRule, PointerError};
-
-/// Builders for answers, shared by the unit tests of this module.
-#[cfg(test)]
-mod test_support {
-    use bytes::Bytes;
-    use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-    use serde_json::Value;
-
-    use super::{Captured, CapturedBody};
-
-    /// An answer with the given status, headers and raw body.
-    pub(crate) fn answer(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Captured {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        Captured::new(
-            StatusCode::from_u16(status).unwrap(),
-            map,
-            CapturedBody::Complete(Bytes::copy_from_slice(body)),
-        )
-    }
-
-    /// A 200 `application/json` answer with `value` as its body.
-    pub(crate) fn json(value: &Value) -> Captured {
-        answer(
-            200,
-            &[("content-type", "application/json")],
-            &serde_json::to_vec(value).unwrap(),
-        )
-    }
-}

@@ -5,21 +5,18 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 use serde::Serialize;
+use shadow_diff::{ArrayOrder, CompareRules, DEFAULT_MAX_BODY_BYTES, IgnoreRule};
 use toml::Spanned;
 
 use super::Target;
 use super::error::{LineIndex, Problem};
 use super::spec::{RequireSpec, ShadowSettingsSpec, ShadowSpec};
 use super::table::{duration_setting, parse_methods};
-use crate::shadow::compare::{ArrayOrder, CompareRules};
-use crate::shadow::pointer::IgnoreRule;
 
 /// Default `[shadow] max_in_flight`.
 const DEFAULT_MAX_IN_FLIGHT: u64 = 256;
 /// Default `[shadow] timeout`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default `[shadow] max_body_bytes` (Envoy's default buffer, 1 MiB).
-const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// The shortest `require.window`: results are counted per minute.
 const MIN_WINDOW: Duration = Duration::from_secs(60);
 /// Default `[shadow] max_busy`: mirrors yield to clients when workers are 80 % busy.
@@ -63,7 +60,7 @@ impl Default for ShadowSettings {
         Self {
             max_in_flight: usize::try_from(DEFAULT_MAX_IN_FLIGHT).unwrap_or(256),
             timeout: DEFAULT_TIMEOUT,
-            max_body_bytes: usize::try_from(DEFAULT_MAX_BODY_BYTES).unwrap_or(1024 * 1024),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_busy: DEFAULT_MAX_BUSY,
             redact: DEFAULT_REDACT.iter().map(|s| (*s).to_owned()).collect(),
         }
@@ -212,7 +209,7 @@ pub(super) fn shadow_settings(
         max_body_bytes: as_usize(positive(
             spec.max_body_bytes,
             "max_body_bytes",
-            DEFAULT_MAX_BODY_BYTES,
+            u64::try_from(DEFAULT_MAX_BODY_BYTES).unwrap_or(u64::MAX),
             problems,
         )),
         max_busy: match spec.max_busy {

@@ -15,9 +15,8 @@ use futures_util::StreamExt;
 use http::Response;
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
+use shadow_diff::{Captured, CapturedBody};
 use tokio::sync::oneshot;
-
-use super::compare::{Captured, CapturedBody};
 
 /// A request body split for mirroring.
 pub struct BufferedRequest {

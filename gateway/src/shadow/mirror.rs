@@ -10,14 +10,15 @@ use chrono::Utc;
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use serde_json::json;
+use shadow_diff::{
+    Captured, CapturedBody, Comparison, DiffKind, Difference, ErrorReason, Outcome, compare,
+    detect_noise,
+};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::Instrument;
 
 use super::capture::capture_response;
-use super::compare::{Captured, CapturedBody, Comparison, DiffKind, Difference, compare};
 use super::headroom::Headroom;
-use super::noise::detect_noise;
-use super::outcome::{ErrorReason, Outcome};
 use super::recorder::Recorder;
 use super::stats::ShadowStats;
 use super::store::MismatchRecord;

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 use serde::Serialize;
+use shadow_diff::Outcome;
 
-use super::outcome::Outcome;
 use super::recorder::{Recorder, add_into, now};
 use super::store::{OutcomeCounts, StoreError};
 use crate::routes::FlipRequirement;

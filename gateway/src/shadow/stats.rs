@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::noise::NoiseSet;
+use shadow_diff::NoiseSet;
 
 /// Latencies kept per route and side.
 const LATENCY_SAMPLES: usize = 2048;

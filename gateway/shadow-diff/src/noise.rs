@@ -3,11 +3,12 @@
 //!
 //! Server timestamps, random ids and `Date` headers differ between two calls
 //! to the same legacy backend, so a difference there between legacy and new
-//! is not a regression. [`detect_noise`] compares two primary answers with
-//! every header and strict array order, and turns each differing location into
-//! a noise entry, with array positions generalised to `*` (a difference at
-//! `/items/3/id` becomes `/items/*/id`). Noise covers its location and
-//! everything below it, like an ignore rule.
+//! is not a regression. This file holds the learned data: a [`NoiseSet`] of
+//! entries, each a location with array positions generalised to `*` (a
+//! difference at `/items/3/id` becomes `/items/*/id`). Noise covers its
+//! location and everything below it, like an ignore rule. The learning
+//! itself, [`crate::detect_noise`], is the engine's: it compares two primary
+//! answers with every header and strict array order.
 //!
 //! Thresholds over many requests (Diffy's 20 % relative / 0.03 % absolute)
 //! belong to whoever aggregates noise sets across requests; a [`NoiseSet`] is
@@ -15,9 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use super::Captured;
-use super::compare::noise_between;
-use super::pointer::{IgnoreRule, PointerError};
+use crate::pointer::{IgnoreRule, PointerError};
 
 /// One location known to be noise.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,7 +85,7 @@ pub enum NoisePathError {
 
 /// Locations known to differ between two answers of the primary side.
 ///
-/// Paths use the same syntax as [`super::Difference::path`]: `status`,
+/// Paths use the same syntax as [`crate::Difference::path`]: `status`,
 /// `header:<name>`, `body`, or a JSON Pointer in which array positions are
 /// `*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -132,7 +131,7 @@ impl NoiseSet {
 
     /// Ignore rules to suggest for `routes.toml`, sorted: the JSON Pointer
     /// entries, each of which parses with
-    /// [`super::CompareRules::parse_pointer`]. Status, header and whole-body
+    /// [`crate::CompareRules::parse_pointer`]. Status, header and whole-body
     /// noise cannot be expressed as ignore rules and is listed only by
     /// [`NoiseSet::paths`].
     #[must_use]
@@ -187,18 +186,6 @@ impl NoiseSet {
             _ => None,
         })
     }
-}
-
-/// Learns noise from two answers of the primary side to the same request.
-///
-/// Compares status, every header present on either side, and the body (JSON
-/// structurally with strict array order, otherwise bytes); every differing
-/// location becomes an entry. Not capped: all differences are learned. A
-/// body that is [`super::CapturedBody::TooLarge`] on either side teaches
-/// nothing about the body.
-#[must_use]
-pub fn detect_noise(first: &Captured, second: &Captured) -> NoiseSet {
-    NoiseSet::from_entries(noise_between(first, second))
 }
 
 #[cfg(test)]
@@ -285,185 +272,5 @@ mod tests {
                 "status"
             ]
         );
-    }
-}
-
-#[cfg(test)]
-mod detection_tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::shadow::test_support::answer;
-    use crate::shadow::{CompareRules, DiffKind, Outcome, compare};
-
-    /// Two answers of the legacy side to the same `GET /users`: ids are
-    /// random UUIDs, timestamps are "now", the rest is stable.
-    fn legacy_answer(ids: [&str; 3], now: &str, date: &str) -> Captured {
-        let body = json!({
-            "generated_at": now,
-            "items": [
-                {"id": ids[0], "email": "a@example.com", "seen": {"at": now}},
-                {"id": ids[1], "email": "b@example.com", "seen": {"at": now}},
-                {"id": ids[2], "email": "c@example.com", "seen": {"at": now}},
-            ],
-            "total": 3,
-        });
-        answer(
-            200,
-            &[
-                ("content-type", "application/json"),
-                ("date", date),
-                ("server", "legacy"),
-            ],
-            &serde_json::to_vec(&body).unwrap(),
-        )
-    }
-
-    fn first() -> Captured {
-        legacy_answer(
-            [
-                "0b9e6c3e-8f4a-4c6e-9a55-1f1d2a7c0001",
-                "0b9e6c3e-8f4a-4c6e-9a55-1f1d2a7c0002",
-                "0b9e6c3e-8f4a-4c6e-9a55-1f1d2a7c0003",
-            ],
-            "2025-01-01T10:00:00Z",
-            "Wed, 01 Jan 2025 10:00:00 GMT",
-        )
-    }
-
-    fn second() -> Captured {
-        legacy_answer(
-            [
-                "f3c1d2e4-1111-4a2b-8c3d-000000000001",
-                "f3c1d2e4-1111-4a2b-8c3d-000000000002",
-                "f3c1d2e4-1111-4a2b-8c3d-000000000003",
-            ],
-            "2025-01-01T10:00:01Z",
-            "Wed, 01 Jan 2025 10:00:01 GMT",
-        )
-    }
-
-    #[test]
-    fn differing_uuids_and_timestamps_become_generalised_noise() {
-        let noise = detect_noise(&first(), &second());
-        assert_eq!(
-            noise.paths(),
-            [
-                "/generated_at",
-                "/items/*/id",
-                "/items/*/seen/at",
-                "header:date"
-            ]
-        );
-        assert_eq!(
-            noise.suggestions(),
-            ["/generated_at", "/items/*/id", "/items/*/seen/at"]
-        );
-        for rule in noise.suggestions() {
-            assert!(CompareRules::parse_pointer(&rule).is_ok(), "{rule}");
-        }
-        assert!(noise.contains("/items/7/id"));
-        assert!(!noise.contains("/items/0/email"));
-        assert!(!noise.contains("/total"));
-        assert!(detect_noise(&first(), &first()).is_empty());
-    }
-
-    #[test]
-    fn a_shadow_differing_only_in_noise_is_ignored_only() {
-        let noise = detect_noise(&first(), &second());
-        let shadow = legacy_answer(
-            [
-                "7d7d7d7d-2222-4a2b-8c3d-000000000001",
-                "7d7d7d7d-2222-4a2b-8c3d-000000000002",
-                "7d7d7d7d-2222-4a2b-8c3d-000000000003",
-            ],
-            "2025-01-01T10:00:02Z",
-            "Wed, 01 Jan 2025 10:00:02 GMT",
-        );
-        let rules = CompareRules::builder()
-            .compare_header("date")
-            .build()
-            .unwrap();
-
-        let got = compare(&first(), &shadow, &rules, Some(&noise));
-        assert_eq!(got.outcome, Outcome::IgnoredOnly, "{got:#?}");
-        assert!(got.differences.is_empty());
-        assert!(got.ignored.is_empty());
-        let paths: Vec<&str> = got.noise.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "header:date",
-                "/generated_at",
-                "/items/0/id",
-                "/items/0/seen/at",
-                "/items/1/id",
-                "/items/1/seen/at",
-                "/items/2/id",
-                "/items/2/seen/at",
-            ]
-        );
-        assert!(got.noise.iter().all(|d| d.kind == DiffKind::ValueChanged));
-
-        let without = compare(&first(), &shadow, &rules, None);
-        assert_eq!(without.outcome, Outcome::Mismatch);
-        assert_eq!(without.differences.len(), 8);
-    }
-
-    #[test]
-    fn a_real_regression_is_still_a_mismatch_next_to_noise() {
-        let noise = detect_noise(&first(), &second());
-        let mut shadow = second();
-        let mut body: serde_json::Value = match &shadow.body {
-            crate::shadow::CapturedBody::Complete(bytes) => serde_json::from_slice(bytes).unwrap(),
-            crate::shadow::CapturedBody::TooLarge { .. } => unreachable!(),
-        };
-        body["items"][1]["email"] = json!("B@example.com");
-        shadow.body =
-            crate::shadow::CapturedBody::Complete(serde_json::to_vec(&body).unwrap().into());
-        let got = compare(&first(), &shadow, &CompareRules::default(), Some(&noise));
-        assert_eq!(got.outcome, Outcome::Mismatch);
-        let paths: Vec<&str> = got.differences.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(paths, ["/items/1/email"]);
-        assert_eq!(got.noise.len(), 7);
-    }
-
-    #[test]
-    fn status_whole_body_and_learned_noise_merge() {
-        let text = [("content-type", "text/plain")];
-        let noise = detect_noise(
-            &answer(200, &text, b"rendered at 10:00"),
-            &answer(503, &text, b"rendered at 10:01"),
-        );
-        assert_eq!(noise.paths(), ["body", "status"]);
-        assert!(noise.suggestions().is_empty());
-
-        let mut all = detect_noise(&first(), &second());
-        all.merge(&noise);
-        assert_eq!(all.len(), 6);
-        assert!(all.contains("status") && all.contains("/anything"));
-
-        let mut too_large = first();
-        too_large.body = crate::shadow::CapturedBody::TooLarge { limit: 1 };
-        let learned = detect_noise(&too_large, &second());
-        assert_eq!(
-            learned.paths(),
-            ["header:date"],
-            "nothing learned about the body"
-        );
-    }
-
-    #[test]
-    fn noise_detection_is_not_capped() {
-        let many = |offset: u32| {
-            let items: Vec<_> = (0..500).map(|i| json!({"id": i + offset})).collect();
-            answer(
-                200,
-                &[("content-type", "application/json")],
-                &serde_json::to_vec(&json!({ "items": items })).unwrap(),
-            )
-        };
-        let noise = detect_noise(&many(0), &many(1000));
-        assert_eq!(noise.paths(), ["/items/*/id"]);
     }
 }

@@ -7,13 +7,13 @@
 
 use serde_json::{Number, Value};
 
-use super::pointer::{IgnoreRule, Step};
+use crate::pointer::{IgnoreRule, Step};
 
 /// Appended to values that were cut short.
-pub(super) const ELLIPSIS: char = '…';
+pub(crate) const ELLIPSIS: char = '…';
 
 /// Numbers by value: `1 == 1.0`, exact for integers beyond 2^53.
-pub(super) fn numbers_equal(a: &Number, b: &Number) -> bool {
+pub(crate) fn numbers_equal(a: &Number, b: &Number) -> bool {
     if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
         return x == y;
     }
@@ -47,7 +47,7 @@ fn number_key(n: &Number) -> String {
 }
 
 /// At most `max` characters of `text`, then `…` if anything was cut.
-pub(super) fn truncate_chars(mut text: String, max: usize) -> String {
+pub(crate) fn truncate_chars(mut text: String, max: usize) -> String {
     if let Some((cut, _)) = text.char_indices().nth(max) {
         text.truncate(cut);
         text.push(ELLIPSIS);
@@ -57,7 +57,7 @@ pub(super) fn truncate_chars(mut text: String, max: usize) -> String {
 
 /// Compact JSON of a value as sent (members sorted by name), stopping early
 /// once more than `max_chars` characters are certain.
-pub(super) fn render(value: &Value, max_chars: usize) -> String {
+pub(crate) fn render(value: &Value, max_chars: usize) -> String {
     write_json(
         value,
         &[],
@@ -71,17 +71,17 @@ pub(super) fn render(value: &Value, max_chars: usize) -> String {
 }
 
 /// How [`write_json`] writes: which paths to leave out, canonical or as sent.
-pub(super) struct WriteOptions<'a, 'r> {
+pub(crate) struct WriteOptions<'a, 'r> {
     /// Paths left out: object members are dropped, array items become `?`
     /// (never valid JSON, so no collision with a real item).
-    pub(super) strip: &'a [&'r IgnoreRule],
+    pub(crate) strip: &'a [&'r IgnoreRule],
     /// Normalise numbers (see [`number_key`]).
-    pub(super) canonical: bool,
+    pub(crate) canonical: bool,
     /// Sort array items by their text (unordered arrays); items then have
     /// no position, so their step is [`Step::AnyIndex`].
-    pub(super) sort_arrays: bool,
+    pub(crate) sort_arrays: bool,
     /// Stop writing once the output is longer than this many bytes.
-    pub(super) byte_limit: usize,
+    pub(crate) byte_limit: usize,
 }
 
 enum Frame<'v> {
@@ -102,7 +102,7 @@ enum Frame<'v> {
 
 /// Writes JSON without recursion: an explicit stack of frames, so nesting
 /// depth cannot overflow the thread's stack.
-pub(super) fn write_json<'v>(
+pub(crate) fn write_json<'v>(
     root: &'v Value,
     base: &[Step<'v>],
     options: &WriteOptions<'_, '_>,
@@ -259,7 +259,7 @@ fn write_scalar(out: &mut String, value: &Value, canonical: bool) {
     }
 }
 
-pub(super) fn write_json_str(out: &mut String, s: &str) {
+pub(crate) fn write_json_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     for c in s.chars() {
