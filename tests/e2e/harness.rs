@@ -44,27 +44,13 @@ pub(crate) const GATEWAY_ERROR: &str = "x-gateway-error";
 /// `"service"`); everything else goes to legacy at `legacy_url`, which must
 /// answer within `timeout`.
 pub(crate) fn routes_toml(legacy_url: &str, timeout: &str, get_user: &str) -> String {
-    format!(
-        r#"# Written by the e2e tests.
-[legacy]
-url = "{legacy_url}"
-connect_timeout = "1s"
-timeout = "{timeout}"
-
-[defaults]
-target = "legacy"
-
-[[routes]]
-name = "accounts"
-match = {{ prefix = "/v1/accounts" }}
-target = "service"
-
-[[routes]]
-name = "get-user"
-match = {{ path = "/v1/accounts/users/{{id}}", methods = ["GET"] }}
-target = "{get_user}"
-"#
-    )
+    test_support::RoutesToml::new(legacy_url)
+        .connect_timeout("1s")
+        .legacy_timeout(timeout)
+        .default_target("legacy")
+        .accounts_to_service()
+        .get_user(&format!("target = \"{get_user}\""))
+        .build()
 }
 
 /// [`routes_toml`] with a 10 s legacy timeout.

@@ -12,26 +12,10 @@ use crate::harness::{GatewayProcess, Launch, request};
 
 /// `get-user` served by legacy with `extra` (a canary, a shadow, a require …) added.
 pub(crate) fn lifecycle_routes(legacy_url: &str, extra: &str) -> String {
-    format!(
-        r#"[legacy]
-url = "{legacy_url}"
-timeout = "10s"
-
-# The tests share a busy machine: never drop mirrors for want of spare CPU.
-[shadow]
-max_busy = 1.0
-
-[[routes]]
-name = "accounts"
-match = {{ prefix = "/v1/accounts" }}
-target = "service"
-
-[[routes]]
-name = "get-user"
-match = {{ path = "/v1/accounts/users/{{id}}", methods = ["GET"] }}
-{extra}
-"#
-    )
+    test_support::RoutesToml::new(legacy_url)
+        .accounts_to_service()
+        .get_user(extra)
+        .build()
 }
 
 fn canary(percent: u32) -> String {

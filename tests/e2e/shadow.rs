@@ -8,52 +8,40 @@ use test_support::{LegacyStub, Script, checksum, pattern_body};
 
 use crate::harness::{GatewayProcess, Launch, eventually};
 
-/// A table whose `get-user` route is served by `target` and mirrored to the other side.
-///
-/// `max_busy = 1.0`: the tests share a busy machine, and must not see mirrors
-/// dropped for want of spare CPU (the headroom rule has its own unit tests).
-fn shadowed_routes(legacy_url: &str, shadow_table: &str, target: &str, shadow: &str) -> String {
+/// A table whose `get-user` route is served by `target` and mirrored to the
+/// other side (with `shadow` appended to its shadow table), with
+/// `shadow_settings` lines in `[shadow]`.
+fn shadowed_routes(
+    legacy_url: &str,
+    shadow_settings: &[&str],
+    target: &str,
+    shadow: &str,
+) -> String {
     let to = if target == "legacy" {
         "service"
     } else {
         "legacy"
     };
-    let shadow_table = if shadow_table.is_empty() {
-        "[shadow]\nmax_busy = 1.0".to_owned()
-    } else {
-        format!("{shadow_table}\nmax_busy = 1.0")
-    };
-    format!(
-        r#"[legacy]
-url = "{legacy_url}"
-timeout = "10s"
-
-{shadow_table}
-
-[[routes]]
-name = "accounts"
-match = {{ prefix = "/v1/accounts" }}
-target = "service"
-
-[[routes]]
-name = "get-user"
-match = {{ path = "/v1/accounts/users/{{id}}", methods = ["GET"] }}
-target = "{target}"
-shadow = {{ to = "{to}"{shadow} }}
-
-[[routes]]
-name = "create-user"
-match = {{ path = "/v1/accounts/users", methods = ["POST"] }}
-target = "service"
-shadow = {{ to = "legacy" }}
-
-[[routes]]
-name = "big"
-match = {{ prefix = "/big" }}
-target = "legacy"
-shadow = {{ to = "service" }}
-"#
-    )
+    let mut routes = test_support::RoutesToml::new(legacy_url);
+    for line in shadow_settings {
+        routes = routes.shadow_setting(line);
+    }
+    routes
+        .accounts_to_service()
+        .get_user(&format!(
+            "target = \"{target}\"\nshadow = {{ to = \"{to}\"{shadow} }}"
+        ))
+        .route(
+            "create-user",
+            "path = \"/v1/accounts/users\", methods = [\"POST\"]",
+            "target = \"service\"\nshadow = { to = \"legacy\" }",
+        )
+        .route(
+            "big",
+            "prefix = \"/big\"",
+            "target = \"legacy\"\nshadow = { to = \"service\" }",
+        )
+        .build()
 }
 
 /// `/-/shadow/routes/{route}` once `ready` says its counts are there.
@@ -81,7 +69,7 @@ fn count(summary: &Value, outcome: &str) -> u64 {
 #[tokio::test]
 async fn a_route_whose_sides_agree_shows_matches() {
     let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(shadowed_routes(&legacy.url(), "", "legacy", ""))
+    let gateway = Launch::new(shadowed_routes(&legacy.url(), &[], "legacy", ""))
         .start()
         .await;
     let user = gateway.register_user("ada@example.com").await;
@@ -118,7 +106,7 @@ async fn a_route_whose_sides_agree_shows_matches() {
 #[tokio::test]
 async fn a_route_whose_sides_differ_in_one_field_shows_exactly_that_field() {
     let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(shadowed_routes(&legacy.url(), "", "legacy", ""))
+    let gateway = Launch::new(shadowed_routes(&legacy.url(), &[], "legacy", ""))
         .start()
         .await;
     let user = gateway.register_user("grace@example.com").await;
@@ -186,7 +174,7 @@ async fn a_route_whose_sides_differ_in_one_field_shows_exactly_that_field() {
 #[tokio::test]
 async fn a_slow_mirror_does_not_delay_the_client() {
     let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(shadowed_routes(&legacy.url(), "", "service", ""))
+    let gateway = Launch::new(shadowed_routes(&legacy.url(), &[], "service", ""))
         .start()
         .await;
     let user = gateway.register_user("slow@example.com").await;
@@ -224,7 +212,7 @@ async fn mirrors_beyond_max_in_flight_are_dropped_and_counted() {
     let legacy = LegacyStub::start().await;
     let routes = shadowed_routes(
         &legacy.url(),
-        "[shadow]\nmax_in_flight = 1\ntimeout = \"10s\"",
+        &["max_in_flight = 1", "timeout = \"10s\""],
         "service",
         "",
     );
@@ -262,12 +250,7 @@ async fn mirrors_beyond_max_in_flight_are_dropped_and_counted() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_served_in_full_and_recorded_as_skipped() {
     let legacy = LegacyStub::start().await;
-    let routes = shadowed_routes(
-        &legacy.url(),
-        "[shadow]\nmax_body_bytes = 1024",
-        "legacy",
-        "",
-    );
+    let routes = shadowed_routes(&legacy.url(), &["max_body_bytes = 1024"], "legacy", "");
     let gateway = Launch::new(routes).start().await;
 
     let reply = gateway.get("/big/5000").await;
@@ -293,7 +276,7 @@ async fn a_body_over_the_limit_is_served_in_full_and_recorded_as_skipped() {
 #[tokio::test]
 async fn writes_are_not_mirrored_unless_listed() {
     let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(shadowed_routes(&legacy.url(), "", "legacy", ""))
+    let gateway = Launch::new(shadowed_routes(&legacy.url(), &[], "legacy", ""))
         .start()
         .await;
 
@@ -318,7 +301,7 @@ async fn writes_are_not_mirrored_unless_listed() {
 #[tokio::test]
 async fn noise_detection_marks_a_random_field_as_noise() {
     let legacy = LegacyStub::start().await;
-    let routes = shadowed_routes(&legacy.url(), "", "legacy", ", detect_noise = true");
+    let routes = shadowed_routes(&legacy.url(), &[], "legacy", ", detect_noise = true");
     let gateway = Launch::new(routes).start().await;
     let user = gateway.register_user("noisy@example.com").await;
     let path = format!(

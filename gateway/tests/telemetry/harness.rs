@@ -58,35 +58,13 @@ impl Harness {
 
         let dir = tempfile::tempdir().expect("a temporary directory");
         let routes_file = dir.path().join("routes.toml");
-        std::fs::write(
-            &routes_file,
-            format!(
-                r#"[legacy]
-url = "http://{legacy_addr}"
-connect_timeout = "1s"
-timeout = "10s"
-
-[defaults]
-target = "legacy"
-
-# The tests share a busy machine: never drop mirrors for want of spare CPU.
-[shadow]
-max_busy = 1.0
-
-[[routes]]
-name = "accounts"
-match = {{ prefix = "/v1/accounts" }}
-target = "service"
-
-[[routes]]
-name = "get-user"
-match = {{ path = "/v1/accounts/users/{{id}}", methods = ["GET"] }}
-target = "legacy"
-shadow = {{ to = "service" }}
-"#
-            ),
-        )
-        .expect("writing routes.toml");
+        let routes = test_support::RoutesToml::new(&format!("http://{legacy_addr}"))
+            .connect_timeout("1s")
+            .default_target("legacy")
+            .accounts_to_service()
+            .get_user("target = \"legacy\"\nshadow = { to = \"service\" }")
+            .build();
+        std::fs::write(&routes_file, routes).expect("writing routes.toml");
         let settings = Settings {
             listen: "127.0.0.1:0".parse().expect("an address"),
             admin_listen: "127.0.0.1:0".parse().expect("an address"),

@@ -9,7 +9,9 @@ mod database;
 mod legacy;
 mod postgres;
 mod problem;
+mod routes;
 
 pub use database::{Backend, TestDatabase};
 pub use legacy::{LEGACY_HEADER, LEGACY_USER_EMAIL, LegacyStub, Script, checksum, pattern_body};
 pub use problem::assert_problem;
+pub use routes::RoutesToml;
