@@ -1,6 +1,7 @@
 //! Prometheus metrics, recorded through the `metrics` facade and rendered at `/-/metrics`.
 //!
-//! Labels have bounded cardinality: route names from routes.toml (or
+//! Every series is named here, once; the code that records one uses the
+//! constant. Labels have bounded cardinality: route names from routes.toml (or
 //! `(default)`), targets, status classes, error kinds. Never raw paths.
 
 use std::time::Duration;
@@ -24,6 +25,14 @@ pub const ROUTE_TABLE_INFO: &str = "gateway_route_table_info";
 pub const ROUTE_TABLE_LOADED_SECONDS: &str = "gateway_route_table_loaded_timestamp_seconds";
 /// Database connections open, and idle, and the pool's maximum.
 pub const DB_POOL_CONNECTIONS: &str = "gateway_db_pool_connections";
+/// Shadow attempts, by route and outcome (the outcome labels are a contract).
+pub const SHADOW_COMPARISONS_TOTAL: &str = "gateway_shadow_comparisons_total";
+/// Time to each side's response head on mirrored requests, by route and side (`primary`, `shadow`).
+pub const SHADOW_SIDE_DURATION_SECONDS: &str = "gateway_shadow_side_duration_seconds";
+/// Mismatch records dropped: the queue was full or the database refused them.
+pub const SHADOW_RECORDS_DROPPED_TOTAL: &str = "gateway_shadow_records_dropped_total";
+/// Tester override headers refused (wrong secret or side).
+pub const OVERRIDE_REJECTED_TOTAL: &str = "gateway_override_rejected_total";
 
 /// Histogram buckets for request durations, in seconds.
 const DURATION_BUCKETS: &[f64] = &[
@@ -62,6 +71,20 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
     metrics::describe_gauge!(REQUESTS_IN_FLIGHT, "Requests being handled now.");
     metrics::describe_counter!(UPSTREAM_ERRORS_TOTAL, "Failures reaching legacy, by kind.");
     metrics::describe_counter!(ROUTE_RELOADS_TOTAL, "Route-table reloads, by result.");
+    metrics::describe_counter!(
+        SHADOW_COMPARISONS_TOTAL,
+        "Shadow attempts, by route and outcome."
+    );
+    metrics::describe_histogram!(
+        SHADOW_SIDE_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to each side's response head on mirrored requests, by route and side."
+    );
+    metrics::describe_counter!(
+        SHADOW_RECORDS_DROPPED_TOTAL,
+        "Mismatch records dropped (queue full or database failure)."
+    );
+    metrics::describe_counter!(OVERRIDE_REJECTED_TOTAL, "Tester override headers refused.");
     metrics::describe_gauge!(ROUTE_TABLE_INFO, "1 for the route table version in force.");
     metrics::describe_gauge!(
         ROUTE_TABLE_LOADED_SECONDS,

@@ -50,14 +50,14 @@ impl Override {
         };
         let (side, secret) = value.to_str().ok()?.split_once(':')?;
         if !constant_time_eq(secret.trim().as_bytes(), self.secret.as_bytes()) {
-            metrics::counter!("gateway_override_rejected_total").increment(1);
+            metrics::counter!(crate::metrics::OVERRIDE_REJECTED_TOTAL).increment(1);
             return None;
         }
         match side.trim() {
             "service" => Some(Target::Service),
             "legacy" => Some(Target::Legacy),
             _ => {
-                metrics::counter!("gateway_override_rejected_total").increment(1);
+                metrics::counter!(crate::metrics::OVERRIDE_REJECTED_TOTAL).increment(1);
                 None
             }
         }

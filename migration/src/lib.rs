@@ -10,9 +10,11 @@
 //! pending migrations and the others wait, then find none pending.
 //!
 //! The CLI also backfills users from a legacy export (`import-users`). That
-//! command lives in the binary and validates rows with the accounts domain;
-//! this library, and every migration in particular, names no service code
-//! (`frozen.rs` is a test that reads the migration files).
+//! command lives in the binary and validates rows with the accounts domain.
+//! This library names the service only to open a database as the service
+//! does ([`connect`] uses `accounts::connect_database`); the migrations
+//! themselves name no service code (`frozen.rs` is a test that reads the
+//! migration files).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};

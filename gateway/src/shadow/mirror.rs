@@ -115,7 +115,7 @@ impl Shadowing {
 
     /// Counts an outcome of `route` in metrics and the database.
     pub fn count(&self, route: &str, outcome: Outcome) {
-        metrics::counter!("gateway_shadow_comparisons_total", "route" => route.to_owned(), "outcome" => outcome.label())
+        metrics::counter!(crate::metrics::SHADOW_COMPARISONS_TOTAL, "route" => route.to_owned(), "outcome" => outcome.label())
             .increment(1);
         if let Some(recorder) = &self.recorder {
             recorder.count(route, outcome.label());
@@ -165,9 +165,9 @@ impl Shadowing {
         redact(&mut comparison, &job.redact);
         self.stats
             .latencies(&job.route, job.primary_latency, shadow_latency);
-        metrics::histogram!("gateway_shadow_side_duration_seconds", "route" => job.route.clone(), "side" => "primary")
+        metrics::histogram!(crate::metrics::SHADOW_SIDE_DURATION_SECONDS, "route" => job.route.clone(), "side" => "primary")
             .record(job.primary_latency.as_secs_f64());
-        metrics::histogram!("gateway_shadow_side_duration_seconds", "route" => job.route.clone(), "side" => "shadow")
+        metrics::histogram!(crate::metrics::SHADOW_SIDE_DURATION_SECONDS, "route" => job.route.clone(), "side" => "shadow")
             .record(shadow_latency.as_secs_f64());
         self.count(&job.route, comparison.outcome);
         if !comparison.noise.is_empty()

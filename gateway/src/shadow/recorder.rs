@@ -71,7 +71,7 @@ impl Recorder {
         match self.queue.try_send(record) {
             Ok(()) => true,
             Err(_) => {
-                metrics::counter!("gateway_shadow_records_dropped_total").increment(1);
+                metrics::counter!(crate::metrics::SHADOW_RECORDS_DROPPED_TOTAL).increment(1);
                 false
             }
         }
@@ -214,7 +214,7 @@ async fn write_loop(
                     }
                 }
                 if let Err(err) = recorder.store.insert(&batch).await {
-                    metrics::counter!("gateway_shadow_records_dropped_total").increment(batch.len() as u64);
+                    metrics::counter!(crate::metrics::SHADOW_RECORDS_DROPPED_TOTAL).increment(batch.len() as u64);
                     tracing::warn!(error = %err, records = batch.len(), "could not store shadow mismatch records");
                 }
             }
