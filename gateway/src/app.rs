@@ -196,18 +196,26 @@ impl App {
     }
 }
 
+/// The settings `gateway serve` runs with: defaults, file, environment, then `args`.
+///
+/// # Errors
+///
+/// When they cannot be read or are unusable ([`crate::config::SettingsError`]).
+pub fn serve_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
+    Settings::load(args.config.as_deref(), &args.overrides()).context("loading settings")
+}
+
 /// `gateway serve`: runs until SIGTERM or SIGINT, then drains and returns.
 ///
 /// # Errors
 ///
-/// Any start-up failure (settings, route table, database, binding), with context.
-pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let settings =
-        Settings::load(args.config.as_deref(), &args.overrides()).context("loading settings")?;
+/// Any start-up failure (route table, database, binding), with context.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = settings.database.redacted_url();
+    let workers = settings.server.worker_threads();
     let app = build(settings).await?;
     let (listen, admin_listen) = (app.listen()?, app.admin_listen()?);
-    tracing::info!(%listen, %admin_listen, routes = %app.routes.path().display(), version = app.routes.current().table.version(), %database, "gateway ready");
+    tracing::info!(%listen, %admin_listen, routes = %app.routes.path().display(), version = app.routes.current().table.version(), %database, workers, "gateway ready");
     // One line on stdout for scripts: `gateway ready listen=ADDR admin_listen=ADDR`.
     println!("gateway ready listen={listen} admin_listen={admin_listen}");
     app.serve(server::shutdown_signal()).await

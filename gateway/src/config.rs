@@ -144,6 +144,8 @@ pub struct ServerSettings {
     pub watch_routes: bool,
     /// Whether one `access_log` event is logged per request.
     pub access_log: bool,
+    /// Threads serving requests (like nginx's `worker_processes`); absent: one per CPU.
+    pub workers: Option<std::num::NonZeroUsize>,
 }
 
 impl Default for ServerSettings {
@@ -155,6 +157,7 @@ impl Default for ServerSettings {
             shutdown_grace_secs: 30,
             watch_routes: true,
             access_log: true,
+            workers: None,
         }
     }
 }
@@ -163,6 +166,14 @@ impl ServerSettings {
     /// [`ServerSettings::header_read_timeout_secs`] as a duration.
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// How many worker threads serve requests: [`ServerSettings::workers`], else one per CPU.
+    pub fn worker_threads(&self) -> usize {
+        self.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            std::num::NonZeroUsize::get,
+        )
     }
 
     /// [`ServerSettings::shutdown_grace_secs`] as a duration.
@@ -418,6 +429,18 @@ mod tests {
                 &[("GATEWAY_SERVED_BY_HEADER", "bad header")],
                 "invalid served_by_header",
             );
+            assert_eq!(
+                defaults.server.worker_threads(),
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                "one worker per CPU by default"
+            );
+            jail.set_env("GATEWAY_SERVER__WORKERS", "0");
+            let zero = Settings::load(None, &Overrides::default()).expect_err("zero workers");
+            assert!(
+                zero.to_string().to_lowercase().contains("workers"),
+                "{zero}"
+            );
+            jail.set_env("GATEWAY_SERVER__WORKERS", "1");
             jail.set_env("GATEWAY_ADMIN_LISTEN", "0.0.0.0:9901");
             jail.set_env("GATEWAY_ADMIN_TOKEN", "a-token");
             jail.set_env("GATEWAY_OVERRIDE_HEADER", "x-force-side");

@@ -7,6 +7,25 @@ use gateway::cli::{Cli, Command};
 use gateway::telemetry::ErrorChain;
 use gateway::{app, telemetry};
 
+/// `gateway serve`: the settings first, for the number of worker threads, then the runtime.
+fn serve(args: &gateway::cli::ServeArgs) -> anyhow::Result<Option<String>> {
+    let settings = app::serve_settings(args)?;
+    let runtime = runtime(Some(settings.server.worker_threads()))?;
+    runtime.block_on(app::serve(settings)).map(|()| None)
+}
+
+/// A multi-thread runtime with `workers` worker threads (tokio's default: one per CPU).
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    builder
+        .build()
+        .map_err(|err| anyhow::Error::new(err).context("cannot start the async runtime"))
+}
+
 fn main() -> ExitCode {
     // A `.env` file, when present, only fills variables that are not already set.
     let _ = dotenvy::dotenv();
@@ -17,18 +36,13 @@ fn main() -> ExitCode {
     // `check` and `status` are command-line tools whose stderr is read by
     // people and scripts; `serve` is a service whose stderr is its log.
     let serving = matches!(cli.command, None | Some(Command::Serve(_)));
-    let result = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(async {
-            match cli.command {
-                None => app::serve(&cli.serve).await.map(|()| None),
-                Some(Command::Serve(args)) => app::serve(&args).await.map(|()| None),
-                Some(Command::Check { file, config }) => app::check(file, config).map(Some),
-                Some(Command::Status { admin_url, config }) => {
-                    app::status(admin_url, config).await.map(Some)
-                }
-            }
-        }),
-        Err(err) => Err(anyhow::Error::new(err).context("cannot start the async runtime")),
+    let result = match cli.command {
+        None => serve(&cli.serve),
+        Some(Command::Serve(args)) => serve(&args),
+        Some(Command::Check { file, config }) => app::check(file, config).map(Some),
+        Some(Command::Status { admin_url, config }) => runtime(None)
+            .and_then(|runtime| runtime.block_on(app::status(admin_url, config)))
+            .map(Some),
     };
     match result {
         Ok(output) => {
