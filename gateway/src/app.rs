@@ -19,7 +19,7 @@ use crate::cli::ServeArgs;
 use crate::config::{Overrides, Settings};
 use crate::proxy::Gateway;
 use crate::reload::{self, RouteState};
-use crate::routes::RouteTable;
+use gateway_routing::RouteTable;
 use crate::server;
 use crate::shadow::Shadowing;
 use crate::shadow::headroom::Headroom;

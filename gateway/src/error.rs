@@ -8,7 +8,7 @@ use accounts::Problem;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 
-use crate::routes::PathError;
+use gateway_routing::PathError;
 use crate::upstream::ForwardError;
 
 /// The header naming the gateway's own error code on responses it made.

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::routes::{Route, RouteTable, Target};
+use gateway_routing::{Route, RouteTable, Target};
 use crate::shadow::results::Readiness;
 use crate::shadow::store::EarnedShare;
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::gating::{self, Decision, Ruling};
-use crate::routes::{RouteTable, RouteTableError};
+use gateway_routing::{RouteTable, RouteTableError};
 use crate::shadow::recorder::{Recorder, now};
 use crate::shadow::results::{readiness, route_results};
 use crate::shadow::store::EarnedShare;

@@ -43,7 +43,7 @@ use axum::body::Body;
 use http::{Request, Response};
 use tracing::Instrument;
 
-use crate::routes::Target;
+use gateway_routing::Target;
 use crate::telemetry;
 
 pub use accounts::AccountsUpstream;

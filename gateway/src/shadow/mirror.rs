@@ -22,7 +22,7 @@ use super::headroom::Headroom;
 use super::recorder::Recorder;
 use super::stats::ShadowStats;
 use super::store::MismatchRecord;
-use crate::routes::{ShadowPolicy, Target};
+use gateway_routing::{ShadowPolicy, Target};
 use crate::upstream::{Call, Upstreams};
 
 /// The header that marks a mirrored request, so either side can suppress side effects.

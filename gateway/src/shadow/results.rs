@@ -22,7 +22,7 @@ use shadow_diff::Outcome;
 
 use super::recorder::{Recorder, add_into, now};
 use super::store::{OutcomeCounts, StoreError};
-use crate::routes::FlipRequirement;
+use gateway_routing::FlipRequirement;
 
 /// Which comparisons count towards a route's results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

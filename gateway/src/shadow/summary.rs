@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::results::{Readiness, RouteResults, Window, readiness};
 use super::stats::{Latency, RouteSnapshot};
 use super::store::MismatchRecord;
-use crate::routes::Route;
+use gateway_routing::Route;
 
 /// One route's shadow results.
 #[derive(Debug, Clone, Serialize)]

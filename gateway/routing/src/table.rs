@@ -1061,7 +1061,7 @@ pub(crate) fn stable_hash_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::normalize_path;
+    use crate::normalize_path;
     use proptest::prelude::*;
 
     const FILE: &str = "routes.toml";
