@@ -57,16 +57,26 @@
 //! [`PathError`] is a client's malformed request path (answer 400).
 
 mod canary;
+mod dead;
 mod error;
+mod fnv;
+mod legacy;
+mod matcher;
 mod path;
+mod route;
 mod shadowing;
 mod spec;
 mod table;
+mod target;
+mod validate;
+mod values;
 
 pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of};
 pub use error::{PathError, Problem, RouteTableError};
+pub use legacy::LegacySettings;
+pub use matcher::{Matcher, Segment};
 pub use path::{NormalizedPath, normalize_path};
+pub use route::Route;
 pub use shadowing::{FlipRequirement, ShadowPolicy, ShadowSettings};
-pub use table::{
-    LegacySettings, Matcher, Resolution, Route, RouteTable, RouteTableSummary, Segment, Target,
-};
+pub use table::{Resolution, RouteTable, RouteTableSummary};
+pub use target::Target;

@@ -1,0 +1,10 @@
+//! The route table through its public API: parsing, the table-driven
+//! problem cases, resolution, path normalisation and the model-based
+//! properties. Shared routes.toml texts come from `fixtures.rs`.
+
+mod cases;
+mod fixtures;
+mod path;
+mod properties;
+mod resolve;
+mod table;
