@@ -11,7 +11,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod gating;
 pub mod metrics;
 pub mod overrides;
 pub mod proxy;

@@ -59,6 +59,7 @@
 mod canary;
 mod dead;
 mod error;
+pub mod flip;
 mod fnv;
 mod legacy;
 mod matcher;

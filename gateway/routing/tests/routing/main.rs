@@ -4,6 +4,7 @@
 
 mod cases;
 mod fixtures;
+mod flip;
 mod path;
 mod properties;
 mod resolve;
