@@ -7,5 +7,6 @@ mod fixtures;
 mod flip;
 mod path;
 mod properties;
+mod purity;
 mod resolve;
 mod table;
