@@ -1,6 +1,7 @@
 //! The route table through its public API: parsing, the table-driven
-//! problem cases, resolution, path normalisation and the model-based
-//! properties. Shared routes.toml texts come from `fixtures.rs`.
+//! problem cases, resolution, path normalisation, the model-based
+//! properties, the flip decision, and the crate's purity (it depends on no
+//! runtime). Shared routes.toml texts come from `fixtures.rs`.
 
 mod cases;
 mod fixtures;
