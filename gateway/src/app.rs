@@ -19,13 +19,13 @@ use crate::cli::ServeArgs;
 use crate::config::{Overrides, Settings};
 use crate::proxy::Gateway;
 use crate::reload::{self, RouteState};
-use crate::routes::RouteTable;
 use crate::server;
 use crate::shadow::Shadowing;
 use crate::shadow::headroom::Headroom;
 use crate::shadow::recorder::{Recorder, Retention};
 use crate::shadow::store::ShadowStore;
 use crate::upstream::AccountsUpstream;
+use gateway_routing::RouteTable;
 
 /// A gateway wired and bound, not yet serving.
 pub struct App {

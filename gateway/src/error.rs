@@ -8,8 +8,8 @@ use accounts::Problem;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 
-use crate::routes::PathError;
 use crate::upstream::ForwardError;
+use gateway_routing::PathError;
 
 /// The header naming the gateway's own error code on responses it made.
 pub const GATEWAY_ERROR_HEADER: &str = "x-gateway-error";

@@ -1,6 +1,6 @@
 //! The strangler-fig gateway: the one stable hostname clients hit.
 //!
-//! Per request, the route table (`routes.toml`, see [`routes`]) decides
+//! Per request, the route table (`routes.toml`, see [`gateway_routing`]) decides
 //! whether the request is forwarded to the legacy backend over HTTP
 //! ([`upstream`]) or dispatched in-process to the new service's router
 //! ([`proxy`]). The table reloads live ([`reload`]); the admin API
@@ -11,13 +11,11 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod gating;
 pub mod metrics;
 pub mod overrides;
 pub mod proxy;
 pub mod reload;
 pub mod request_id;
-pub mod routes;
 pub mod server;
 pub mod shadow;
 pub mod status;

@@ -8,7 +8,7 @@
 
 use http::{HeaderMap, HeaderName};
 
-use crate::routes::Target;
+use gateway_routing::Target;
 
 /// How a request's side can be forced, and how the response says which side served.
 #[derive(Debug, Clone, Default)]

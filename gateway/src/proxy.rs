@@ -32,11 +32,11 @@ use crate::metrics::{self, InFlight};
 use crate::overrides::SideOptions;
 use crate::reload::{Active, RouteState};
 use crate::request_id::{REQUEST_ID, request_id};
-use crate::routes::{ShadowPolicy, Target, normalize_path};
 use crate::shadow::capture::{TeeBody, buffer_request};
 use crate::shadow::{MirrorJob, Shadowing};
 use crate::telemetry;
 use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
+use gateway_routing::{ShadowPolicy, Target, normalize_path};
 
 /// The gateway's request handler: cheap to clone, shared by every connection.
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 //! The route table in force, and its live reload (file watch, SIGHUP, admin endpoint).
 //!
-//! A reload parses and validates the whole file, gates it ([`crate::gating`]),
+//! A reload parses and validates the whole file, gates it ([`gateway_routing::flip`]),
 //! then swaps it in atomically ([`ArcSwap`]): a request holds the table it
 //! started with until it ends. A bad or unearned file is rejected, logged
 //! with its reasons, counted, and shown at `/-/routes`; the previous table
@@ -24,12 +24,12 @@ use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::gating::{self, Decision, Ruling};
-use crate::routes::{RouteTable, RouteTableError};
 use crate::shadow::recorder::{Recorder, now};
-use crate::shadow::results::{readiness, route_results};
+use crate::shadow::results::route_results;
 use crate::shadow::store::EarnedShare;
 use crate::upstream::{AccountsUpstream, ClientSettings, LegacyUpstream, Upstreams};
+use gateway_routing::flip::{self, Decision, Ruling, readiness};
+use gateway_routing::{RouteTable, RouteTableError};
 
 /// A route table together with the upstreams it configures.
 pub struct Active {
@@ -181,7 +181,7 @@ impl RouteState {
     /// A route whose file raises its service share beyond what it earned is
     /// held at the share it is allowed, unless it says `force = true`; each
     /// hold is logged as an error. The shares this replica now serves are
-    /// recorded for the fleet (see [`gating::shares_to_record`]).
+    /// recorded for the fleet (see [`flip::shares_to_record`]).
     pub async fn gate_at_startup(&self, recorder: Recorder) {
         let _serialised = self.reloading.lock().await;
         let loaded = self.current();
@@ -228,7 +228,7 @@ impl RouteState {
         }
         record_shares(
             &recorder,
-            gating::shares_to_record(None, &accepted, &table),
+            flip::shares_to_record(None, &accepted, &table),
             &table,
             "startup",
         )
@@ -318,7 +318,7 @@ impl RouteState {
                 &current.rules_since,
             )
             .await;
-            let changes = gating::shares_to_record(Some(&current.table), &accepted, &active.table);
+            let changes = flip::shares_to_record(Some(&current.table), &accepted, &active.table);
             record_shares(recorder, changes, &active.table, trigger).await;
         }
         self.active.store(Arc::new(active));
@@ -351,24 +351,31 @@ impl RouteState {
     }
 }
 
-/// The shares the fleet accepted; none when they cannot be read (gating then fails closed).
-async fn accepted_shares(recorder: &Recorder) -> BTreeMap<String, EarnedShare> {
-    recorder.store().earned_shares().await.unwrap_or_else(|err| {
-        tracing::warn!(error = %err, "could not read the accepted service shares for flip gating");
-        BTreeMap::new()
-    })
+/// The service share the fleet accepted for each route, in percent; none
+/// when they cannot be read (gating then fails closed).
+async fn accepted_shares(recorder: &Recorder) -> BTreeMap<String, f64> {
+    match recorder.store().earned_shares().await {
+        Ok(shares) => shares
+            .into_iter()
+            .map(|(route, share)| (route, share.service_percent))
+            .collect(),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read the accepted service shares for flip gating");
+            BTreeMap::new()
+        }
+    }
 }
 
 /// Decides every raise of `new` over what is allowed, on the results in the routes' windows.
 async fn rule(
     recorder: &Recorder,
     in_force: Option<&RouteTable>,
-    accepted: &BTreeMap<String, EarnedShare>,
+    accepted: &BTreeMap<String, f64>,
     new: &RouteTable,
     rules_since: &HashMap<String, DateTime<Utc>>,
 ) -> Vec<Ruling> {
     let mut rulings = Vec::new();
-    for raise in gating::raises(in_force, accepted, new) {
+    for raise in flip::raises(in_force, accepted, new) {
         let Some(route) = new.routes().iter().find(|r| r.name() == raise.route) else {
             continue;
         };
@@ -388,7 +395,7 @@ async fn rule(
                 Default::default()
             }
         };
-        rulings.push(gating::decide(route, raise, &readiness(require, &counts)));
+        rulings.push(flip::decide(route, raise, &readiness(require, &counts)));
     }
     rulings
 }

@@ -45,7 +45,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::routes::{Target, normalize_path};
+use gateway_routing::{Target, normalize_path};
 
 /// The log filter when `RUST_LOG` is unset or invalid.
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";

@@ -43,8 +43,8 @@ use axum::body::Body;
 use http::{Request, Response};
 use tracing::Instrument;
 
-use crate::routes::Target;
 use crate::telemetry;
+use gateway_routing::Target;
 
 pub use accounts::AccountsUpstream;
 pub use legacy::{ClientSettings, ForwardContext, ForwardError, LegacyUpstream};

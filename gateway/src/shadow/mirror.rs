@@ -22,8 +22,8 @@ use super::headroom::Headroom;
 use super::recorder::Recorder;
 use super::stats::ShadowStats;
 use super::store::MismatchRecord;
-use crate::routes::{ShadowPolicy, Target};
 use crate::upstream::{Call, Upstreams};
+use gateway_routing::{ShadowPolicy, Target};
 
 /// The header that marks a mirrored request, so either side can suppress side effects.
 pub const SHADOW_HEADER: &str = "x-gateway-shadow";

@@ -4,10 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::results::{Readiness, RouteResults, Window, readiness};
+use super::results::RouteResults;
 use super::stats::{Latency, RouteSnapshot};
 use super::store::MismatchRecord;
-use crate::routes::Route;
+use gateway_routing::Route;
+use gateway_routing::flip::{Readiness, Window, readiness};
 
 /// One route's shadow results.
 #[derive(Debug, Clone, Serialize)]

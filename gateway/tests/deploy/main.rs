@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Jail;
 use gateway::config::{Overrides, Settings};
-use gateway::routes::RouteTable;
+use gateway_routing::RouteTable;
 use serde::Deserialize;
 use serde_json::Value;
 

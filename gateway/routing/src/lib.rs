@@ -1,9 +1,22 @@
-//! The route table (`routes.toml`): which side answers each request.
+//! The gateway's route table (`routes.toml`): which side answers each
+//! request, and whether a route has earned a flip towards the service.
 //!
 //! Pure code, no I/O but [`RouteTable::load`]: parse and validate a file into a
 //! [`RouteTable`], normalise a request path with [`normalize_path`], and pick
 //! the route with [`RouteTable::resolve`]. A reload parses the new file
-//! completely and swaps it in only when this returns `Ok`.
+//! completely and swaps it in only when this returns `Ok`. [`flip`] decides,
+//! from outcome counts the caller reads, whether a raise of a route's
+//! service share is earned.
+//!
+//! The crate depends on no runtime (no async runtime, HTTP server or client,
+//! database or telemetry crate): only `http`, `serde`, `toml`, `humantime`,
+//! `percent-encoding`, `rand` (canary draws), `chrono` (the flip window),
+//! `thiserror` and the pure `shadow-diff` (the comparison rules a route's
+//! `shadow` builds, and the outcomes readiness counts). The test
+//! `tests/routing/purity.rs` fails if `tokio`, `hyper`, `axum`, `sea-orm`,
+//! `sqlx`, `tracing` or `opentelemetry` enters its dependency tree, or if
+//! `shadow-diff` ever depends on this crate. Reading the file on reload,
+//! serving, mirroring and the database are the gateway's.
 //!
 //! # The file
 //!
@@ -55,18 +68,53 @@
 //! a compiler: the TOML error if the file does not parse, otherwise every
 //! semantic problem (bad values, duplicate names, routes that can never match).
 //! [`PathError`] is a client's malformed request path (answer 400).
+//!
+//! # Files
+//!
+//! - `spec.rs`: the serde model of the file, exactly as written, with positions;
+//! - `table.rs`: [`RouteTable`] (parse, resolve, precedence order, the admin
+//!   [`RouteTableSummary`], [`RouteTable::with_route`]) and [`Resolution`];
+//! - `validate.rs`: one `[[routes]]` entry into a [`Route`], names included;
+//! - `values.rs`: the checks of a duration and of a method list, shared by
+//!   `[legacy]`, `[shadow]` and routes;
+//! - `legacy.rs`: [`LegacySettings`] and the check of the legacy URL;
+//! - `target.rs`: [`Target`], legacy or service;
+//! - `matcher.rs`: [`Segment`], [`Matcher`], parsing `path` and `prefix`,
+//!   the specificity order and coverage;
+//! - `route.rs`: [`Route`], its admin view and
+//!   [`Route::with_service_share_at_most`];
+//! - `dead.rs`: routes that can never match;
+//! - `shadowing.rs`: [`ShadowSettings`], [`ShadowPolicy`] and
+//!   [`FlipRequirement`], from `[shadow]`, `shadow` and `require`;
+//! - `canary.rs`: [`CanaryPolicy`], [`StickyKey`] and the buckets;
+//! - `fnv.rs`: FNV-1a 64, the one stable hash (versions, fingerprints, buckets);
+//! - `path.rs`: [`normalize_path`] and [`NormalizedPath`];
+//! - `error.rs`: [`RouteTableError`], [`Problem`], [`PathError`] and the
+//!   offset → line/column index;
+//! - `flip.rs`, `flip/window.rs`, `flip/readiness.rs`: the flip decision.
 
 mod canary;
+mod dead;
 mod error;
+pub mod flip;
+mod fnv;
+mod legacy;
+mod matcher;
 mod path;
+mod route;
 mod shadowing;
 mod spec;
 mod table;
+mod target;
+mod validate;
+mod values;
 
 pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of};
 pub use error::{PathError, Problem, RouteTableError};
+pub use legacy::LegacySettings;
+pub use matcher::{Matcher, Segment};
 pub use path::{NormalizedPath, normalize_path};
+pub use route::Route;
 pub use shadowing::{FlipRequirement, ShadowPolicy, ShadowSettings};
-pub use table::{
-    LegacySettings, Matcher, Resolution, Route, RouteTable, RouteTableSummary, Segment, Target,
-};
+pub use table::{Resolution, RouteTable, RouteTableSummary};
+pub use target::Target;

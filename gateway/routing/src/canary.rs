@@ -15,7 +15,8 @@ use std::net::IpAddr;
 use http::{HeaderMap, HeaderName, header};
 use serde::Serialize;
 
-use super::Target;
+use crate::fnv::fnv1a_64;
+use crate::target::Target;
 
 /// How many buckets keys are hashed into: 0.01 % resolution.
 pub const BUCKETS: u32 = 10_000;
@@ -141,11 +142,7 @@ impl CanaryPolicy {
 
 /// The bucket of a key: stable across processes, releases and routes.
 pub fn bucket_of(key: &[u8]) -> u32 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = key.iter().fold(OFFSET_BASIS, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-    });
+    let mut hash = fnv1a_64(key);
     // MurmurHash3's finaliser: spreads FNV's weak low bits over the whole word.
     hash ^= hash >> 33;
     hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);

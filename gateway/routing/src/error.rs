@@ -2,10 +2,10 @@
 //! byte-offset → line/column mapping the table errors are reported with.
 //!
 //! Which error to use where: [`RouteTableError`] comes out of
-//! [`RouteTable::load`](super::RouteTable::load) and
-//! [`RouteTable::parse`](super::RouteTable::parse) (an operator's mistake, shown
+//! [`RouteTable::load`](crate::RouteTable::load) and
+//! [`RouteTable::parse`](crate::RouteTable::parse) (an operator's mistake, shown
 //! like a compiler diagnostic); [`PathError`] comes out of
-//! [`normalize_path`](super::normalize_path) (a client's malformed request,
+//! [`normalize_path`](crate::normalize_path) (a client's malformed request,
 //! which the gateway answers with 400).
 
 use std::fmt;
@@ -92,7 +92,7 @@ impl fmt::Display for ProblemList<'_> {
     }
 }
 
-/// Why a request path was refused by [`normalize_path`](super::normalize_path).
+/// Why a request path was refused by [`normalize_path`](crate::normalize_path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
     /// The path is empty or does not start with `/`.
@@ -128,7 +128,7 @@ pub enum PathError {
 }
 
 /// Maps byte offsets of one source text to 1-based lines and columns.
-pub(super) struct LineIndex<'a> {
+pub(crate) struct LineIndex<'a> {
     source: &'a str,
     /// Byte offset at which each line starts; the first is always 0.
     line_starts: Vec<usize>,
@@ -136,7 +136,7 @@ pub(super) struct LineIndex<'a> {
 
 impl<'a> LineIndex<'a> {
     /// Indexes the line starts of `source`.
-    pub(super) fn new(source: &'a str) -> Self {
+    pub(crate) fn new(source: &'a str) -> Self {
         let line_starts = std::iter::once(0)
             .chain(source.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -148,7 +148,7 @@ impl<'a> LineIndex<'a> {
 
     /// The 1-based line and column (in characters) of byte `offset`,
     /// clamped to the source and rounded down to a character boundary.
-    pub(super) fn position(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.source.len());
         while !self.source.is_char_boundary(offset) {
             offset -= 1;
@@ -164,7 +164,7 @@ impl<'a> LineIndex<'a> {
     }
 
     /// A problem at byte `offset` with `message`.
-    pub(super) fn problem(&self, offset: usize, message: impl Into<String>) -> Problem {
+    pub(crate) fn problem(&self, offset: usize, message: impl Into<String>) -> Problem {
         let (line, column) = self.position(offset);
         Problem {
             line,

@@ -1,7 +1,7 @@
 //! The serde model of `routes.toml`, exactly as written, with positions.
 //!
-//! Nothing here is validated beyond TOML types: [`super::table`] turns a
-//! [`RoutesFile`] into a [`RouteTable`](super::RouteTable) and reports every
+//! Nothing here is validated beyond TOML types: `table.rs` (with `validate.rs`) turns a
+//! [`RoutesFile`] into a [`RouteTable`](crate::RouteTable) and reports every
 //! semantic problem at the position the [`Spanned`] values carry. Unknown keys
 //! are refused by `deny_unknown_fields` (the error names the key and the
 //! allowed ones).
@@ -9,134 +9,134 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::Target;
+use crate::target::Target;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RoutesFile {
+pub(crate) struct RoutesFile {
     /// `[legacy]`: where unmigrated requests go.
-    pub(super) legacy: Spanned<LegacySpec>,
+    pub(crate) legacy: Spanned<LegacySpec>,
     /// `[defaults]`, optional.
-    pub(super) defaults: Option<Spanned<DefaultsSpec>>,
+    pub(crate) defaults: Option<Spanned<DefaultsSpec>>,
     /// `[shadow]`: limits shared by every route's mirroring.
-    pub(super) shadow: Option<Spanned<ShadowSettingsSpec>>,
+    pub(crate) shadow: Option<Spanned<ShadowSettingsSpec>>,
     /// `[[routes]]`, in file order.
     #[serde(default)]
-    pub(super) routes: Vec<Spanned<RouteSpec>>,
+    pub(crate) routes: Vec<Spanned<RouteSpec>>,
 }
 
 /// `[legacy]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct LegacySpec {
+pub(crate) struct LegacySpec {
     /// `url = "http://host:port/optional-base"`.
-    pub(super) url: Spanned<String>,
+    pub(crate) url: Spanned<String>,
     /// `connect_timeout = "2s"` (humantime syntax).
-    pub(super) connect_timeout: Option<Spanned<String>>,
+    pub(crate) connect_timeout: Option<Spanned<String>>,
     /// `timeout = "30s"`: time to the response head (humantime syntax).
-    pub(super) timeout: Option<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
 }
 
 /// `[defaults]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct DefaultsSpec {
+pub(crate) struct DefaultsSpec {
     /// `target = "legacy" | "service"`: what answers when no route matches.
-    pub(super) target: Option<Spanned<Target>>,
+    pub(crate) target: Option<Spanned<Target>>,
 }
 
 /// One `[[routes]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RouteSpec {
+pub(crate) struct RouteSpec {
     /// `name = "create-user"`.
-    pub(super) name: Spanned<String>,
+    pub(crate) name: Spanned<String>,
     /// `match = { path = "...", methods = [...] }` or `{ prefix = "..." }`.
     #[serde(rename = "match")]
-    pub(super) matcher: Spanned<MatchSpec>,
+    pub(crate) matcher: Spanned<MatchSpec>,
     /// `target = "legacy" | "service"`.
-    pub(super) target: Spanned<Target>,
+    pub(crate) target: Spanned<Target>,
     /// `shadow = {...}`: mirror this route's requests to the other side and compare.
-    pub(super) shadow: Option<Spanned<ShadowSpec>>,
+    pub(crate) shadow: Option<Spanned<ShadowSpec>>,
     /// `require = {...}`: what the shadow results must show before the route is ready to flip.
-    pub(super) require: Option<Spanned<RequireSpec>>,
+    pub(crate) require: Option<Spanned<RequireSpec>>,
     /// `force = true`: let a reload raise the service share although `require` is not met (logged).
-    pub(super) force: Option<Spanned<bool>>,
+    pub(crate) force: Option<Spanned<bool>>,
     /// `canary = {...}`: send a share of the route's requests to the other side.
-    pub(super) canary: Option<Spanned<CanarySpec>>,
+    pub(crate) canary: Option<Spanned<CanarySpec>>,
 }
 
 /// A route's `match` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct MatchSpec {
+pub(crate) struct MatchSpec {
     /// An exact path or a pattern with `{param}` segments.
-    pub(super) path: Option<Spanned<String>>,
+    pub(crate) path: Option<Spanned<String>>,
     /// A path prefix, matched on segment boundaries.
-    pub(super) prefix: Option<Spanned<String>>,
+    pub(crate) prefix: Option<Spanned<String>>,
     /// The methods matched; absent means all.
-    pub(super) methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) methods: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[shadow]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ShadowSettingsSpec {
+pub(crate) struct ShadowSettingsSpec {
     /// Mirrors in flight at once, over all routes; beyond it they are dropped and counted.
-    pub(super) max_in_flight: Option<Spanned<u64>>,
+    pub(crate) max_in_flight: Option<Spanned<u64>>,
     /// Limit on one mirror (request, response and comparison), humantime syntax.
-    pub(super) timeout: Option<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
     /// Bodies (request or response) larger than this are not compared.
-    pub(super) max_body_bytes: Option<Spanned<u64>>,
+    pub(crate) max_body_bytes: Option<Spanned<u64>>,
     /// Mirrors are dropped while the gateway's workers are busier than this share (0.0–1.0).
-    pub(super) max_busy: Option<Spanned<f64>>,
+    pub(crate) max_busy: Option<Spanned<f64>>,
     /// Object member and header names whose values are never recorded or logged.
-    pub(super) redact: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) redact: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A route's `shadow` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ShadowSpec {
+pub(crate) struct ShadowSpec {
     /// The side mirrored to: the one that does not serve the route.
-    pub(super) to: Spanned<Target>,
+    pub(crate) to: Spanned<Target>,
     /// The share of requests mirrored, 0.0 to 1.0.
-    pub(super) sample: Option<Spanned<f64>>,
+    pub(crate) sample: Option<Spanned<f64>>,
     /// Methods mirrored; default GET, HEAD, OPTIONS. Others only when listed.
-    pub(super) methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) methods: Option<Spanned<Vec<Spanned<String>>>>,
     /// JSON Pointers (`*` for any member or index) whose differences do not count.
-    pub(super) ignore: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) ignore: Option<Spanned<Vec<Spanned<String>>>>,
     /// Response headers compared; default `content-type`.
-    pub(super) compare_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) compare_headers: Option<Spanned<Vec<Spanned<String>>>>,
     /// `"strict"` (default) or `"ignore"`: whether array order matters.
-    pub(super) array_order: Option<Spanned<String>>,
+    pub(crate) array_order: Option<Spanned<String>>,
     /// Whether the mirrored side may add object members the primary lacks.
-    pub(super) allow_added_fields: Option<Spanned<bool>>,
+    pub(crate) allow_added_fields: Option<Spanned<bool>>,
     /// Send each mirrored request to the primary twice and learn what differs anyway (noise).
-    pub(super) detect_noise: Option<Spanned<bool>>,
+    pub(crate) detect_noise: Option<Spanned<bool>>,
 }
 
 /// A route's `require` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RequireSpec {
+pub(crate) struct RequireSpec {
     /// The share of compared requests that must match, 0.0 to 1.0.
-    pub(super) match_rate: Spanned<f64>,
+    pub(crate) match_rate: Spanned<f64>,
     /// How many comparisons there must be before the rate counts.
-    pub(super) min_samples: Spanned<u64>,
+    pub(crate) min_samples: Spanned<u64>,
     /// Judge only the comparisons of this recent span (humantime, whole minutes, e.g. `"1h"`).
-    pub(super) window: Option<Spanned<String>>,
+    pub(crate) window: Option<Spanned<String>>,
 }
 
 /// A route's `canary` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CanarySpec {
+pub(crate) struct CanarySpec {
     /// The side that gets the share: the one that does not serve the route.
-    pub(super) to: Spanned<Target>,
+    pub(crate) to: Spanned<Target>,
     /// The share, in percent, 0 to 100.
-    pub(super) percent: Spanned<f64>,
+    pub(crate) percent: Spanned<f64>,
     /// `header:NAME`, `cookie:NAME` or `ip`; absent draws per request.
-    pub(super) sticky: Option<Spanned<String>>,
+    pub(crate) sticky: Option<Spanned<String>>,
 }

@@ -8,10 +8,11 @@ use serde::Serialize;
 use shadow_diff::{ArrayOrder, CompareRules, DEFAULT_MAX_BODY_BYTES, IgnoreRule};
 use toml::Spanned;
 
-use super::Target;
-use super::error::{LineIndex, Problem};
-use super::spec::{RequireSpec, ShadowSettingsSpec, ShadowSpec};
-use super::table::{duration_setting, parse_methods};
+use crate::error::{LineIndex, Problem};
+use crate::fnv::stable_hash_hex;
+use crate::spec::{RequireSpec, ShadowSettingsSpec, ShadowSpec};
+use crate::target::Target;
+use crate::values::{duration_setting, parse_methods};
 
 /// Default `[shadow] max_in_flight`.
 const DEFAULT_MAX_IN_FLIGHT: u64 = 256;
@@ -120,7 +121,7 @@ impl ShadowPolicy {
             self.rules.canonical(),
             self.detect_noise
         );
-        super::table::stable_hash_hex(canonical.as_bytes())
+        stable_hash_hex(canonical.as_bytes())
     }
 }
 
@@ -158,7 +159,7 @@ impl Default for FlipRequirement {
 }
 
 /// Validates `[shadow]`, pushing its problems.
-pub(super) fn shadow_settings(
+pub(crate) fn shadow_settings(
     spec: Option<Spanned<ShadowSettingsSpec>>,
     index: &LineIndex<'_>,
     problems: &mut Vec<Problem>,
@@ -228,7 +229,7 @@ pub(super) fn shadow_settings(
 }
 
 /// Validates a route's `shadow`, pushing its problems.
-pub(super) fn shadow_policy(
+pub(crate) fn shadow_policy(
     spec: Spanned<ShadowSpec>,
     target: Target,
     route_methods: Option<&[Method]>,
@@ -358,7 +359,7 @@ pub(super) fn shadow_policy(
 }
 
 /// Validates a route's `require`, pushing its problems.
-pub(super) fn flip_requirement(
+pub(crate) fn flip_requirement(
     spec: Spanned<RequireSpec>,
     index: &LineIndex<'_>,
     problems: &mut Vec<Problem>,

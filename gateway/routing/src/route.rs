@@ -1,0 +1,158 @@
+//! One validated `[[routes]]` entry: [`Route`], what it matches and who
+//! serves it, its view for the admin endpoint, and the same route with its
+//! service share held lower ([`Route::with_service_share_at_most`]).
+
+use std::sync::Arc;
+
+use http::Method;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+use crate::canary::CanaryPolicy;
+use crate::matcher::Matcher;
+use crate::path::NormalizedPath;
+use crate::shadowing::{FlipRequirement, ShadowPolicy};
+use crate::target::Target;
+
+/// One `[[routes]]` entry, validated.
+///
+/// Built only by `validate.rs`; the table and the dead-route analysis read
+/// its fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub(crate) name: String,
+    pub(crate) matcher: Matcher,
+    pub(crate) methods: Option<Vec<Method>>,
+    pub(crate) target: Target,
+    pub(crate) line: usize,
+    pub(crate) shadow: Option<Arc<ShadowPolicy>>,
+    pub(crate) require: Option<FlipRequirement>,
+    pub(crate) canary: Option<CanaryPolicy>,
+    pub(crate) force: bool,
+}
+
+impl Route {
+    /// The route's unique name (`[a-z0-9][a-z0-9_-]*`, at most 64 characters).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The paths the route matches.
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
+    /// The methods matched, uppercase and without duplicates; `None` means all.
+    pub fn methods(&self) -> Option<&[Method]> {
+        self.methods.as_deref()
+    }
+
+    /// The side that answers the route's requests.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The line of the route's `[[routes]]` header in the file (1-based).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// How the route is mirrored, if it is.
+    pub fn shadow(&self) -> Option<&Arc<ShadowPolicy>> {
+        self.shadow.as_ref()
+    }
+
+    /// How a share of the route's requests goes to the other side, if it does.
+    pub fn canary(&self) -> Option<&CanaryPolicy> {
+        self.canary.as_ref()
+    }
+
+    /// The share of the route's requests the service answers, in percent.
+    pub fn service_percent(&self) -> f64 {
+        let canary = self.canary.as_ref().map_or(0.0, |c| c.percent);
+        match self.target {
+            Target::Service => 100.0 - canary,
+            Target::Legacy => canary,
+        }
+    }
+
+    /// This route with its service share lowered to at most `percent` (a flip not yet earned).
+    ///
+    /// A legacy-served route keeps its canary, with the smaller share (none
+    /// at 0 %). A service-served route is served by legacy instead, with a
+    /// canary of `percent` to the service (keeping the file's sticky key) and
+    /// its mirror, if any, turned towards the service. A route already at or
+    /// below `percent` is returned unchanged.
+    #[must_use]
+    pub fn with_service_share_at_most(&self, percent: f64) -> Route {
+        let percent = percent.clamp(0.0, 100.0);
+        if self.service_percent() <= percent {
+            return self.clone();
+        }
+        let sticky = self.canary.as_ref().and_then(|c| c.sticky.clone());
+        let canary = (percent > 0.0).then(|| CanaryPolicy::new(Target::Service, percent, sticky));
+        let shadow = self.shadow.as_ref().map(|shadow| {
+            if shadow.to == Target::Legacy {
+                Arc::new(ShadowPolicy {
+                    to: Target::Service,
+                    ..ShadowPolicy::clone(shadow)
+                })
+            } else {
+                shadow.clone()
+            }
+        });
+        Route {
+            target: Target::Legacy,
+            canary,
+            shadow,
+            ..self.clone()
+        }
+    }
+
+    /// The `require` the file declares, if it does: only then are flips gated.
+    pub fn declared_require(&self) -> Option<FlipRequirement> {
+        self.require
+    }
+
+    /// Whether a reload may raise the service share without meeting `require`.
+    pub fn force(&self) -> bool {
+        self.force
+    }
+
+    /// What its shadow results must show before the route is ready to flip (defaults apply when absent).
+    pub fn require(&self) -> FlipRequirement {
+        self.require.unwrap_or_default()
+    }
+
+    /// Whether the route's method set includes `method`.
+    pub fn allows(&self, method: &Method) -> bool {
+        self.methods
+            .as_ref()
+            .is_none_or(|methods| methods.contains(method))
+    }
+
+    /// Whether the route matches this request (method and normalised path).
+    pub fn matches(&self, method: &Method, path: &NormalizedPath) -> bool {
+        self.matcher.matches(path.as_str()) && self.allows(method)
+    }
+}
+
+impl Serialize for Route {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let methods: Option<Vec<&str>> = self
+            .methods
+            .as_ref()
+            .map(|methods| methods.iter().map(Method::as_str).collect());
+        let mut fields = serializer.serialize_struct("Route", 9)?;
+        fields.serialize_field("name", &self.name)?;
+        fields.serialize_field("target", &self.target)?;
+        fields.serialize_field("line", &self.line)?;
+        fields.serialize_field("methods", &methods)?;
+        fields.serialize_field("match", &self.matcher)?;
+        fields.serialize_field("shadow", &self.shadow)?;
+        fields.serialize_field("require", &self.require())?;
+        fields.serialize_field("canary", &self.canary)?;
+        fields.serialize_field("service_percent", &self.service_percent())?;
+        fields.end()
+    }
+}

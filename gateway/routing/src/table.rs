@@ -1,0 +1,261 @@
+//! The validated route table: [`RouteTable`] parses and validates
+//! `routes.toml`, orders the routes by precedence and resolves a request to
+//! a route; [`RouteTableSummary`] is its view for the admin endpoint.
+//!
+//! # Precedence
+//!
+//! [`RouteTable::resolve`] tries the routes from the most specific to the
+//! least, and the first whose path matches and whose methods include the
+//! request's wins (a path match with another method falls through to the next
+//! candidate; when none is left, `[defaults] target` answers):
+//!
+//! 1. exact paths (`path` without `{param}`);
+//! 2. patterns (`path` with `{param}` segments): more segments first, then
+//!    segment by segment from the left, a literal before a parameter
+//!    (`/a/{x}` before `/{y}/b`);
+//! 3. prefixes: more segments first (`/v1/orders` before `/v1` before `/`).
+//!
+//! Routes of equal specificity are tried in file order. The order is computed
+//! once, when the table is parsed; a route that can never match is refused
+//! (see `dead.rs`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use http::Method;
+use serde::Serialize;
+use toml::Spanned;
+
+use crate::dead::report_dead_routes;
+use crate::error::{LineIndex, Problem, RouteTableError};
+use crate::fnv::stable_hash_hex;
+use crate::legacy::{LegacySettings, legacy_settings};
+use crate::matcher::compare_specificity;
+use crate::path::NormalizedPath;
+use crate::route::Route;
+use crate::shadowing::{ShadowSettings, shadow_settings};
+use crate::spec::RoutesFile;
+use crate::target::Target;
+use crate::validate::build_route;
+
+/// The outcome of [`RouteTable::resolve`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resolution<'a> {
+    /// The route that matched, or `None` when the default target answers.
+    pub route: Option<&'a Route>,
+    /// The side that answers: the route's target, or `[defaults] target`.
+    pub target: Target,
+}
+
+/// A parsed and fully validated `routes.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteTable {
+    legacy: LegacySettings,
+    shadow: ShadowSettings,
+    default_target: Target,
+    /// In file order.
+    routes: Vec<Route>,
+    /// Indices into `routes`, most specific first.
+    priority: Vec<usize>,
+    version: String,
+}
+
+impl RouteTable {
+    /// Reads and parses the routes file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`RouteTableError::Io`] when the file cannot be read (or is not UTF-8),
+    /// [`RouteTableError::Invalid`] as for [`RouteTable::parse`].
+    pub fn load(path: &Path) -> Result<Self, RouteTableError> {
+        let source = std::fs::read_to_string(path).map_err(|source| RouteTableError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&source, path)
+    }
+
+    /// Parses and validates `source`, reporting problems against `file`.
+    ///
+    /// # Errors
+    ///
+    /// [`RouteTableError::Invalid`] with the TOML error when the text is not a
+    /// well-typed routes file, otherwise with every semantic problem found,
+    /// sorted by position.
+    pub fn parse(source: &str, file: &Path) -> Result<Self, RouteTableError> {
+        let index = LineIndex::new(source);
+        let invalid = |mut problems: Vec<Problem>| {
+            problems.sort_by_key(|problem| (problem.line, problem.column));
+            RouteTableError::Invalid {
+                file: file.to_path_buf(),
+                problems,
+            }
+        };
+        let spec: RoutesFile = match toml::from_str(source) {
+            Ok(spec) => spec,
+            Err(err) => {
+                let offset = err.span().map_or(0, |span| span.start);
+                // One line per problem: some TOML messages span lines.
+                let message = err.message().trim().replace('\n', "; ");
+                return Err(invalid(vec![index.problem(offset, message)]));
+            }
+        };
+
+        let mut problems = Vec::new();
+        let legacy = legacy_settings(spec.legacy.into_inner(), &index, &mut problems);
+        let default_target = spec
+            .defaults
+            .and_then(|defaults| defaults.into_inner().target)
+            .map_or(Target::Legacy, Spanned::into_inner);
+        let shadow = shadow_settings(spec.shadow, &index, &mut problems);
+
+        let mut routes = Vec::with_capacity(spec.routes.len());
+        let mut match_offsets = Vec::with_capacity(spec.routes.len());
+        let mut first_lines: HashMap<String, usize> = HashMap::new();
+        for entry in spec.routes {
+            let line = index.position(entry.span().start).0;
+            let entry = entry.into_inner();
+            let name = entry.name.get_ref();
+            if let Some(first) = first_lines.get(name) {
+                problems.push(index.problem(
+                    entry.name.span().start,
+                    format!(
+                        "duplicate route name {name:?}: the route at line {first} has it already"
+                    ),
+                ));
+            } else {
+                first_lines.insert(name.clone(), line);
+            }
+            let match_offset = entry.matcher.span().start;
+            if let Some(route) = build_route(entry, line, &shadow, &index, &mut problems) {
+                routes.push(route);
+                match_offsets.push(match_offset);
+            }
+        }
+
+        let priority = priority_order(&routes);
+        report_dead_routes(&routes, &priority, &match_offsets, &index, &mut problems);
+
+        match legacy {
+            Some(legacy) if problems.is_empty() => Ok(Self {
+                legacy,
+                shadow,
+                default_target,
+                routes,
+                priority,
+                version: stable_hash_hex(source.as_bytes()),
+            }),
+            _ => Err(invalid(problems)),
+        }
+    }
+
+    /// Picks the route for a request without allocating: the first, in
+    /// [`RouteTable::by_priority`] order, whose path and methods match.
+    ///
+    /// Exact paths come first, then patterns (more segments first, then a
+    /// literal before a parameter from the left), then prefixes (more segments
+    /// first); equals in file order. No match means `[defaults] target`.
+    pub fn resolve(&self, method: &Method, path: &NormalizedPath) -> Resolution<'_> {
+        let route = self.by_priority().find(|route| route.matches(method, path));
+        Resolution {
+            route,
+            target: route.map_or(self.default_target, Route::target),
+        }
+    }
+
+    /// The legacy backend's settings.
+    pub fn legacy(&self) -> &LegacySettings {
+        &self.legacy
+    }
+
+    /// What answers when no route matches (`[defaults] target`, default `legacy`).
+    pub fn default_target(&self) -> Target {
+        self.default_target
+    }
+
+    /// The routes in file order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The routes in the order [`RouteTable::resolve`] tries them.
+    pub fn by_priority(&self) -> impl Iterator<Item = &Route> {
+        self.priority.iter().filter_map(|&i| self.routes.get(i))
+    }
+
+    /// The `[shadow]` limits shared by every route's mirroring.
+    pub fn shadow_settings(&self) -> &ShadowSettings {
+        &self.shadow
+    }
+
+    /// A stable hash of the source text (FNV-1a, 16 hex digits), the same in every process.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// This table with route `name` replaced by `route` (same name, same
+    /// match: the precedence order stays valid). Unknown names change nothing.
+    #[must_use]
+    pub fn with_route(&self, route: Route) -> RouteTable {
+        let mut table = self.clone();
+        if let Some(slot) = table
+            .routes
+            .iter_mut()
+            .find(|r| r.name == route.name && r.matcher == route.matcher)
+        {
+            *slot = route;
+        }
+        table
+    }
+
+    /// A serialisable view of the table for the admin endpoint.
+    pub fn summary(&self) -> RouteTableSummary<'_> {
+        RouteTableSummary {
+            version: &self.version,
+            legacy: LegacySummary {
+                url: self.legacy.url().to_string(),
+                connect_timeout: humantime::format_duration(self.legacy.connect_timeout())
+                    .to_string(),
+                timeout: humantime::format_duration(self.legacy.timeout()).to_string(),
+            },
+            default_target: self.default_target,
+            shadow: &self.shadow,
+            routes: &self.routes,
+            evaluation_order: self.by_priority().map(Route::name).collect(),
+        }
+    }
+}
+
+/// The table as the admin endpoint shows it (serialise it, e.g. as JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteTableSummary<'a> {
+    /// [`RouteTable::version`].
+    version: &'a str,
+    /// The legacy backend, durations in humantime syntax.
+    legacy: LegacySummary,
+    /// [`RouteTable::default_target`].
+    default_target: Target,
+    /// [`RouteTable::shadow_settings`].
+    shadow: &'a ShadowSettings,
+    /// The routes in file order: name, target, line, methods (absent = all), match kind and value.
+    routes: &'a [Route],
+    /// Route names in the order they are tried.
+    evaluation_order: Vec<&'a str>,
+}
+
+/// [`LegacySettings`] for display.
+#[derive(Debug, Clone, Serialize)]
+struct LegacySummary {
+    url: String,
+    connect_timeout: String,
+    timeout: String,
+}
+
+/// Indices of `routes`, most specific first, ties in file order.
+fn priority_order(routes: &[Route]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..routes.len()).collect();
+    order.sort_by(|&a, &b| {
+        compare_specificity(&routes[a].matcher, &routes[b].matcher).then(a.cmp(&b))
+    });
+    order
+}

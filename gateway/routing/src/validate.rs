@@ -1,0 +1,152 @@
+//! Turning one `[[routes]]` entry ([`RouteSpec`]) into a [`Route`]: its
+//! name, `match`, `methods`, `shadow`, `require`, `canary` and `force`, with
+//! every problem pushed at its position.
+
+use std::sync::Arc;
+
+use toml::Spanned;
+
+use crate::canary::{CanaryPolicy, StickyKey};
+use crate::error::{LineIndex, Problem};
+use crate::matcher::{parse_path, parse_prefix};
+use crate::route::Route;
+use crate::shadowing::{ShadowSettings, flip_requirement, shadow_policy};
+use crate::spec::{CanarySpec, MatchSpec, RouteSpec};
+use crate::target::Target;
+use crate::values::parse_methods;
+
+/// Longest route name: names are metrics labels.
+const MAX_NAME_LEN: usize = 64;
+
+/// Validates one route, pushing its problems; `None` when it cannot be built.
+pub(crate) fn build_route(
+    spec: RouteSpec,
+    line: usize,
+    shadow_settings: &ShadowSettings,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<Route> {
+    let name = spec.name.get_ref();
+    if !is_valid_name(name) {
+        problems.push(index.problem(
+            spec.name.span().start,
+            format!(
+                "invalid route name {name:?}: use 1 to {MAX_NAME_LEN} characters from a-z, 0-9, '-' and '_', starting with a letter or digit"
+            ),
+        ));
+    }
+
+    let match_offset = spec.matcher.span().start;
+    let MatchSpec {
+        path,
+        prefix,
+        methods,
+    } = spec.matcher.into_inner();
+    let matcher = match (path, prefix) {
+        (Some(path), None) => parse_path(path.get_ref())
+            .map_err(|message| problems.push(index.problem(path.span().start, message)))
+            .ok(),
+        (None, Some(prefix)) => parse_prefix(prefix.get_ref())
+            .map_err(|message| problems.push(index.problem(prefix.span().start, message)))
+            .ok(),
+        (Some(_), Some(_)) => {
+            problems.push(index.problem(
+                match_offset,
+                "`match` has both `path` and `prefix`: use exactly one",
+            ));
+            None
+        }
+        (None, None) => {
+            problems.push(index.problem(
+                match_offset,
+                "`match` needs a `path` (exact or with `{param}`s) or a `prefix`",
+            ));
+            None
+        }
+    };
+    let methods = match methods {
+        None => Some(None),
+        Some(methods) => parse_methods(methods, index, problems).map(Some),
+    };
+
+    let target = spec.target.into_inner();
+    let methods = methods?;
+    let shadow = match spec.shadow {
+        None => None,
+        Some(shadow) => shadow_policy(
+            shadow,
+            target,
+            methods.as_deref(),
+            shadow_settings.max_body_bytes,
+            index,
+            problems,
+        )
+        .map(Arc::new),
+    };
+    let require = match spec.require {
+        None => None,
+        Some(require) => flip_requirement(require, index, problems),
+    };
+    let canary = match spec.canary {
+        None => None,
+        // Problems are reported; the route is still built so later checks can run.
+        Some(canary) => canary_policy(canary, target, index, problems),
+    };
+    Some(Route {
+        name: spec.name.into_inner(),
+        matcher: matcher?,
+        methods,
+        target,
+        line,
+        shadow,
+        require,
+        canary,
+        force: spec.force.is_some_and(|f| f.into_inner()),
+    })
+}
+
+/// Validates a route's `canary`, pushing its problems.
+fn canary_policy(
+    spec: Spanned<CanarySpec>,
+    target: Target,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<CanaryPolicy> {
+    let spec = spec.into_inner();
+    let before = problems.len();
+    let to = *spec.to.get_ref();
+    if to == target {
+        problems.push(index.problem(
+            spec.to.span().start,
+            format!("`canary.to` is \"{to}\", which already serves the route: send the share to the other side"),
+        ));
+    }
+    let percent = *spec.percent.get_ref();
+    if !(0.0..=100.0).contains(&percent) {
+        problems.push(index.problem(
+            spec.percent.span().start,
+            "`percent` must be between 0 and 100",
+        ));
+    }
+    let sticky = match &spec.sticky {
+        None => None,
+        Some(raw) => match StickyKey::parse(raw.get_ref()) {
+            Ok(key) => Some(key),
+            Err(message) => {
+                problems.push(index.problem(raw.span().start, message));
+                None
+            }
+        },
+    };
+    (problems.len() == before).then(|| CanaryPolicy::new(to, percent, sticky))
+}
+
+/// Whether `name` is `[a-z0-9][a-z0-9_-]*` and at most [`MAX_NAME_LEN`] long.
+fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.len() <= MAX_NAME_LEN
+}
