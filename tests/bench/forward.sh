@@ -109,7 +109,7 @@ DB_DIR="$WORK/seed/data"
 python3 - "$WORK" <<'PY'
 import json, sys
 work = sys.argv[1]
-small = json.dumps({"ok": True, "service": "legacy", "items": [1, 2, 3], "note": "x" * 9}, separators=(",", ":"))
+small = json.dumps({"ok": True, "service": "legacy", "items": [1, 2, 3], "note": "x" * 6}, separators=(",", ":"))
 assert len(small) == 62, len(small)
 open(f"{work}/small.json", "w").write(small)
 big = '{"data":"' + "x" * (65536 - 11) + '"}'
