@@ -52,7 +52,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 STUB=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port)
@@ -167,7 +167,7 @@ NGINX
 cat > "$WORK/haproxy.cfg" <<HAPROXY
 global
   nbthread 1
-  maxconn 40000
+  maxconn 8000
   pidfile $WORK/haproxy.pid
   daemon
 defaults
