@@ -113,6 +113,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
             .into_response();
     };
     crate::metrics::set_pool(state.accounts.pool_stats());
+    crate::metrics::set_log_lines_dropped(crate::telemetry::dropped_log_lines());
     (
         [(
             header::CONTENT_TYPE,

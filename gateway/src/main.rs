@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) if serving => {
-            // The log writes to stderr unbuffered: the event is out before the process exits.
+            // The log writer's guard (`_telemetry`) writes it out before the process exits.
             tracing::error!(error = %ErrorChain(err.as_ref()), "the gateway stopped on an error");
             ExitCode::FAILURE
         }

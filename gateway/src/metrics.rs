@@ -33,6 +33,8 @@ pub const SHADOW_SIDE_DURATION_SECONDS: &str = "gateway_shadow_side_duration_sec
 pub const SHADOW_RECORDS_DROPPED_TOTAL: &str = "gateway_shadow_records_dropped_total";
 /// Tester override headers refused (wrong secret or side).
 pub const OVERRIDE_REJECTED_TOTAL: &str = "gateway_override_rejected_total";
+/// Log lines dropped because the log writer could not keep up.
+pub const LOG_LINES_DROPPED_TOTAL: &str = "gateway_log_lines_dropped_total";
 
 /// Histogram buckets for request durations, in seconds.
 const DURATION_BUCKETS: &[f64] = &[
@@ -161,6 +163,11 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         metrics::gauge!(REQUESTS_IN_FLIGHT).decrement(1.0);
     }
+}
+
+/// Publishes how many log lines the writer dropped so far ([`crate::telemetry::dropped_log_lines`]).
+pub fn set_log_lines_dropped(dropped: u64) {
+    metrics::counter!(LOG_LINES_DROPPED_TOTAL).absolute(dropped);
 }
 
 #[cfg(test)]

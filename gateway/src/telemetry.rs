@@ -1,7 +1,12 @@
 //! Logs and traces.
 //!
 //! - **Logs** go to stderr: JSON when stderr is not a terminal,
-//!   human-readable when it is; the level comes from `RUST_LOG`.
+//!   human-readable when it is; the level comes from `RUST_LOG`. A thread of
+//!   their own writes them (`tracing-appender`'s non-blocking writer), so a
+//!   request never waits for stderr: when the writer falls more than
+//!   [`LOG_BUFFER_LINES`] behind, lines are dropped and counted
+//!   ([`dropped_log_lines`], `gateway_log_lines_dropped_total`). The
+//!   [`TelemetryGuard`] writes what is queued when it is dropped.
 //! - **Traces** are OpenTelemetry spans made from `tracing` spans
 //!   (tracing-opentelemetry), exported over OTLP HTTP/protobuf in batches
 //!   when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
@@ -50,6 +55,20 @@ use gateway_routing::{Target, normalize_path};
 /// The log filter when `RUST_LOG` is unset or invalid.
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
 
+/// Log lines queued for the writer thread before new ones are dropped (and counted).
+pub const LOG_BUFFER_LINES: usize = 128 * 1024;
+
+/// Counts the log lines the writer thread dropped, once [`init`] has installed it.
+static LOG_DROPS: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Log lines dropped because the writer could not keep up (0 before [`init`]).
+pub fn dropped_log_lines() -> u64 {
+    LOG_DROPS
+        .get()
+        .map_or(0, |counter| counter.dropped_lines() as u64)
+}
+
 /// `service.name` when `OTEL_SERVICE_NAME` is unset.
 pub const DEFAULT_SERVICE_NAME: &str = "gateway";
 
@@ -65,10 +84,12 @@ const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// Flushes the spans still queued and stops the exporter, on [`shutdown`](Self::shutdown) or drop.
 ///
 /// Holds nothing when traces are off.
-#[must_use = "dropping the guard stops the trace exporter"]
+#[must_use = "dropping the guard stops the trace exporter and the log writer"]
 #[derive(Debug, Default)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    /// Writes the queued log lines when dropped; after the provider, whose shutdown may log.
+    logs: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 impl TelemetryGuard {
@@ -89,6 +110,7 @@ impl TelemetryGuard {
             // The subscriber may be the one failing to export: say it on stderr directly.
             eprintln!("gateway: flushing traces failed: {err}");
         }
+        drop(self.logs.take());
     }
 }
 
@@ -108,7 +130,13 @@ pub fn init() -> TelemetryGuard {
     install_propagator();
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let (writer, log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("gateway-log-writer")
+        .finish(std::io::stderr());
+    let drops = writer.error_counter();
+    let logs = tracing_subscriber::fmt::layer().with_writer(writer);
     let logs = if std::io::stderr().is_terminal() {
         logs.with_filter(filter).boxed()
     } else {
@@ -133,8 +161,12 @@ pub fn init() -> TelemetryGuard {
     if let Some(err) = failure {
         tracing::warn!(error = %ErrorChain(err.as_ref()), "traces are off: the OTLP exporter could not be built");
     }
+    if installed {
+        let _ = LOG_DROPS.set(drops);
+    }
     let guard = TelemetryGuard {
         provider: provider.filter(|_| installed),
+        logs: installed.then_some(log_guard),
     };
     if guard.exporting() {
         tracing::info!("exporting traces over OTLP");

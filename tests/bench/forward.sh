@@ -65,15 +65,18 @@ start_gateway() {
   printf '%s\n' "$routes" > "$WORK/$name/routes.toml"
   local run=("$GATEWAY")
   [ "$pin" = pinned ] && run=(taskset -c 0 "$GATEWAY")
+  # The logs go elsewhere than the watched directory of routes.toml: a log
+  # file beside it would wake the file watcher on every line.
+  mkdir -p "$WORK/logs"
   (cd "$WORK/$name" && exec env RUST_LOG=warn GATEWAY_SERVER__ACCESS_LOG=false "$@" \
     "${run[@]}" serve --routes routes.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-    > out 2> err) &
+    > "$WORK/logs/$name.out" 2> "$WORK/logs/$name.err") &
   local pid=$!
   PIDS+=("$pid")
-  for _ in $(seq 300); do grep -q "gateway ready" "$WORK/$name/out" 2>/dev/null && break; sleep 0.1; done
-  grep -q "gateway ready" "$WORK/$name/out" || { echo "gateway $name did not start:" >&2; cat "$WORK/$name/err" >&2; exit 1; }
-  printf -v "${name}_LISTEN" '%s' "$(sed -n 's/.*listen=\([^ ]*\) .*/\1/p' "$WORK/$name/out")"
-  printf -v "${name}_ADMIN" '%s' "$(sed -n 's/.*admin_listen=\([^ ]*\).*/\1/p' "$WORK/$name/out")"
+  for _ in $(seq 300); do grep -q "gateway ready" "$WORK/logs/$name.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q "gateway ready" "$WORK/logs/$name.out" || { echo "gateway $name did not start:" >&2; cat "$WORK/logs/$name.err" >&2; exit 1; }
+  printf -v "${name}_LISTEN" '%s' "$(sed -n 's/.*listen=\([^ ]*\) .*/\1/p' "$WORK/logs/$name.out")"
+  printf -v "${name}_ADMIN" '%s' "$(sed -n 's/.*admin_listen=\([^ ]*\).*/\1/p' "$WORK/logs/$name.out")"
   printf -v "${name}_PID" '%s' "$pid"
 }
 stop_gateway() { local pid_var="${1}_PID"; kill "${!pid_var}" 2>/dev/null || true; wait "${!pid_var}" 2>/dev/null || true; }

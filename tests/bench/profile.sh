@@ -48,10 +48,12 @@ http {
 }
 NGINX
 taskset -c 0 nginx -c "$WORK/stub.conf"
-printf '[legacy]\nurl = "http://127.0.0.1:%s"\n' "$STUB" > "$WORK/routes.toml"
-(cd "$WORK" && exec env RUST_LOG=info GATEWAY_SERVER__WORKERS=1 GATEWAY_SERVER__ACCESS_LOG="$ACCESS_LOG" \
+# routes.toml in a directory of its own: the logs beside it would wake the file watcher.
+mkdir -p "$WORK/routes"
+printf '[legacy]\nurl = "http://127.0.0.1:%s"\n' "$STUB" > "$WORK/routes/routes.toml"
+(cd "$WORK/routes" && exec env RUST_LOG=info GATEWAY_SERVER__WORKERS=1 GATEWAY_SERVER__ACCESS_LOG="$ACCESS_LOG" \
   taskset -c 0 "$GATEWAY" serve --routes routes.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  > out 2> err) &
+  > "$WORK/out" 2> "$WORK/err") &
 GW_PID=$!
 for _ in $(seq 300); do grep -q "gateway ready" "$WORK/out" 2>/dev/null && break; sleep 0.1; done
 LISTEN=$(sed -n 's/.*listen=\([^ ]*\) .*/\1/p' "$WORK/out")
@@ -67,7 +69,8 @@ inferno-flamegraph --title "gateway: GET /small (access_log=$ACCESS_LOG)" < "$OU
 grep -E "Requests/sec" "$OUT/wrk.txt"
 echo "flamegraph: $OUT/flamegraph.svg"
 echo "top functions (self time):"
-perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol 2> /dev/null | grep -E '^ +[0-9]' | head -25
+perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol 2> /dev/null > "$OUT/report.txt" || true
+grep -E '^ +[0-9]' "$OUT/report.txt" | sed -e 's/  */ /g' | cut -c1-160 | head -25
 echo "top inclusive (children):"
 python3 - "$OUT/stacks.folded" <<'PY'
 import collections, sys

@@ -99,15 +99,12 @@ async fn assert_held(gateway: &GatewayProcess, path: &str) {
         "{doc}"
     );
     assert!(gateway.get(path).await.is_from_legacy());
-    assert!(
-        gateway
-            .stderr()
-            .lines()
-            .any(|l| l.contains("\"level\":\"ERROR\"")
-                && l.contains("route held at its earned service share")),
-        "the hold is logged as an error:\n{}",
-        gateway.stderr()
-    );
+    gateway
+        .log_line("the hold, logged as an error", |l| {
+            l.contains("\"level\":\"ERROR\"")
+                && l.contains("route held at its earned service share")
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

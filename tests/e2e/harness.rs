@@ -726,6 +726,24 @@ impl GatewayProcess {
     pub(crate) fn stderr(&self) -> String {
         self.stderr.snapshot()
     }
+
+    /// Waits until a line of the log satisfies `wanted`; returns that line.
+    ///
+    /// The gateway's logs are written by a thread of their own, so a line
+    /// can arrive a moment after the response that follows the event.
+    ///
+    /// # Panics
+    ///
+    /// When no such line arrives within 10 s; the message names `what`.
+    pub(crate) async fn log_line(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        eventually(Duration::from_secs(10), what, || async {
+            self.stderr()
+                .lines()
+                .find(|line| wanted(line))
+                .map(str::to_owned)
+        })
+        .await
+    }
 }
 
 impl Drop for GatewayProcess {

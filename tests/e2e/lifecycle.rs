@@ -269,8 +269,7 @@ async fn flip_gating_refuses_an_unearned_flip_and_accepts_an_earned_or_forced_on
         lifecycle_routes(&legacy.url(), "target = \"legacy\"")
     ));
     assert_eq!(gateway.reload().await.status, StatusCode::OK);
-    assert!(
-        gateway.stderr().contains("flip forced"),
-        "a forced flip is logged"
-    );
+    gateway
+        .log_line("a forced flip is logged", |l| l.contains("flip forced"))
+        .await;
 }
