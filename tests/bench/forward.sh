@@ -24,6 +24,7 @@
 #
 #   tests/bench/forward.sh        # ROUNDS=3 WARMUP=2 DURATION=10 CONNECTIONS=64 IDLE_CONNECTIONS=10000
 #   QUICK=1 tests/bench/forward.sh  # 1 round of 3 s: a smoke run of the script itself
+#   PARTS=shadow,memory tests/bench/forward.sh   # only some parts: forward, shadow, hop, memory
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,6 +33,8 @@ WARMUP=${WARMUP:-2}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+PARTS=${PARTS:-forward,shadow,hop,memory}
+part() { [[ ",$PARTS," == *",$1,"* ]]; }
 if [ -n "${QUICK:-}" ]; then ROUNDS=1; WARMUP=1; DURATION=3; IDLE_CONNECTIONS=1000; fi
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
@@ -262,6 +265,7 @@ scenario() {
 
 echo "forward benchmark: $ROUNDS rounds, ${WARMUP}s warm-up + ${DURATION}s, $CONNECTIONS connections, $(nproc) CPUs" >&2
 
+if part forward; then
 # Pinned.
 PINNED=1
 start_proxies pinned
@@ -298,14 +302,15 @@ for s in scenarios:
     p99 = " / ".join(f"{med(s, t, 4):.2f}" for t in ("direct", "nginx", "haproxy", "gateway"))
     print(f"| {s} | {direct:,.0f} | {ratios[0]:.3f} | {ratios[1]:.3f} | {ratios[2]:.3f} | {p99} |")
 PY
+fi
 
 # --- Shadowing, pinned -------------------------------------------------------
-PINNED=1
-start_proxies pinned
 SHADOW_ROWS="$WORK/shadow.txt"
 : > "$SHADOW_ROWS"
 shadow_run() { # label max_busy shadow-line
   start_gateway shd pinned "$(routes_forwarding "http://127.0.0.1:$STUB" "$2" "$3")" GATEWAY_SERVER__WORKERS=1 DATABASE_URL="sqlite://$DB_DIR/project-alpha.sqlite?mode=rwc"
+  # Each run counts its own comparisons only (warm-up included).
+  [ -n "$3" ] && curl -sf -X POST "http://$shd_ADMIN/-/shadow/routes/get-user/reset" > /dev/null
   read -r rps _ p99 < <(measure "shadow-$1" "http://$shd_LISTEN$USER_PATH")
   sleep 2
   local counts
@@ -313,7 +318,10 @@ shadow_run() { # label max_busy shadow-line
   echo "$1|$rps|$p99|$counts" >> "$SHADOW_ROWS"
   stop_gateway shd
 }
+PINNED=1
+part shadow && start_proxies pinned
 for round in $(seq "$ROUNDS"); do
+  part shadow || break
   shadow_run off 0.8 ""
   shadow_run "on, every mirror (max_busy = 1.0)" 1.0 'shadow = { to = "service", sample = 1.0, ignore = ["/created_at", "/updated_at"] }'
   shadow_run "on, default headroom" 0.8 'shadow = { to = "service", sample = 1.0, ignore = ["/created_at", "/updated_at"] }'
@@ -324,16 +332,18 @@ done
 # --- In-process dispatch next to one forwarded hop, pinned ------------------
 HOP_ROWS="$WORK/hop.txt"
 : > "$HOP_ROWS"
+if part hop; then
+part shadow || start_proxies pinned
 start_gateway svc pinned "$(routes_forwarding "http://127.0.0.1:$STUB" 0.8 'target = "service"' | sed '/^target = "legacy"$/d')" GATEWAY_SERVER__WORKERS=1 DATABASE_URL="sqlite://$DB_DIR/project-alpha.sqlite?mode=rwc"
 start_gateway hop pinned "$(routes_forwarding "http://$svc_LISTEN")" GATEWAY_SERVER__WORKERS=1 DATABASE_URL="sqlite://$DB_DIR/project-alpha.sqlite?mode=rwc"
 for round in $(seq "$ROUNDS"); do
   read -r rps _ _ < <(measure "in-process-$round" "http://$svc_LISTEN$USER_PATH"); echo "in-process|$rps" >> "$HOP_ROWS"
   read -r rps _ _ < <(measure "one-hop-$round" "http://$hop_LISTEN$USER_PATH"); echo "one hop|$rps" >> "$HOP_ROWS"
 done
+fi
 
 # --- Memory -------------------------------------------------------------------
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-IDLE_RSS=$(rss_kib "$svc_PID")
 hold_idle() { # name host:port count: holds that many keep-alive connections open after one request each, until killed
   python3 - "$2" "$3" > "$WORK/hold-$1.out" 2>&1 <<'PY' &
 import socket, sys, time
@@ -363,29 +373,39 @@ conn_cost() { # name host:port pid → "name|rss before KiB|rss after KiB"
   echo "$1|$before|$after"
 }
 MEM_ROWS="$WORK/mem.txt"
-start_gateway fwd pinned "$(routes_forwarding "http://127.0.0.1:$STUB")" GATEWAY_SERVER__WORKERS=1 DATABASE_URL="sqlite://$DB_DIR/project-alpha.sqlite?mode=rwc"
-conn_cost gateway "$fwd_LISTEN" "$fwd_PID" > "$MEM_ROWS"
-NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
-conn_cost nginx "127.0.0.1:$NGINX" "$NGINX_WORKER" >> "$MEM_ROWS"
+: > "$MEM_ROWS"
+IDLE_RSS=0
+if part memory; then
+  [ -f "$WORK/nginx.pid" ] || start_proxies pinned
+  start_gateway idle pinned "$(routes_forwarding "http://127.0.0.1:$STUB")" GATEWAY_SERVER__WORKERS=1 DATABASE_URL="sqlite://$DB_DIR/project-alpha.sqlite?mode=rwc"
+  sleep 2
+  IDLE_RSS=$(rss_kib "$idle_PID")
+  conn_cost gateway "$idle_LISTEN" "$idle_PID" > "$MEM_ROWS"
+  NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+  conn_cost nginx "127.0.0.1:$NGINX" "$NGINX_WORKER" >> "$MEM_ROWS"
+fi
 
 python3 - "$SHADOW_ROWS" "$HOP_ROWS" "$MEM_ROWS" "$IDLE_RSS" "$IDLE_CONNECTIONS" <<'PY'
 import statistics, sys
 shadow = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 med = lambda label, i: statistics.median(float(r[i]) for r in shadow if r[0] == label)
-off = med("off", 1)
 print()
-print("Shadowing, pinned (GET user; legacy serves, the in-process service is mirrored, sample 1.0):")
-for label in ("on, every mirror (max_busy = 1.0)", "on, default headroom"):
+if shadow:
+  off = med("off", 1)
+  print("Shadowing, pinned (GET user; legacy serves, the in-process service is mirrored, sample 1.0):")
+  for label in ("on, every mirror (max_busy = 1.0)", "on, default headroom"):
     rows = [r for r in shadow if r[0] == label]
     compared = sum(int(r[3].split()[0]) for r in rows)
     attempts = sum(int(r[3].split()[1]) for r in rows)
     share = compared / attempts if attempts else 0.0
-    print(f"  gateway {label}: keeps {med(label, 1) / off:.3f} of its unshadowed {off:,.0f} rps; compared {compared} of {attempts} mirrored requests ({share:.1%})")
-print(f"  nginx with `mirror`: keeps {med('nginx mirror', 1) / med('nginx off', 1):.3f} of its own {med('nginx off', 1):,.0f} rps (mirrored to the stub)")
+    print(f"  gateway {label}: keeps {med(label, 1) / off:.3f} of its unshadowed {off:,.0f} rps; compared {compared} of {attempts} requests of the route ({share:.1%})")
+  print(f"  nginx with `mirror`: keeps {med('nginx mirror', 1) / med('nginx off', 1):.3f} of its own {med('nginx off', 1):,.0f} rps (mirrored to the stub)")
 hop = [l.strip().split("|") for l in open(sys.argv[2]) if l.strip()]
 hmed = lambda label: statistics.median(float(r[1]) for r in hop if r[0] == label)
-print(f"In-process GET user: {hmed('in-process'):,.0f} rps; through one forwarded hop: {hmed('one hop'):,.0f} rps; ratio {hmed('in-process') / hmed('one hop'):.2f}x")
-print(f"Idle RSS of a gateway serving the service: {int(sys.argv[4]) / 1024:.1f} MiB")
+if hop:
+  print(f"In-process GET user: {hmed('in-process'):,.0f} rps; through one forwarded hop: {hmed('one hop'):,.0f} rps; ratio {hmed('in-process') / hmed('one hop'):.2f}x")
+if int(sys.argv[4]):
+  print(f"Idle RSS of a freshly started gateway: {int(sys.argv[4]) / 1024:.1f} MiB")
 n = int(sys.argv[5])
 for line in open(sys.argv[3]):
     name, before, after = line.strip().split("|")
