@@ -91,9 +91,6 @@ impl GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::warn!(error = %crate::telemetry::ErrorChain(&self), code, "gateway answered with an error");
-        }
         let mut response = Problem::new(status, code, self.title())
             .with_detail(self.detail())
             .into_response();

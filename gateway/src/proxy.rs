@@ -340,6 +340,16 @@ impl Gateway {
                 if let GatewayError::Legacy(forward) = &err {
                     metrics::record_upstream_error(forward.kind());
                 }
+                let (status, code) = err.status_and_code();
+                if status.is_server_error() {
+                    tracing::warn!(
+                        error = %telemetry::ErrorChain(&err),
+                        code,
+                        route = %decision.route,
+                        request_id = id.to_str().unwrap_or("-"),
+                        "gateway answered with an error"
+                    );
+                }
                 err.into_response()
             }
         };

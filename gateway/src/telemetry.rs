@@ -45,6 +45,7 @@ use tracing::field::Empty;
 use tracing::level_filters::LevelFilter;
 use tracing::subscriber::Subscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -136,11 +137,20 @@ pub fn init() -> TelemetryGuard {
         .thread_name("gateway-log-writer")
         .finish(std::io::stderr());
     let drops = writer.error_counter();
+    // Events only: every log line carries its own fields, so the log layer
+    // never formats a span's fields (on each `Span::record`, per request),
+    // and with traces off no span is made at all.
+    let filter = filter.and(filter_fn(|metadata| metadata.is_event()));
     let logs = tracing_subscriber::fmt::layer().with_writer(writer);
     let logs = if std::io::stderr().is_terminal() {
         logs.with_filter(filter).boxed()
     } else {
-        logs.json().flatten_event(true).with_filter(filter).boxed()
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_filter(filter)
+            .boxed()
     };
 
     let (provider, failure) = if traces_configured(|name| std::env::var(name).ok()) {
@@ -151,13 +161,15 @@ pub fn init() -> TelemetryGuard {
     } else {
         (None, None)
     };
-    let traces = provider.as_ref().map(otel_layer);
     // `try_init` fails only when a subscriber is already installed, which is fine.
-    let installed = tracing_subscriber::registry()
-        .with(logs)
-        .with(traces)
-        .try_init()
-        .is_ok();
+    // No `Option` layer for traces: a `None` layer enables every span, and
+    // the registry would then make and track spans nobody reads.
+    let registry = tracing_subscriber::registry().with(logs);
+    let installed = match provider.as_ref() {
+        Some(provider) => registry.with(otel_layer(provider)).try_init(),
+        None => registry.try_init(),
+    }
+    .is_ok();
     if let Some(err) = failure {
         tracing::warn!(error = %ErrorChain(err.as_ref()), "traces are off: the OTLP exporter could not be built");
     }
@@ -242,6 +254,10 @@ pub(crate) fn request_span(request: &Request<Body>) -> Span {
         http.response.status_code = Empty,
         otel.status_code = Empty,
     );
+    if span.is_disabled() {
+        // Nothing listens (traces off): skip the work of filling the span.
+        return span;
+    }
     if let Ok(path) = normalize_path(request.uri().path()) {
         span.record("url.path", path.to_uri_path().as_ref());
     }

@@ -115,3 +115,82 @@ async fn the_metrics_endpoint_has_every_series_after_real_traffic() {
         "raw paths are never labels"
     );
 }
+
+/// The access-log lines on stderr that carry `request_id`, parsed.
+fn access_log_lines(stderr: &str, request_id: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["target"] == "access_log" && line["request_id"] == request_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_access_log_has_one_line_per_request_with_its_fields() {
+    let legacy = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&legacy.url(), "legacy"))
+        .without_file_watch()
+        .start()
+        .await;
+    let request = crate::harness::request(Method::GET, &gateway.url("/some/page?secret=1"))
+        .header("x-request-id", "access-log-1")
+        .body(Default::default())
+        .expect("a request");
+    let reply = gateway.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    gateway
+        .log_line("the access-log line", |line| line.contains("access-log-1"))
+        .await;
+    let lines = access_log_lines(&gateway.stderr(), "access-log-1");
+    assert_eq!(lines.len(), 1, "exactly one line per request: {lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["method"], "GET", "{line}");
+    assert_eq!(line["route"], "(default)", "{line}");
+    assert_eq!(line["side"], "legacy", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(line["client"], "127.0.0.1", "{line}");
+    assert_eq!(
+        line["response_bytes"].as_u64(),
+        Some(reply.body.len() as u64),
+        "{line}"
+    );
+    assert!(
+        line["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+        "{line}"
+    );
+    assert!(line["timestamp"].is_string(), "{line}");
+    assert!(
+        !line.to_string().contains("secret"),
+        "the query never reaches the log: {line}"
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_error_is_logged_with_its_request_id_and_route() {
+    // Nothing listens on port 1: every forward fails to connect.
+    let gateway = Launch::new(routes("http://127.0.0.1:1", "legacy"))
+        .without_file_watch()
+        .start()
+        .await;
+    let request = crate::harness::request(Method::GET, &gateway.url("/unreachable"))
+        .header("x-request-id", "error-log-1")
+        .body(Default::default())
+        .expect("a request");
+    assert_eq!(gateway.send(request).await.status, StatusCode::BAD_GATEWAY);
+
+    let warning = gateway
+        .log_line("the error's line", |line| {
+            line.contains("gateway answered with an error")
+        })
+        .await;
+    let warning: serde_json::Value = serde_json::from_str(&warning).expect("a JSON log line");
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert_eq!(warning["request_id"], "error-log-1", "{warning}");
+    assert_eq!(warning["route"], "(default)", "{warning}");
+    assert_eq!(warning["code"], "upstream-unreachable", "{warning}");
+    let access = access_log_lines(&gateway.stderr(), "error-log-1");
+    assert_eq!(access.len(), 1, "{access:?}");
+    assert_eq!(access[0]["status"], 502, "{access:?}");
+}
