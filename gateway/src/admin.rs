@@ -213,12 +213,16 @@ async fn reset_results(
     Ok(Json(json!({ "route": route, "reset_at": at })))
 }
 
-/// `GET /-/shadow`: every shadowed route's results and verdict.
+/// `GET /-/shadow`: every shadowed route's results and verdict, and what the comparison budget spent.
 async fn shadow_summaries(
     State(state): State<AdminState>,
 ) -> Result<Json<serde_json::Value>, AdminError> {
     let routes = summaries(&state, None).await?;
-    Ok(Json(json!({ "routes": routes })))
+    let budget = state.routes.current().table.shadow_settings().budget;
+    Ok(Json(json!({
+        "routes": routes,
+        "budget": state.shadowing.budget_report(budget),
+    })))
 }
 
 /// `GET /-/shadow/routes/{route}`: one route's results and verdict.

@@ -7,7 +7,7 @@
 //! - **send**: the request goes to its side through
 //!   [`Upstreams::send`](crate::upstream::Upstreams::send), legacy and the
 //!   in-process service alike. On a shadowed route the mirror is planned too
-//!   (method, sample, size, permits, headroom; every decision not to mirror
+//!   (method, sample, size, permits, headroom and budget; every decision not to mirror
 //!   is counted) and handed, with the same upstreams, to
 //!   [`Shadowing::spawn`], which runs it detached.
 //! - **finish**: metrics, the access log, the served-by and request-id headers.
@@ -258,12 +258,13 @@ impl Gateway {
         if declared_length(&request).is_some_and(|len| len > settings.max_body_bytes as u64) {
             return unmirrored(Outcome::Skipped(SkipReason::BodyTooLarge), request).await;
         }
-        // Clients first: no mirror while the workers have no time to spare.
+        // Clients first: while the workers have no time to spare, only the budget admits mirrors.
         let permit = active.shadow_permits.clone().try_acquire_owned();
-        let Some(permit) = permit
-            .ok()
-            .filter(|_| shadowing.has_headroom(settings.max_busy))
-        else {
+        let Some((permit, admission)) = permit.ok().and_then(|permit| {
+            shadowing
+                .admit(settings.max_busy, settings.budget)
+                .map(|admission| (permit, admission))
+        }) else {
             return unmirrored(Outcome::Dropped(DropReason::Overloaded), request).await;
         };
 
@@ -318,6 +319,7 @@ impl Gateway {
             primary_latency,
             primary_body,
             permit,
+            reservation: admission.into_reservation(),
             upstreams: active.upstreams.clone(),
             call: plan.call.clone(),
         });

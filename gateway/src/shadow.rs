@@ -13,6 +13,7 @@
 //! database; mismatches are logged once and recorded ([`store`]) through a
 //! bounded queue ([`recorder`]).
 
+pub mod budget;
 pub mod capture;
 mod entity;
 pub mod headroom;

@@ -337,3 +337,106 @@ async fn noise_detection_marks_a_random_field_as_noise() {
         "{summary}"
     );
 }
+
+/// `GET /-/shadow`'s comparison-budget report.
+async fn budget_report(gateway: &GatewayProcess) -> Value {
+    let reply = gateway.admin(Method::GET, "/-/shadow").await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    reply.json()["budget"].clone()
+}
+
+/// Sends `n` shadowed `GET` user requests, one after the other; all answered.
+async fn get_user_n_times(gateway: &GatewayProcess, legacy: &LegacyStub, n: u64) -> Value {
+    let user = gateway.register_user("budget@example.com").await;
+    let path = format!(
+        "/v1/accounts/users/{}",
+        user["id"].as_str().expect("test data")
+    );
+    legacy.script(&path, Script::json(user.clone()));
+    for _ in 0..n {
+        let reply = gateway.get(&path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        assert_eq!(reply.json(), user, "the client's answer is legacy's");
+    }
+    user
+}
+
+#[tokio::test]
+async fn past_max_busy_the_budget_admits_some_mirrors_and_every_request_has_one_outcome() {
+    // `max_busy = 0.0`: the workers are never "spare", so only the budget admits.
+    let legacy = LegacyStub::start().await;
+    let routes = shadowed_routes(
+        &legacy.url(),
+        &["max_busy = 0.0", "budget = 0.05"],
+        "legacy",
+        "",
+    );
+    let gateway = Launch::new(routes).start().await;
+    get_user_n_times(&gateway, &legacy, 30).await;
+
+    let summary = summary_when(&gateway, "get-user", "30 outcomes", |s| {
+        s["counts"]
+            .as_object()
+            .is_some_and(|c| c.values().filter_map(Value::as_u64).sum::<u64>() == 30)
+    })
+    .await;
+    let matched = count(&summary, "match");
+    let dropped = count(&summary, "dropped_overloaded");
+    assert_eq!(
+        matched + dropped,
+        30,
+        "every request ends in exactly one outcome, a comparison or a drop: {summary}"
+    );
+    // The first attempt finds no credit earned yet; a later one finds some.
+    assert!(dropped >= 1, "{summary}");
+    assert!(matched >= 1, "{summary}");
+    let budget = budget_report(&gateway).await;
+    assert_eq!(budget["share"], 0.05, "{budget}");
+    assert_eq!(budget["mirrors"], matched, "{budget}");
+    assert_eq!(budget["refused"], dropped, "{budget}");
+    assert!(
+        budget["spent_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{budget}"
+    );
+    assert!(
+        summary["mirror_cost_us"]
+            .as_f64()
+            .is_some_and(|us| us > 0.0),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn a_zero_budget_drops_every_mirror_past_max_busy_and_counts_each() {
+    let legacy = LegacyStub::start().await;
+    let routes = shadowed_routes(
+        &legacy.url(),
+        &["max_busy = 0.0", "budget = 0.0"],
+        "legacy",
+        "",
+    );
+    let gateway = Launch::new(routes).start().await;
+    get_user_n_times(&gateway, &legacy, 10).await;
+
+    let summary = summary_when(&gateway, "get-user", "10 drops", |s| {
+        count(s, "dropped_overloaded") == 10
+    })
+    .await;
+    assert_eq!(summary["compared"], 0, "{summary}");
+    assert_eq!(
+        summary["counts"].as_object().map(|c| c.len()),
+        Some(1),
+        "{summary}"
+    );
+    assert_eq!(
+        legacy.scripted_answers(),
+        10,
+        "legacy answered each client once"
+    );
+    let budget = budget_report(&gateway).await;
+    assert_eq!(
+        (&budget["mirrors"], &budget["refused"]),
+        (&0.into(), &10.into()),
+        "{budget}"
+    );
+}

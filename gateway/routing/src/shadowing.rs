@@ -22,6 +22,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_WINDOW: Duration = Duration::from_secs(60);
 /// Default `[shadow] max_busy`: mirrors yield to clients when workers are 80 % busy.
 const DEFAULT_MAX_BUSY: f64 = 0.8;
+/// Default `[shadow] budget`: past `max_busy`, mirrors may still take 3 % of the workers' time.
+const DEFAULT_BUDGET: f64 = 0.03;
+/// The largest `[shadow] budget`: half the workers' time, at most, goes to mirrors under load.
+const MAX_BUDGET: f64 = 0.5;
 /// Default `[shadow] redact`.
 const DEFAULT_REDACT: &[&str] = &[
     "email",
@@ -43,8 +47,13 @@ pub struct ShadowSettings {
     pub timeout: Duration,
     /// Bodies larger than this are not compared (the outcome says so).
     pub max_body_bytes: usize,
-    /// Mirrors are dropped (and counted) while the workers are busier than this share; 1.0: never.
+    /// Past this busy share of the workers, mirrors run only on the [`budget`](Self::budget);
+    /// 1.0: never (every mirror runs); 0.0: always (mirrors only ever run on the budget).
     pub max_busy: f64,
+    /// The comparison budget: the share of the workers' time that mirrors
+    /// may still take while the workers are busier than `max_busy`; 0.0:
+    /// none (every mirror is dropped then).
+    pub budget: f64,
     /// Object member and header names (lower-case) whose values are never recorded or logged.
     ///
     /// Shared, not copied, by every mirror of the table.
@@ -63,6 +72,7 @@ impl Default for ShadowSettings {
             timeout: DEFAULT_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_busy: DEFAULT_MAX_BUSY,
+            budget: DEFAULT_BUDGET,
             redact: DEFAULT_REDACT.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
@@ -215,13 +225,22 @@ pub(crate) fn shadow_settings(
         )),
         max_busy: match spec.max_busy {
             None => DEFAULT_MAX_BUSY,
-            Some(v) if (0.0..=1.0).contains(v.get_ref()) && *v.get_ref() > 0.0 => *v.get_ref(),
+            Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                problems
+                    .push(index.problem(v.span().start, "`max_busy` must be between 0.0 and 1.0"));
+                DEFAULT_MAX_BUSY
+            }
+        },
+        budget: match spec.budget {
+            None => DEFAULT_BUDGET,
+            Some(v) if (0.0..=MAX_BUDGET).contains(v.get_ref()) => *v.get_ref(),
             Some(v) => {
                 problems.push(index.problem(
                     v.span().start,
-                    "`max_busy` must be above 0.0 and at most 1.0",
+                    format!("`budget` must be between 0.0 and {MAX_BUDGET} (a share of the workers' time)"),
                 ));
-                DEFAULT_MAX_BUSY
+                DEFAULT_BUDGET
             }
         },
         redact,

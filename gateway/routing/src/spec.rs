@@ -89,8 +89,10 @@ pub(crate) struct ShadowSettingsSpec {
     pub(crate) timeout: Option<Spanned<String>>,
     /// Bodies (request or response) larger than this are not compared.
     pub(crate) max_body_bytes: Option<Spanned<u64>>,
-    /// Mirrors are dropped while the gateway's workers are busier than this share (0.0–1.0).
+    /// Past this busy share of the gateway's workers, mirrors run only on the budget (0.0–1.0).
     pub(crate) max_busy: Option<Spanned<f64>>,
+    /// The share of the workers' time mirrors may still take while they are busier than `max_busy` (0.0–0.5).
+    pub(crate) budget: Option<Spanned<f64>>,
     /// Object member and header names whose values are never recorded or logged.
     pub(crate) redact: Option<Spanned<Vec<Spanned<String>>>>,
 }

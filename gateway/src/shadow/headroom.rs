@@ -1,12 +1,13 @@
-//! CPU headroom: mirrors run only while the gateway's workers have time to spare.
+//! CPU headroom: every mirror runs while the gateway's workers have time to spare.
 //!
 //! A mirror is a second request, in the same process, on the same cores as
 //! the client's. On a saturated machine every mirror takes CPU from clients,
 //! so the gateway samples (every [`SAMPLE_EVERY`]) how busy its Tokio
 //! workers are and, on Linux, how busy the machine's CPUs are (`/proc/stat`:
-//! that also sees the database's threads and other processes), and drops
-//! mirrors, counted as `dropped_overloaded`, while the busier of the two is
-//! above `[shadow] max_busy`. Clients come first.
+//! that also sees the database's threads and other processes). While the
+//! busier of the two is above `[shadow] max_busy`, only the mirrors the
+//! comparison budget admits run ([`super::budget`]); the others are dropped,
+//! counted as `dropped_overloaded`. Clients come first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,14 +22,18 @@ pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 #[derive(Debug, Default)]
 pub struct Headroom {
     busy_permille: AtomicU32,
+    workers: usize,
 }
 
 impl Headroom {
     /// Starts sampling the current runtime's workers in a background task.
     pub fn spawn(handle: &Handle) -> Arc<Self> {
-        let headroom = Arc::new(Self::default());
-        let sampled = headroom.clone();
         let metrics = handle.metrics();
+        let headroom = Arc::new(Self {
+            busy_permille: AtomicU32::new(0),
+            workers: metrics.num_workers(),
+        });
+        let sampled = headroom.clone();
         handle.spawn(async move {
             let busy_total = |m: &tokio::runtime::RuntimeMetrics| -> Duration {
                 (0..m.num_workers())
@@ -67,9 +72,14 @@ impl Headroom {
         f64::from(self.busy_permille.load(Ordering::Relaxed)) / 1000.0
     }
 
-    /// Whether a mirror may start now under the `max_busy` limit (1.0 admits always).
+    /// Whether the workers have time to spare under the `max_busy` limit (1.0: always; 0.0: never).
     pub fn admits(&self, max_busy: f64) -> bool {
-        max_busy >= 1.0 || self.busy() <= max_busy
+        max_busy >= 1.0 || (max_busy > 0.0 && self.busy() <= max_busy)
+    }
+
+    /// The number of worker threads sampled.
+    pub fn workers(&self) -> usize {
+        self.workers
     }
 }
 
@@ -160,6 +170,11 @@ mod tests {
         assert!(headroom.admits(1.0), "1.0 turns the check off");
         headroom.busy_permille.store(1000, Ordering::Relaxed);
         assert!(headroom.admits(1.0));
+        headroom.busy_permille.store(0, Ordering::Relaxed);
+        assert!(
+            !headroom.admits(0.0),
+            "0.0: never spare, the budget alone admits"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ use shadow_diff::{
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::Instrument;
 
+use super::budget::{BudgetReport, ComparisonBudget, Reservation, metered};
 use super::capture::capture_response;
 use super::headroom::Headroom;
 use super::recorder::Recorder;
@@ -68,17 +69,39 @@ pub struct MirrorJob {
     pub primary_body: oneshot::Receiver<CapturedBody>,
     /// The slot this mirror holds among `max_in_flight`.
     pub permit: OwnedSemaphorePermit,
+    /// Its share of the comparison budget, when the workers were busy as it was admitted.
+    pub reservation: Option<Reservation>,
     /// The sides of the table the request was routed by.
     pub upstreams: Upstreams,
     /// The normalised path and query, and what legacy is told.
     pub call: Call,
 }
 
-/// The process-wide shadowing state: statistics and the recorder.
+/// The process-wide shadowing state: statistics, the recorder, headroom and the comparison budget.
 pub struct Shadowing {
     stats: ShadowStats,
     recorder: Option<Recorder>,
     headroom: Option<Arc<Headroom>>,
+    budget: Arc<ComparisonBudget>,
+}
+
+/// Why a mirror may run.
+#[derive(Debug)]
+pub enum Admission {
+    /// The workers have time to spare.
+    Spare,
+    /// The workers are busy; the comparison budget pays for it.
+    Budget(Reservation),
+}
+
+impl Admission {
+    /// The budget's reservation, if the budget pays.
+    pub fn into_reservation(self) -> Option<Reservation> {
+        match self {
+            Self::Spare => None,
+            Self::Budget(reservation) => Some(reservation),
+        }
+    }
 }
 
 impl Shadowing {
@@ -88,19 +111,33 @@ impl Shadowing {
             stats: ShadowStats::default(),
             recorder,
             headroom: None,
+            budget: ComparisonBudget::new(1),
         }
     }
 
-    /// Drops mirrors while the workers `headroom` samples are busier than `[shadow] max_busy`.
+    /// Past `[shadow] max_busy` of the workers `headroom` samples, mirrors run only on the budget.
     #[must_use]
     pub fn with_headroom(mut self, headroom: Arc<Headroom>) -> Self {
+        self.budget = ComparisonBudget::new(headroom.workers());
         self.headroom = Some(headroom);
         self
     }
 
-    /// Whether the workers have the spare time `max_busy` asks for (always, without sampling).
-    pub fn has_headroom(&self, max_busy: f64) -> bool {
-        self.headroom.as_ref().is_none_or(|h| h.admits(max_busy))
+    /// Whether a mirror may start now: the workers have time to spare under
+    /// `max_busy` (always, without sampling), or the comparison budget of
+    /// `budget` still has credit. `None`: it is dropped as overloaded.
+    pub fn admit(&self, max_busy: f64, budget: f64) -> Option<Admission> {
+        if self.headroom.as_ref().is_none_or(|h| h.admits(max_busy)) {
+            return Some(Admission::Spare);
+        }
+        self.budget
+            .admit(budget, Instant::now())
+            .map(Admission::Budget)
+    }
+
+    /// What the comparison budget has spent on this replica, under a budget of `share`.
+    pub fn budget_report(&self, share: f64) -> BudgetReport {
+        self.budget.report(share)
     }
 
     /// This replica's statistics.
@@ -123,16 +160,18 @@ impl Shadowing {
     }
 
     /// Runs `job` in a detached task; nothing it does can reach the client.
-    pub fn spawn(self: &Arc<Self>, job: MirrorJob) {
+    pub fn spawn(self: &Arc<Self>, mut job: MirrorJob) {
         let shadowing = self.clone();
         let span = crate::telemetry::shadow_span(&job.route, job.policy.to);
         let mirror = async move {
             let route = job.route.clone();
-            if AssertUnwindSafe(shadowing.run(job))
-                .catch_unwind()
-                .await
-                .is_err()
-            {
+            let reservation = job.reservation.take();
+            let (ran, cost) = metered(AssertUnwindSafe(shadowing.run(job)).catch_unwind()).await;
+            if let Some(reservation) = reservation {
+                reservation.charge(cost);
+            }
+            shadowing.stats.mirror_cost(&route, cost);
+            if ran.is_err() {
                 tracing::error!(route = %route, "a shadow comparison panicked; the client was not affected");
                 shadowing.count(&route, Outcome::Error(ErrorReason::ShadowFailed));
             }

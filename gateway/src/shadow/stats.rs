@@ -51,6 +51,9 @@ struct RouteStats {
     shadow: Reservoir,
     fields: HashMap<String, u64>,
     noise: NoiseSet,
+    /// Mirrors run and the worker time they took.
+    mirrors: u64,
+    mirror_time: Duration,
 }
 
 /// Per-route, in-memory comparison statistics of this replica.
@@ -79,6 +82,8 @@ pub struct RouteSnapshot {
     pub top_fields: Vec<(String, u64)>,
     /// Ignore rules suggested by the noise learned on this route.
     pub noise_suggestions: Vec<String>,
+    /// What one mirror costs the workers on average (its task's polling time), in microseconds.
+    pub mirror_cost_us: Option<f64>,
 }
 
 impl ShadowStats {
@@ -87,6 +92,14 @@ impl ShadowStats {
         self.with(route, |stats| {
             stats.primary.push(primary.as_secs_f64() * 1000.0);
             stats.shadow.push(shadow.as_secs_f64() * 1000.0);
+        });
+    }
+
+    /// Adds one mirror's cost: the worker time its task took.
+    pub fn mirror_cost(&self, route: &str, cost: Duration) {
+        self.with(route, |stats| {
+            stats.mirrors += 1;
+            stats.mirror_time += cost;
         });
     }
 
@@ -140,6 +153,8 @@ impl ShadowStats {
             },
             top_fields: fields,
             noise_suggestions: stats.noise.suggestions(),
+            mirror_cost_us: (stats.mirrors > 0)
+                .then(|| stats.mirror_time.as_secs_f64() * 1e6 / stats.mirrors as f64),
         }
     }
 

@@ -49,6 +49,9 @@ pub struct RouteSummary {
     pub shadow_latency: Latency,
     /// Ignore rules suggested by the noise learned on this replica.
     pub suggested_ignore: Vec<String>,
+    /// What one mirror of this route costs the workers on average, in
+    /// microseconds (this replica; its task's polling time, not the time it waits).
+    pub mirror_cost_us: Option<f64>,
     /// Whether the route is ready to flip, and why: the rule flip gating applies.
     pub verdict: Readiness,
 }
@@ -103,6 +106,7 @@ pub fn summarise(
         primary_latency: snapshot.primary,
         shadow_latency: snapshot.shadow,
         suggested_ignore: snapshot.noise_suggestions,
+        mirror_cost_us: snapshot.mirror_cost_us,
         counts,
         verdict,
     }

@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 
 /// A `routes.toml` under construction: `[legacy]`, `[defaults]`, `[shadow]` and `[[routes]]`.
 ///
-/// `[shadow] max_busy = 1.0` is always written: tests share a busy
-/// machine, and must not see mirrors dropped for want of spare CPU (the
-/// headroom rule has its own unit tests).
+/// `[shadow] max_busy = 1.0` is written unless a [`shadow_setting`](Self::shadow_setting)
+/// sets `max_busy`: tests share a busy machine, and must not see mirrors
+/// dropped for want of spare CPU (the headroom rule has its own unit tests).
 #[derive(Debug, Clone)]
 pub struct RoutesToml {
     legacy_url: String,
@@ -109,7 +109,10 @@ impl RoutesToml {
         if let Some(target) = &self.default_target {
             let _ = write!(text, "\n[defaults]\ntarget = \"{target}\"\n");
         }
-        text.push_str("\n[shadow]\nmax_busy = 1.0\n");
+        text.push_str("\n[shadow]\n");
+        if !self.shadow.iter().any(|line| line.starts_with("max_busy")) {
+            text.push_str("max_busy = 1.0\n");
+        }
         for line in &self.shadow {
             text.push_str(line);
             text.push('\n');

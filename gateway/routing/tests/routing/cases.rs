@@ -66,6 +66,14 @@ fn reports_each_problem_at_its_position() {
             "5:17: `max_in_flight` must be greater than zero",
         ),
         (
+            legacy("url = \"http://l\"\n\n[shadow]\nbudget = 0.9"),
+            "5:10: `budget` must be between 0.0 and 0.5 (a share of the workers' time)",
+        ),
+        (
+            legacy("url = \"http://l\"\n\n[shadow]\nbudget = -0.1"),
+            "5:10: `budget` must be between 0.0 and 0.5 (a share of the workers' time)",
+        ),
+        (
             legacy("url = \"http://l\"\n\n[shadow]\ntimeout = \"later\""),
             "5:11: invalid duration \"later\" for `timeout`: expected number at 0 (write e.g. \"2s\" or \"500ms\")",
         ),

@@ -1,0 +1,293 @@
+//! The comparison budget: the mirrors that still run while the workers are busy.
+//!
+//! The headroom rule ([`super::headroom`]) admits every mirror while the
+//! workers have time to spare. Past `[shadow] max_busy`, a mirror runs only
+//! on the budget: mirrors may take `[shadow] budget` of the workers' time
+//! (3 % by default), so comparisons keep flowing at saturation at a cost that
+//! is bounded and measured. The budget is a ledger of worker time:
+//!
+//! - it earns `budget × workers` seconds of credit per second of wall time
+//!   (at most one second's worth is banked, so an idle spell buys no burst);
+//! - a mirror is admitted while the credit is positive, and reserves the
+//!   mean cost of the mirrors before it ([`Reservation`]);
+//! - when it ends, its real cost — the time its task spent being polled on
+//!   the workers ([`metered`]) — replaces the reservation. A mirror that never
+//!   starts (the primary failed, the body was too large) gives it back.
+//!
+//! [`BudgetReport`] says what was spent: the summary shows it.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// What a mirror is reserved before its first one is measured.
+const FIRST_ESTIMATE: Duration = Duration::from_micros(200);
+/// Credit banked at most: this much wall time's worth.
+const MAX_BANKED: Duration = Duration::from_secs(1);
+/// Attempts further apart than this are not one busy spell: the gap is not counted as busy time.
+const SPELL_GAP: Duration = Duration::from_secs(1);
+/// Weight of the newest mirror in the running mean cost.
+const MEAN_WEIGHT: f64 = 0.05;
+
+/// The ledger of worker time that mirrors may take while the workers are busy.
+#[derive(Debug)]
+pub struct ComparisonBudget {
+    workers: f64,
+    ledger: Mutex<Ledger>,
+}
+
+#[derive(Debug)]
+struct Ledger {
+    /// Worker seconds mirrors may still take (negative: overspent, reserved ahead).
+    credit: f64,
+    /// When credit was last earned.
+    earned_at: Option<Instant>,
+    /// Wall time over which the budget was in use (busy spells).
+    busy: Duration,
+    /// The running mean cost of a budgeted mirror, in seconds.
+    mean_cost: f64,
+    /// Mirrors that ran on the budget.
+    ran: u64,
+    /// Mirrors refused because the budget was spent.
+    refused: u64,
+    /// Worker time the budgeted mirrors took.
+    spent: Duration,
+}
+
+/// A mirror admitted on the budget: its estimated cost, held until its real cost is known.
+#[derive(Debug)]
+#[must_use = "a reservation is given back when dropped: charge it with the mirror's cost"]
+pub struct Reservation {
+    budget: Arc<ComparisonBudget>,
+    estimate: f64,
+    charged: bool,
+}
+
+/// What the budget has spent on this replica, for the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BudgetReport {
+    /// `[shadow] budget`: the share of the workers' time mirrors may take while the workers are busy.
+    pub share: f64,
+    /// Mirrors that ran on the budget.
+    pub mirrors: u64,
+    /// Mirrors refused because the budget was spent (counted as `dropped_overloaded`).
+    pub refused: u64,
+    /// Worker time the budgeted mirrors took, in milliseconds.
+    pub spent_ms: f64,
+    /// Wall time the workers were busy and the budget in use, in milliseconds.
+    pub busy_ms: f64,
+    /// `spent / (busy × workers)`: the share of the workers' time the mirrors really took.
+    pub spent_share: Option<f64>,
+    /// The mean cost of one budgeted mirror, in microseconds.
+    pub mean_cost_us: Option<f64>,
+}
+
+impl ComparisonBudget {
+    /// A budget for `workers` worker threads.
+    pub fn new(workers: usize) -> Arc<Self> {
+        Arc::new(Self {
+            workers: workers.max(1) as f64,
+            ledger: Mutex::new(Ledger {
+                credit: 0.0,
+                earned_at: None,
+                busy: Duration::ZERO,
+                mean_cost: FIRST_ESTIMATE.as_secs_f64(),
+                ran: 0,
+                refused: 0,
+                spent: Duration::ZERO,
+            }),
+        })
+    }
+
+    /// Admits a mirror on a budget of `share` of the workers' time at `now`, or refuses it.
+    pub fn admit(self: &Arc<Self>, share: f64, now: Instant) -> Option<Reservation> {
+        let mut ledger = self.lock();
+        let elapsed = ledger
+            .earned_at
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        if elapsed < SPELL_GAP {
+            ledger.busy += elapsed;
+        }
+        let cap = share * self.workers * MAX_BANKED.as_secs_f64();
+        ledger.credit = (ledger.credit + share * self.workers * elapsed.as_secs_f64()).min(cap);
+        ledger.earned_at = Some(now);
+        if share <= 0.0 || ledger.credit <= 0.0 {
+            ledger.refused += 1;
+            return None;
+        }
+        let estimate = ledger.mean_cost;
+        ledger.credit -= estimate;
+        Some(Reservation {
+            budget: self.clone(),
+            estimate,
+            charged: false,
+        })
+    }
+
+    /// What was spent so far, under a budget of `share`.
+    pub fn report(&self, share: f64) -> BudgetReport {
+        let ledger = self.lock();
+        let busy = ledger.busy.as_secs_f64();
+        BudgetReport {
+            share,
+            mirrors: ledger.ran,
+            refused: ledger.refused,
+            spent_ms: ledger.spent.as_secs_f64() * 1000.0,
+            busy_ms: busy * 1000.0,
+            spent_share: (busy > 0.0).then(|| ledger.spent.as_secs_f64() / (busy * self.workers)),
+            mean_cost_us: (ledger.ran > 0).then(|| ledger.mean_cost * 1e6),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Reservation {
+    /// Replaces the reservation with the mirror's real cost.
+    pub fn charge(mut self, cost: Duration) {
+        self.charged = true;
+        let mut ledger = self.budget.lock();
+        let cost_secs = cost.as_secs_f64();
+        ledger.credit += self.estimate - cost_secs;
+        ledger.ran += 1;
+        ledger.spent += cost;
+        ledger.mean_cost += MEAN_WEIGHT * (cost_secs - ledger.mean_cost);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.charged {
+            // The mirror never ran: its reservation goes back.
+            self.budget.lock().credit += self.estimate;
+        }
+    }
+}
+
+/// Runs `future`, returning its output and the time it spent being polled.
+///
+/// Polling is the work the future does on a worker thread; the time it waits
+/// between polls (for a socket, a timer, the database's threads) is not in it.
+pub async fn metered<F: Future>(future: F) -> (F::Output, Duration) {
+    let mut future = pin!(future);
+    let mut spent = Duration::ZERO;
+    let output = std::future::poll_fn(|cx| {
+        let started = Instant::now();
+        let polled = future.as_mut().poll(cx);
+        spent += started.elapsed();
+        match polled {
+            Poll::Ready(output) => Poll::Ready(output),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await;
+    (output, spent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn credit_is_earned_at_the_budget_share_of_the_workers_time() {
+        // 2 workers, 5 %: 100 ms of wall time earn 10 ms of mirror time.
+        let budget = ComparisonBudget::new(2);
+        let start = Instant::now();
+        assert!(
+            budget.admit(0.05, start).is_none(),
+            "nothing earned before the first attempt"
+        );
+        let at = start + 100 * MS;
+        let first = budget.admit(0.05, at).expect("10 ms of credit");
+        first.charge(6 * MS);
+        let second = budget.admit(0.05, at).expect("4 ms of credit left");
+        second.charge(5 * MS);
+        assert!(budget.admit(0.05, at).is_none(), "the 10 ms are overspent");
+        let report = budget.report(0.05);
+        assert_eq!((report.mirrors, report.refused), (2, 2));
+        assert!((report.spent_ms - 11.0).abs() < 1e-9, "{report:?}");
+        assert!((report.busy_ms - 100.0).abs() < 1e-9, "{report:?}");
+        let share = report.spent_share.expect("a busy spell");
+        assert!(
+            (share - 0.055).abs() < 1e-9,
+            "11 ms of 2 × 100 ms: {report:?}"
+        );
+    }
+
+    #[test]
+    fn a_reservation_holds_the_mean_cost_until_the_real_cost_replaces_it() {
+        let budget = ComparisonBudget::new(1);
+        let start = Instant::now();
+        assert!(budget.admit(0.0105, start).is_none());
+        // 1 s at 1.05 %: 10.5 ms of credit; each mirror reserves the first estimate, 0.2 ms.
+        let held: Vec<Reservation> = (0..100)
+            .map_while(|_| budget.admit(0.0105, start + Duration::from_secs(1)))
+            .collect();
+        assert_eq!(held.len(), 53, "admitted while the credit is positive");
+        assert!(
+            budget
+                .admit(0.0105, start + Duration::from_secs(1))
+                .is_none()
+        );
+        // Mirrors that never ran give their reservation back.
+        drop(held);
+        let again = budget
+            .admit(0.0105, start + Duration::from_secs(1))
+            .expect("the credit came back");
+        again.charge(Duration::ZERO);
+        assert_eq!(budget.report(0.0105).mirrors, 1, "only charged mirrors ran");
+    }
+
+    #[test]
+    fn banked_credit_is_capped_and_a_quiet_gap_is_not_busy_time() {
+        let budget = ComparisonBudget::new(1);
+        let start = Instant::now();
+        assert!(budget.admit(0.1, start).is_none());
+        // An hour of quiet banks at most one second's worth: 100 ms.
+        let hour = start + Duration::from_secs(3600);
+        let first = budget.admit(0.1, hour).expect("credit");
+        first.charge(100 * MS);
+        assert!(budget.admit(0.1, hour).is_none(), "the cap was 100 ms");
+        assert_eq!(budget.report(0.1).busy_ms, 0.0, "the hour was not busy");
+    }
+
+    #[test]
+    fn a_zero_budget_admits_nothing() {
+        let budget = ComparisonBudget::new(2);
+        let start = Instant::now();
+        for second in 0..3 {
+            assert!(
+                budget
+                    .admit(0.0, start + Duration::from_secs(second))
+                    .is_none()
+            );
+        }
+        assert_eq!(budget.report(0.0).refused, 3);
+    }
+
+    #[tokio::test]
+    async fn metering_counts_polling_not_waiting() {
+        let (value, spent) = metered(async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let until = Instant::now() + Duration::from_millis(20);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            7
+        })
+        .await;
+        assert_eq!(value, 7);
+        assert!(
+            spent >= Duration::from_millis(20) && spent < Duration::from_millis(300),
+            "spent {spent:?}: the 20 ms of work, not the 300 ms of sleep"
+        );
+    }
+}
