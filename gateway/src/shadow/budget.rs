@@ -10,7 +10,7 @@
 //!   (at most one second's worth is banked, so an idle spell buys no burst);
 //! - a mirror is admitted while the credit is positive, and reserves the
 //!   mean cost of the mirrors before it ([`Reservation`]);
-//! - when it ends, its real cost — the time its task spent being polled on
+//! - when it ends, its real cost — the CPU time its task's polls took on
 //!   the workers ([`metered`]) — replaces the reservation. A mirror that never
 //!   starts (the primary failed, the body was too large) gives it back.
 //!
@@ -170,17 +170,19 @@ impl Drop for Reservation {
     }
 }
 
-/// Runs `future`, returning its output and the time it spent being polled.
+/// Runs `future`, returning its output and the CPU time its polls took.
 ///
 /// Polling is the work the future does on a worker thread; the time it waits
-/// between polls (for a socket, a timer, the database's threads) is not in it.
+/// between polls (for a socket, a timer, the database's threads) is not in
+/// it, nor the time the thread was descheduled mid-poll: it is the thread's
+/// CPU clock (`CLOCK_THREAD_CPUTIME_ID`) that is read around each poll.
 pub async fn metered<F: Future>(future: F) -> (F::Output, Duration) {
     let mut future = pin!(future);
     let mut spent = Duration::ZERO;
     let output = std::future::poll_fn(|cx| {
-        let started = Instant::now();
+        let started = thread_cpu_time();
         let polled = future.as_mut().poll(cx);
-        spent += started.elapsed();
+        spent += thread_cpu_time().saturating_sub(started);
         match polled {
             Poll::Ready(output) => Poll::Ready(output),
             Poll::Pending => Poll::Pending,
@@ -188,6 +190,15 @@ pub async fn metered<F: Future>(future: F) -> (F::Output, Duration) {
     })
     .await;
     (output, spent)
+}
+
+/// The CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
 #[cfg(test)]
@@ -277,8 +288,9 @@ mod tests {
     async fn metering_counts_polling_not_waiting() {
         let (value, spent) = metered(async {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let until = Instant::now() + Duration::from_millis(20);
-            while Instant::now() < until {
+            // 20 ms of this thread's CPU, however long the machine makes that take.
+            let until = thread_cpu_time() + Duration::from_millis(20);
+            while thread_cpu_time() < until {
                 std::hint::spin_loop();
             }
             7
