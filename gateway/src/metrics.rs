@@ -4,9 +4,12 @@
 //! constant. Labels have bounded cardinality: route names from routes.toml (or
 //! `(default)`), targets, status classes, error kinds. Never raw paths.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::StatusCode;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 
 /// Requests answered, by route, target and status class.
@@ -122,6 +125,80 @@ pub fn record_request(route: &str, target: &'static str, status: StatusCode, ela
         .record(elapsed.as_secs_f64());
 }
 
+/// The sides a request can be answered by, as the `target` label says them.
+const TARGETS: [&str; 3] = ["legacy", "service", "gateway"];
+/// The status classes, as the `status_class` label says them.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The request series of one route, each resolved on its first use and kept:
+/// recording a request then looks no label up.
+#[derive(Debug)]
+struct RouteSeries {
+    route: String,
+    requests: [[OnceLock<Counter>; CLASSES.len()]; TARGETS.len()],
+    durations: [OnceLock<Histogram>; TARGETS.len()],
+}
+
+impl RouteSeries {
+    fn new(route: &str) -> Self {
+        Self {
+            route: route.to_owned(),
+            requests: Default::default(),
+            durations: Default::default(),
+        }
+    }
+
+    fn record(&self, target: &'static str, status: StatusCode, elapsed: Duration) {
+        let class = status_class(status);
+        let (Some(t), Some(c)) = (
+            TARGETS.iter().position(|t| *t == target),
+            CLASSES.iter().position(|c| *c == class),
+        ) else {
+            return record_request(&self.route, target, status, elapsed);
+        };
+        self.requests[t][c]
+            .get_or_init(|| {
+                metrics::counter!(REQUESTS_TOTAL, "route" => self.route.clone(), "target" => target, "status_class" => class)
+            })
+            .increment(1);
+        self.durations[t]
+            .get_or_init(|| {
+                metrics::histogram!(REQUEST_DURATION_SECONDS, "route" => self.route.clone(), "target" => target)
+            })
+            .record(elapsed.as_secs_f64());
+    }
+}
+
+/// The request series of every route of one route table (and of `(default)`
+/// and `(unrouted)`), built when the table is loaded.
+///
+/// A series appears in `/-/metrics` on its first request, as with
+/// [`record_request`]; the handles only spare each request the label lookup.
+#[derive(Debug, Default)]
+pub struct RequestMetrics {
+    routes: HashMap<String, RouteSeries>,
+}
+
+impl RequestMetrics {
+    /// Series for `routes`, plus `(default)` and `(unrouted)`.
+    pub fn new<'a>(routes: impl IntoIterator<Item = &'a str>) -> Self {
+        let routes = routes
+            .into_iter()
+            .chain(["(default)", "(unrouted)"])
+            .map(|route| (route.to_owned(), RouteSeries::new(route)))
+            .collect();
+        Self { routes }
+    }
+
+    /// Records one answered request of `route` (any name: one not in the table is looked up).
+    pub fn record(&self, route: &str, target: &'static str, status: StatusCode, elapsed: Duration) {
+        match self.routes.get(route) {
+            Some(series) => series.record(target, status, elapsed),
+            None => record_request(route, target, status, elapsed),
+        }
+    }
+}
+
 /// Records a failure to reach legacy.
 pub fn record_upstream_error(kind: &'static str) {
     metrics::counter!(UPSTREAM_ERRORS_TOTAL, "kind" => kind).increment(1);
@@ -221,5 +298,44 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn route_handles_count_like_lookups_and_show_only_used_series() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(DURATION_BUCKETS)
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let first = RequestMetrics::new(["get-user", "orders"]);
+            let ms = Duration::from_millis(3);
+            first.record("get-user", "legacy", StatusCode::OK, ms);
+            first.record("get-user", "legacy", StatusCode::OK, ms);
+            first.record("(default)", "gateway", StatusCode::NOT_FOUND, ms);
+            first.record("not-in-the-table", "service", StatusCode::OK, ms);
+            // A reloaded table's handles continue the same series.
+            let reloaded = RequestMetrics::new(["get-user"]);
+            reloaded.record("get-user", "legacy", StatusCode::OK, ms);
+            record_request("get-user", "legacy", StatusCode::OK, ms);
+        });
+        let text = handle.render();
+        for expected in [
+            "gateway_requests_total{route=\"get-user\",target=\"legacy\",status_class=\"2xx\"} 4",
+            "gateway_request_duration_seconds_count{route=\"get-user\",target=\"legacy\"} 4",
+            "gateway_requests_total{route=\"(default)\",target=\"gateway\",status_class=\"4xx\"} 1",
+            "gateway_requests_total{route=\"not-in-the-table\",target=\"service\",status_class=\"2xx\"} 1",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains("route=\"orders\""),
+            "a route without requests has no series yet:\n{text}"
+        );
+        assert_eq!(
+            text.matches("gateway_requests_total{").count(),
+            3,
+            "only the series used:\n{text}"
+        );
     }
 }

@@ -82,6 +82,15 @@ struct Decision {
     target: &'static str,
 }
 
+/// What the finish of a request needs to know of it.
+#[derive(Clone, Copy)]
+struct Answer<'a> {
+    decision: &'a Decision,
+    method: &'a Method,
+    started: Instant,
+    client_addr: SocketAddr,
+}
+
 impl Decision {
     /// A request the gateway answered before routing it.
     fn unrouted() -> Self {
@@ -130,11 +139,17 @@ impl Gateway {
                     route: plan.route.clone(),
                     target: plan.target.as_str(),
                 };
-                (decision, self.send(active, plan, request).await)
+                (decision, self.send(active.clone(), plan, request).await)
             }
             Err(err) => (Decision::unrouted(), Err(err)),
         };
-        self.finish(result, &decision, &method, id, started, client_addr)
+        let answer = Answer {
+            decision: &decision,
+            method: &method,
+            started,
+            client_addr,
+        };
+        self.finish(result, &active, &answer, id)
     }
 
     /// Decides the route and the side of `request`, taking the tester
@@ -330,12 +345,16 @@ impl Gateway {
     fn finish(
         &self,
         result: Result<Response<Body>, GatewayError>,
-        decision: &Decision,
-        method: &Method,
+        active: &Active,
+        answer: &Answer<'_>,
         id: HeaderValue,
-        started: Instant,
-        client_addr: SocketAddr,
     ) -> Response<Body> {
+        let Answer {
+            decision,
+            method,
+            started,
+            client_addr,
+        } = *answer;
         let mut response = match result {
             Ok(response) => response,
             Err(err) => {
@@ -356,7 +375,9 @@ impl Gateway {
             }
         };
         let elapsed = started.elapsed();
-        metrics::record_request(&decision.route, decision.target, response.status(), elapsed);
+        active
+            .request_metrics
+            .record(&decision.route, decision.target, response.status(), elapsed);
         telemetry::record_outcome(
             &Span::current(),
             &decision.route,

@@ -24,6 +24,7 @@ use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use crate::metrics::RequestMetrics;
 use crate::shadow::recorder::{Recorder, now};
 use crate::shadow::results::route_results;
 use crate::shadow::store::EarnedShare;
@@ -45,18 +46,21 @@ pub struct Active {
     pub held: Vec<Hold>,
     /// Since when each shadowed route's comparison rules are in force (fleet-wide).
     pub rules_since: HashMap<String, DateTime<Utc>>,
+    /// The request series of the table's routes, resolved once.
+    pub request_metrics: RequestMetrics,
 }
 
 impl Active {
     fn new(table: RouteTable, upstreams: Upstreams) -> Self {
         let permits = table.shadow_settings().max_in_flight;
         Self {
-            table,
             upstreams,
             loaded_at: Utc::now(),
             shadow_permits: Arc::new(Semaphore::new(permits)),
             held: Vec::new(),
             rules_since: HashMap::new(),
+            request_metrics: RequestMetrics::new(table.routes().iter().map(|route| route.name())),
+            table,
         }
     }
 }

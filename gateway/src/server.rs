@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -55,7 +56,13 @@ pub async fn serve(
         let gateway = gateway.clone();
         let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let gateway = gateway.clone();
-            async move { Ok::<_, Infallible>(gateway.handle(request.map(Body::new), client_addr).await) }
+            // Boxed: hyper keeps room for the service's future in every
+            // connection, idle ones included; a box of it is 16 bytes, the
+            // future itself over 5 KB, allocated only while a request runs.
+            let answer: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
+                Ok::<_, Infallible>(gateway.handle(request.map(Body::new), client_addr).await)
+            });
+            answer
         });
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());

@@ -18,18 +18,18 @@ pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwa
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1,
-/// plus the RFC 2616 names still seen in the wild). Lower case, as
-/// [`HeaderName`] stores them.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// plus the RFC 2616 names still seen in the wild). Names, not strings: a
+/// lookup by string parses the name on every call.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Whether the `Upgrade` handshake headers survive the hop.
@@ -48,7 +48,7 @@ pub(crate) struct Forwarding<'a> {
     /// The client's address as the gateway's socket saw it.
     pub(crate) client_ip: IpAddr,
     /// The scheme the client used (`"http"`).
-    pub(crate) proto: &'a str,
+    pub(crate) proto: &'static str,
     /// The client's `Host` (or, for HTTP/2, the URI authority), if any.
     pub(crate) client_host: Option<&'a HeaderValue>,
     /// The gateway's id for this request.
@@ -98,7 +98,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: UpgradeHeaders)
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         if !(keep_upgrade && name == header::UPGRADE) {
             headers.remove(name);
         }
@@ -169,10 +169,10 @@ pub(crate) fn prepare_request_headers(
     strip_hop_by_hop(headers, upgrade);
     append_forwarded_for(headers, forwarding.client_ip);
 
-    match HeaderValue::from_str(forwarding.proto) {
-        Ok(proto) => headers.insert(X_FORWARDED_PROTO, proto),
-        Err(_) => headers.remove(X_FORWARDED_PROTO),
-    };
+    headers.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(forwarding.proto),
+    );
     match forwarding.client_host {
         Some(host) => headers.insert(X_FORWARDED_HOST, host.clone()),
         None => headers.remove(X_FORWARDED_HOST),
