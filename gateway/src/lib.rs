@@ -6,6 +6,7 @@
 //! ([`proxy`]). The table reloads live ([`reload`]); the admin API
 //! ([`admin`]) shows it. `main.rs` only wires these together ([`app`]).
 
+mod access_log;
 pub mod admin;
 pub mod app;
 pub mod cli;

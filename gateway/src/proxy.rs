@@ -26,6 +26,7 @@ use http_body_util::{LengthLimitError, Limited};
 use shadow_diff::{DropReason, ErrorReason, Outcome, SkipReason};
 use tracing::{Instrument, Span};
 
+use crate::access_log::{self, AccessLine};
 use crate::config::Settings;
 use crate::error::GatewayError;
 use crate::metrics::{self, InFlight};
@@ -385,17 +386,16 @@ impl Gateway {
             response.status(),
         );
         if self.inner.access_log {
-            tracing::info!(
-                target: "access_log",
-                method = %method,
-                route = %decision.route,
-                side = decision.target,
-                status = response.status().as_u16(),
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                request_id = id.to_str().unwrap_or("-"),
-                response_bytes = http_body::Body::size_hint(response.body()).exact(),
-                client = %client_addr.ip(),
-            );
+            access_log::log(&AccessLine {
+                method,
+                route: &decision.route,
+                side: decision.target,
+                status: response.status(),
+                duration: elapsed,
+                request_id: id.to_str().unwrap_or("-"),
+                response_bytes: http_body::Body::size_hint(response.body()).exact(),
+                client: client_addr.ip(),
+            });
         }
         if let Some(name) = &self.inner.sides.served_by {
             response

@@ -59,6 +59,9 @@ const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=
 /// Log lines queued for the writer thread before new ones are dropped (and counted).
 pub const LOG_BUFFER_LINES: usize = 128 * 1024;
 
+/// The writer thread's buffer: lines queued together go out in one `write` of up to this much.
+const LOG_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Counts the log lines the writer thread dropped, once [`init`] has installed it.
 static LOG_DROPS: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
     std::sync::OnceLock::new();
@@ -135,14 +138,20 @@ pub fn init() -> TelemetryGuard {
         .lossy(true)
         .buffered_lines_limit(LOG_BUFFER_LINES)
         .thread_name("gateway-log-writer")
-        .finish(std::io::stderr());
+        // The writer takes every line queued, then flushes: one `write` per batch, not per line.
+        .finish(std::io::BufWriter::with_capacity(
+            LOG_WRITE_BUFFER_BYTES,
+            std::io::stderr(),
+        ));
     let drops = writer.error_counter();
+    let access_writer = writer.clone();
+    let terminal = std::io::stderr().is_terminal();
     // Events only: every log line carries its own fields, so the log layer
     // never formats a span's fields (on each `Span::record`, per request),
     // and with traces off no span is made at all.
     let filter = filter.and(filter_fn(|metadata| metadata.is_event()));
     let logs = tracing_subscriber::fmt::layer().with_writer(writer);
-    let logs = if std::io::stderr().is_terminal() {
+    let logs = if terminal {
         logs.with_filter(filter).boxed()
     } else {
         logs.json()
@@ -175,6 +184,15 @@ pub fn init() -> TelemetryGuard {
     }
     if installed {
         let _ = LOG_DROPS.set(drops);
+        // Access-log lines are JSON formatted by hand, off a terminal, if `RUST_LOG` keeps them.
+        let kept = tracing::enabled!(
+            kind: tracing::metadata::Kind::EVENT,
+            target: "access_log",
+            tracing::Level::INFO
+        );
+        if !terminal && kept {
+            crate::access_log::install(access_writer);
+        }
     }
     let guard = TelemetryGuard {
         provider: provider.filter(|_| installed),

@@ -190,6 +190,11 @@ async fn a_gateway_error_is_logged_with_its_request_id_and_route() {
     assert_eq!(warning["request_id"], "error-log-1", "{warning}");
     assert_eq!(warning["route"], "(default)", "{warning}");
     assert_eq!(warning["code"], "upstream-unreachable", "{warning}");
+    gateway
+        .log_line("the access-log line", |line| {
+            line.contains("error-log-1") && line.contains("\"access_log\"")
+        })
+        .await;
     let access = access_log_lines(&gateway.stderr(), "error-log-1");
     assert_eq!(access.len(), 1, "{access:?}");
     assert_eq!(access[0]["status"], 502, "{access:?}");

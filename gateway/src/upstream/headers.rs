@@ -87,6 +87,11 @@ pub(crate) fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> 
 /// - With [`UpgradeHeaders::Keep`], `Upgrade` survives and `Connection` is
 ///   `upgrade` (plus `te` as above); other options in `Connection` still go.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: UpgradeHeaders) {
+    // The usual message has none: one pass over its few names, no lookups.
+    // (`Connection`, `TE` and `Upgrade` are among them, so nothing below applies then.)
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let keep_upgrade = upgrade == UpgradeHeaders::Keep;
     let named: Vec<HeaderName> = tokens(headers, &header::CONNECTION)
         .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
@@ -125,6 +130,13 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: UpgradeHeaders)
 /// most consumers of this header expect.
 pub(crate) fn append_forwarded_for(headers: &mut HeaderMap, client_ip: IpAddr) {
     let ip = client_ip.to_canonical().to_string();
+    if !headers.contains_key(&X_FORWARDED_FOR) {
+        // The usual case: the client is the first hop. An address is always a valid value.
+        if let Ok(value) = HeaderValue::try_from(ip) {
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+        return;
+    }
     let mut chain: Vec<u8> = Vec::new();
     for value in headers.get_all(&X_FORWARDED_FOR) {
         let value = value.as_bytes().trim_ascii();
