@@ -60,7 +60,8 @@ impl ListUsers {
     ///
     /// # Errors
     ///
-    /// [`ListUsersError::Invalid`] for a malformed cursor or a limit outside
+    /// [`ListUsersError::Invalid`] for a cursor that is not a hyphenated UUID
+    /// ([`UserId::parse_hyphenated`]) or a limit outside
     /// `1..=MAX_LIMIT`, [`ListUsersError::Storage`] when the store fails.
     #[tracing::instrument(name = "list_users", skip_all)]
     pub async fn execute(&self, query: ListUsersQuery) -> Result<UserPage, ListUsersError> {
@@ -76,7 +77,7 @@ impl ListUsers {
         let after = match query.cursor.as_deref() {
             None => None,
             Some(raw) => {
-                let parsed = UserId::parse(raw);
+                let parsed = UserId::parse_hyphenated(raw);
                 if parsed.is_none() {
                     problems.push(FieldProblem::new(
                         "cursor",
