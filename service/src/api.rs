@@ -1,11 +1,13 @@
 //! The HTTP surface of the accounts capability: routes under `/v1/accounts`, wire models, errors.
 //!
 //! Parses requests into use-case commands, calls the use cases, and turns
-//! their results into responses. Every error body is RFC 9457
+//! their results into responses. Serves the OpenAPI document of all this
+//! (`openapi`). Every error body is RFC 9457
 //! `application/problem+json`, made in one place ([`problem`]). MUST NOT
 //! reach into `infrastructure`.
 
 mod extract;
+mod formats;
 mod models;
 mod openapi;
 pub mod problem;
