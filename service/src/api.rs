@@ -2,10 +2,12 @@
 //!
 //! Parses requests into use-case commands, calls the use cases, and turns
 //! their results into responses. Serves the OpenAPI document of all this
-//! (`openapi`). Every error body is RFC 9457
+//! (`openapi`) and the interactive documentation at `/docs` (`docs`).
+//! Every error body is RFC 9457
 //! `application/problem+json`, made in one place ([`problem`]). MUST NOT
 //! reach into `infrastructure`.
 
+mod docs;
 mod extract;
 mod formats;
 mod models;
@@ -66,7 +68,8 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
             "/v1/accounts/users/{id}/deactivate",
             post(users::deactivate_user),
         )
-        .route("/v1/openapi.json", get(openapi::document))
+        .route(docs::OPENAPI_PATH, get(openapi::document))
+        .merge(docs::routes())
         .fallback(problem::not_found_fallback)
         .with_state(state)
         .layer(DefaultBodyLimit::max(http.max_body_bytes))

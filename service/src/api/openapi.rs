@@ -28,7 +28,8 @@ use problems::{
                        change and deactivate users.\n\n\
                        Every error is an RFC 9457 `application/problem+json` body. Requests \
                        reach the service through the gateway, which refuses some paths \
-                       itself (400 `bad-path`)."
+                       itself (400 `bad-path`).\n\n\
+                       Try the API in the browser at [`/docs`](/docs)."
     ),
     paths(
         super::users::register_user,

@@ -1,16 +1,16 @@
 //! The router and the OpenAPI document agree: every route is documented, every documented
-//! operation is routed.
+//! operation is routed; and the interactive documentation is served.
 
 use std::collections::BTreeSet;
 
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use rstest::rstest;
 use test_support::Backend;
 
 use crate::helpers::TestApp;
 
 /// Routes that serve the documentation rather than the API: not operations of the document.
-const DOCUMENTATION_ROUTES: [&str; 1] = ["/v1/openapi.json"];
+const DOCUMENTATION_ROUTES: [&str; 4] = ["/v1/openapi.json", "/docs", "/docs/", "/docs/{*rest}"];
 
 /// Every method a route could answer; `HEAD` comes with `GET` in axum, so it is not probed.
 const METHODS: [Method; 7] = [
@@ -110,4 +110,52 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed(
          in the document but not routed: {unrouted:?}"
     );
     assert_eq!(routed.len(), 5, "{routed:?}");
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_interactive_documentation_is_served_from_the_binary(
+    #[values(Backend::Sqlite)] backend: Backend,
+) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+
+    let redirect = app.get("/docs").await;
+    assert_eq!(redirect.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        redirect
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some("/docs/")
+    );
+
+    let page = app.get("/docs/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(html.contains("swagger-ui-bundle.js"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "every asset comes from this host: {html}"
+    );
+
+    let initializer = app.get("/docs/swagger-initializer.js").await;
+    assert_eq!(initializer.status, StatusCode::OK);
+    let script = String::from_utf8_lossy(&initializer.body);
+    assert!(script.contains("/v1/openapi.json"), "{script}");
+    assert!(
+        script.contains("\"validatorUrl\": \"none\""),
+        "the online validator stays off: {script}"
+    );
+
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css"] {
+        let response = app.get(&format!("/docs/{asset}")).await;
+        assert_eq!(response.status, StatusCode::OK, "{asset}");
+        assert!(response.body.len() > 10_000, "{asset} is the real asset");
+    }
+
+    app.get("/docs/no-such-asset.js")
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
 }
