@@ -51,8 +51,13 @@ fn full_name_pattern() -> String {
     )
 }
 
-fn string() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::String)
+/// A string schema with `pattern`, a description and an example.
+fn constrained(pattern: impl Into<String>, description: &str, example: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .examples([json!(example)])
 }
 
 /// The `Email` schema: an email address as the service accepts it.
@@ -61,17 +66,13 @@ pub(crate) struct EmailFormat;
 
 impl PartialSchema for EmailFormat {
     fn schema() -> RefOr<Schema> {
-        string()
+        let description = "An email address. Surrounding whitespace is trimmed; the rest is \
+                           `local@domain`: an ASCII dot-atom local part (letters, digits and \
+                           ``!#$%&'*+/=?^_`{|}~-``, dots only between them) and two or more \
+                           host-name labels of 1 to 63 letters, digits or inner hyphens, the \
+                           last one starting with a letter. At most 254 characters as sent.";
+        constrained(email_pattern(), description, "ada@example.com")
             .max_length(Some(Email::MAX_CHARS))
-            .pattern(Some(email_pattern()))
-            .description(Some(
-                "An email address. Surrounding whitespace is trimmed; the rest is \
-                 `local@domain`: an ASCII dot-atom local part (letters, digits and \
-                 ``!#$%&'*+/=?^_`{|}~-``, dots only between them) and two or more host-name \
-                 labels of 1 to 63 letters, digits or inner hyphens, the last one starting \
-                 with a letter. At most 254 characters as sent.",
-            ))
-            .examples([json!("ada@example.com")])
             .into()
     }
 }
@@ -88,15 +89,11 @@ pub(crate) struct FullNameFormat;
 
 impl PartialSchema for FullNameFormat {
     fn schema() -> RefOr<Schema> {
-        string()
+        let description = "A full name. Surrounding whitespace is trimmed; the rest is not empty \
+                           and holds no control characters (newlines, tabs, NUL, …). At most \
+                           200 characters as sent.";
+        constrained(full_name_pattern(), description, "Ada Lovelace")
             .max_length(Some(FullName::MAX_CHARS))
-            .pattern(Some(full_name_pattern()))
-            .description(Some(
-                "A full name. Surrounding whitespace is trimmed; the rest is not empty and \
-                 holds no control characters (newlines, tabs, NUL, …). At most 200 \
-                 characters as sent.",
-            ))
-            .examples([json!("Ada Lovelace")])
             .into()
     }
 }
@@ -113,14 +110,14 @@ pub(crate) struct UserIdFormat;
 
 impl PartialSchema for UserIdFormat {
     fn schema() -> RefOr<Schema> {
-        string()
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
-            .pattern(Some(USER_ID_PATTERN))
-            .description(Some(
-                "A user's id: a hyphenated UUID (hex digits in either case).",
-            ))
-            .examples([json!("0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a")])
-            .into()
+        let description = "A user's id: a hyphenated UUID (hex digits in either case).";
+        constrained(
+            USER_ID_PATTERN,
+            description,
+            "0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a",
+        )
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .into()
     }
 }
 

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::formats::{EmailFormat, FullNameFormat, UserIdFormat};
@@ -70,14 +71,7 @@ pub(crate) struct ListUsersParams {
 
 /// A user as the API returns it.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a",
-    "email": "ada@example.com",
-    "full_name": "Ada Lovelace",
-    "is_active": true,
-    "created_at": "2026-01-05T09:30:00.123456Z",
-    "updated_at": "2026-01-05T09:30:00.123456Z"
-}))]
+#[schema(example = user_example)]
 pub(crate) struct UserResponse {
     /// The user's id.
     #[schema(value_type = UserIdFormat)]
@@ -94,6 +88,26 @@ pub(crate) struct UserResponse {
     /// When the user last changed; equal to `created_at` until then.
     #[schema(value_type = DateTime<Utc>)]
     updated_at: String,
+}
+
+/// The user of the examples.
+fn user_example() -> Value {
+    json!({
+        "id": "0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a",
+        "email": "ada@example.com",
+        "full_name": "Ada Lovelace",
+        "is_active": true,
+        "created_at": "2026-01-05T09:30:00.123456Z",
+        "updated_at": "2026-01-05T09:30:00.123456Z"
+    })
+}
+
+/// A page of one user, with more to come.
+fn user_page_example() -> Value {
+    json!({
+        "items": [user_example()],
+        "next_cursor": "0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a"
+    })
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {
@@ -115,17 +129,7 @@ impl From<UserDto> for UserResponse {
 
 /// One page of users.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "items": [{
-        "id": "0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a",
-        "email": "ada@example.com",
-        "full_name": "Ada Lovelace",
-        "is_active": true,
-        "created_at": "2026-01-05T09:30:00.123456Z",
-        "updated_at": "2026-01-05T09:30:00.123456Z"
-    }],
-    "next_cursor": "0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a"
-}))]
+#[schema(example = user_page_example)]
 pub(crate) struct UserPageResponse {
     /// The users, in ascending id order; at most `limit` of them.
     items: Vec<UserResponse>,

@@ -25,13 +25,15 @@ use crate::api::users;
 use crate::application::{ListUsersQuery, RegisterUserError};
 use crate::shared::{AppError, FieldProblem};
 
+/// A string member described by `description`.
+fn text(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+}
+
 impl PartialSchema for Problem {
     fn schema() -> RefOr<Schema> {
-        let text = |description: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(description))
-        };
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
@@ -122,11 +124,6 @@ pub(crate) struct FieldProblemSchema;
 
 impl PartialSchema for FieldProblemSchema {
     fn schema() -> RefOr<Schema> {
-        let text = |description: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(description))
-        };
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some("One problem with one field of the request."))
@@ -155,21 +152,19 @@ impl ToSchema for FieldProblemSchema {
     }
 }
 
-/// A problem+json response with `schema` and named examples.
-fn problem_response(
+/// A problem+json response of `schema`, with one example per problem, named by its code.
+fn response_of(
     description: &str,
     schema: Cow<'static, str>,
-    examples: Vec<(&str, Problem)>,
+    problems: Vec<Problem>,
 ) -> RefOr<Response> {
-    let examples = examples.into_iter().map(|(name, problem)| {
+    let examples = problems.into_iter().map(|problem| {
         let value = serde_json::to_value(&problem).unwrap_or(Value::Null);
-        (
-            name.to_owned(),
-            ExampleBuilder::new()
-                .summary(problem.detail.unwrap_or_default())
-                .value(Some(value))
-                .build(),
-        )
+        let example = ExampleBuilder::new()
+            .summary(problem.detail.unwrap_or_default())
+            .value(Some(value))
+            .build();
+        (problem.code, example)
     });
     ResponseBuilder::new()
         .description(description)
@@ -183,12 +178,23 @@ fn problem_response(
         .into()
 }
 
-fn app_error(err: &AppError) -> Problem {
-    Problem::from(err)
+/// A response of [`Problem`]s.
+fn problem_response(description: &str, problems: Vec<Problem>) -> RefOr<Response> {
+    response_of(description, Problem::name(), problems)
 }
 
-fn invalid(problems: Vec<FieldProblem>) -> Problem {
-    app_error(&AppError::Validation(problems))
+/// A 422 response whose example lists `problems`.
+fn validation_response(description: &str, problems: Vec<FieldProblem>) -> RefOr<Response> {
+    let problem = Problem::from(&AppError::Validation(problems));
+    response_of(description, ValidationProblem::name(), vec![problem])
+}
+
+/// A JSON object of `members`, as a request body.
+fn body<const N: usize>(members: [(&str, Value); N]) -> Map<String, Value> {
+    members
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
 }
 
 /// The 400 the gateway answers for a path it will not route.
@@ -200,13 +206,13 @@ fn bad_path() -> Problem {
 }
 
 /// The problems of a JSON body that cannot be read as an object.
-fn bad_bodies() -> Vec<(&'static str, Problem)> {
-    let mut examples = Vec::new();
+fn bad_bodies() -> Vec<Problem> {
+    let mut problems = Vec::new();
     if let Err(err) = serde_json::from_str::<Value>("{\"email\": ") {
-        examples.push(("malformed-json", rejection::malformed_json(&err)));
+        problems.push(rejection::malformed_json(&err));
     }
-    examples.push(("not-an-object", rejection::not_an_object()));
-    examples
+    problems.push(rejection::not_an_object());
+    problems
 }
 
 const BAD_PATH: &str = "The path is refused by the gateway: it holds an encoded `/` or `\\` \
@@ -219,10 +225,7 @@ pub(crate) struct BadPath;
 
 impl<'r> ToResponse<'r> for BadPath {
     fn response() -> (&'r str, RefOr<Response>) {
-        (
-            "BadPath",
-            problem_response(BAD_PATH, Problem::name(), vec![("bad-path", bad_path())]),
-        )
+        ("BadPath", problem_response(BAD_PATH, vec![bad_path()]))
     }
 }
 
@@ -231,10 +234,7 @@ pub(crate) struct BadBody;
 
 impl<'r> ToResponse<'r> for BadBody {
     fn response() -> (&'r str, RefOr<Response>) {
-        (
-            "BadBody",
-            problem_response(BAD_BODY, Problem::name(), bad_bodies()),
-        )
+        ("BadBody", problem_response(BAD_BODY, bad_bodies()))
     }
 }
 
@@ -243,16 +243,10 @@ pub(crate) struct BadPathOrBody;
 
 impl<'r> ToResponse<'r> for BadPathOrBody {
     fn response() -> (&'r str, RefOr<Response>) {
-        let mut examples = bad_bodies();
-        examples.push(("bad-path", bad_path()));
-        (
-            "BadPathOrBody",
-            problem_response(
-                &format!("{BAD_BODY} Or: {BAD_PATH}"),
-                Problem::name(),
-                examples,
-            ),
-        )
+        let mut problems = bad_bodies();
+        problems.push(bad_path());
+        let description = format!("{BAD_BODY} Or: {BAD_PATH}");
+        ("BadPathOrBody", problem_response(&description, problems))
     }
 }
 
@@ -261,17 +255,9 @@ pub(crate) struct UserNotFound;
 
 impl<'r> ToResponse<'r> for UserNotFound {
     fn response() -> (&'r str, RefOr<Response>) {
-        (
-            "UserNotFound",
-            problem_response(
-                "No user has this id (text that is not a hyphenated UUID names no user).",
-                Problem::name(),
-                vec![(
-                    "not-found",
-                    app_error(&AppError::NotFound { resource: "user" }),
-                )],
-            ),
-        )
+        let description = "No user has this id (text that is not a hyphenated UUID names no user).";
+        let problem = Problem::from(&AppError::NotFound { resource: "user" });
+        ("UserNotFound", problem_response(description, vec![problem]))
     }
 }
 
@@ -280,15 +266,10 @@ pub(crate) struct EmailTaken;
 
 impl<'r> ToResponse<'r> for EmailTaken {
     fn response() -> (&'r str, RefOr<Response>) {
-        let taken = RegisterUserError::EmailTaken;
-        (
-            "EmailTaken",
-            problem_response(
-                "A user with this email address exists already (compared regardless of case).",
-                Problem::name(),
-                vec![("email-taken", app_error(&AppError::from(taken)))],
-            ),
-        )
+        let description =
+            "A user with this email address exists already (compared regardless of case).";
+        let problem = Problem::from(&AppError::from(RegisterUserError::EmailTaken));
+        ("EmailTaken", problem_response(description, vec![problem]))
     }
 }
 
@@ -297,15 +278,10 @@ pub(crate) struct PayloadTooLarge;
 
 impl<'r> ToResponse<'r> for PayloadTooLarge {
     fn response() -> (&'r str, RefOr<Response>) {
-        (
-            "PayloadTooLarge",
-            problem_response(
-                "The body is larger than the service accepts (64 KiB unless the operator \
-                 set `service.max_body_bytes`).",
-                Problem::name(),
-                vec![("payload-too-large", rejection::payload_too_large())],
-            ),
-        )
+        let description = "The body is larger than the service accepts (64 KiB unless the \
+                           operator set `service.max_body_bytes`).";
+        let problems = vec![rejection::payload_too_large()];
+        ("PayloadTooLarge", problem_response(description, problems))
     }
 }
 
@@ -314,16 +290,11 @@ pub(crate) struct UnsupportedMediaType;
 
 impl<'r> ToResponse<'r> for UnsupportedMediaType {
     fn response() -> (&'r str, RefOr<Response>) {
+        let description = "The body was not sent as `application/json` (or another `+json` type).";
+        let problems = vec![rejection::unsupported_media_type()];
         (
             "UnsupportedMediaType",
-            problem_response(
-                "The body was not sent as `application/json` (or another `+json` type).",
-                Problem::name(),
-                vec![(
-                    "unsupported-media-type",
-                    rejection::unsupported_media_type(),
-                )],
-            ),
+            problem_response(description, problems),
         )
     }
 }
@@ -333,19 +304,13 @@ pub(crate) struct InvalidRegistration;
 
 impl<'r> ToResponse<'r> for InvalidRegistration {
     fn response() -> (&'r str, RefOr<Response>) {
-        let body = Map::from_iter([
-            ("email".to_owned(), json!("ada@example")),
-            ("is_active".to_owned(), json!("yes")),
-        ]);
-        let problems = users::register_command(body).err().unwrap_or_default();
+        let description =
+            "A member is missing, of the wrong type or breaks its rule; `errors` lists every one.";
+        let sent = body([("email", json!("ada@example")), ("is_active", json!("yes"))]);
+        let problems = users::register_command(sent).err().unwrap_or_default();
         (
             "InvalidRegistration",
-            problem_response(
-                "A member is missing, of the wrong type or breaks its rule; `errors` lists \
-                 every one.",
-                ValidationProblem::name(),
-                vec![("validation-failed", invalid(problems))],
-            ),
+            validation_response(description, problems),
         )
     }
 }
@@ -355,20 +320,14 @@ pub(crate) struct InvalidUpdate;
 
 impl<'r> ToResponse<'r> for InvalidUpdate {
     fn response() -> (&'r str, RefOr<Response>) {
-        let body = Map::from_iter([
-            ("email".to_owned(), json!("ada@example.org")),
-            ("is_active".to_owned(), json!("no")),
+        let description = "A member is unknown (only `full_name` and `is_active` can be set), of \
+                           the wrong type or breaks its rule; `errors` lists every one.";
+        let sent = body([
+            ("email", json!("ada@example.org")),
+            ("is_active", json!("no")),
         ]);
-        let problems = users::update_command(body).err().unwrap_or_default();
-        (
-            "InvalidUpdate",
-            problem_response(
-                "A member is unknown (only `full_name` and `is_active` can be set), of the \
-                 wrong type or breaks its rule; `errors` lists every one.",
-                ValidationProblem::name(),
-                vec![("validation-failed", invalid(problems))],
-            ),
-        )
+        let problems = users::update_command(sent).err().unwrap_or_default();
+        ("InvalidUpdate", validation_response(description, problems))
     }
 }
 
@@ -377,18 +336,15 @@ pub(crate) struct InvalidListing;
 
 impl<'r> ToResponse<'r> for InvalidListing {
     fn response() -> (&'r str, RefOr<Response>) {
+        let description = "`limit` is not a whole number from 1 to 500, or `cursor` is not a \
+                           cursor this service issued; `errors` lists both.";
         let query = ListUsersQuery {
             cursor: Some("not-a-cursor".to_owned()),
             limit: Some(0),
         };
         (
             "InvalidListing",
-            problem_response(
-                "`limit` is not a whole number from 1 to 500, or `cursor` is not a cursor \
-                 this service issued; `errors` lists both.",
-                ValidationProblem::name(),
-                vec![("validation-failed", invalid(query.problems()))],
-            ),
+            validation_response(description, query.problems()),
         )
     }
 }
@@ -398,16 +354,8 @@ pub(crate) struct Unavailable;
 
 impl<'r> ToResponse<'r> for Unavailable {
     fn response() -> (&'r str, RefOr<Response>) {
-        (
-            "Unavailable",
-            problem_response(
-                "The database failed or is out of reach; retry later.",
-                Problem::name(),
-                vec![(
-                    "service-unavailable",
-                    app_error(&AppError::Unavailable("the database is down".into())),
-                )],
-            ),
-        )
+        let description = "The database failed or is out of reach; retry later.";
+        let problem = Problem::from(&AppError::Unavailable("the database is down".into()));
+        ("Unavailable", problem_response(description, vec![problem]))
     }
 }
