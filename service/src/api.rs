@@ -1,11 +1,15 @@
 //! The HTTP surface of the accounts capability: routes under `/v1/accounts`, wire models, errors.
 //!
 //! Parses requests into use-case commands, calls the use cases, and turns
-//! their results into responses. Every error body is RFC 9457
+//! their results into responses. Serves the OpenAPI document of all this
+//! (`openapi`) and the interactive documentation at `/docs` (`docs`).
+//! Every error body is RFC 9457
 //! `application/problem+json`, made in one place ([`problem`]). MUST NOT
 //! reach into `infrastructure`.
 
+mod docs;
 mod extract;
+mod formats;
 mod models;
 mod openapi;
 pub mod problem;
@@ -64,7 +68,8 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
             "/v1/accounts/users/{id}/deactivate",
             post(users::deactivate_user),
         )
-        .route("/v1/openapi.json", get(openapi::document))
+        .route(docs::OPENAPI_PATH, get(openapi::document))
+        .merge(docs::routes())
         .fallback(problem::not_found_fallback)
         .with_state(state)
         .layer(DefaultBodyLimit::max(http.max_body_bytes))

@@ -7,6 +7,7 @@
 //! binary, one module per concern.
 
 mod admin;
+mod api_docs;
 mod dispatch;
 mod fleet;
 mod fleet_gating;

@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use serde_json::{Map, Value};
 
 use super::problem::Problem;
@@ -20,50 +20,75 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !has_json_content_type(&request) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-            )
-            .with_detail("the body must be sent with `Content-Type: application/json`"));
+            return Err(rejection::unsupported_media_type());
         }
         let bytes =
             Bytes::from_request(request, state)
                 .await
                 .map_err(|rejection| match rejection {
                     BytesRejection::FailedToBufferBody(err) if is_length_limit(&err) => {
-                        Problem::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "payload-too-large",
-                            "Payload too large",
-                        )
-                        .with_detail("the request body is larger than this endpoint accepts")
+                        rejection::payload_too_large()
                     }
-                    other => Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed-request",
-                        "Malformed request",
-                    )
-                    .with_detail(format!(
-                        "the request body could not be read: {}",
-                        other.body_text()
-                    )),
+                    other => rejection::unreadable(&other.body_text()),
                 })?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-request",
-                "Malformed request",
-            )
-            .with_detail("the body must be a JSON object")),
-            Err(err) => {
-                Err(
-                    Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON")
-                        .with_detail(format!("the body is not valid JSON: {err}")),
-                )
-            }
+            Ok(_) => Err(rejection::not_an_object()),
+            Err(err) => Err(rejection::malformed_json(&err)),
         }
+    }
+}
+
+/// The problems [`JsonObject`] rejects a request with; the OpenAPI examples use them too.
+pub(crate) mod rejection {
+    use axum::http::StatusCode;
+
+    use super::Problem;
+
+    /// 415: no `Content-Type`, or not JSON.
+    pub(crate) fn unsupported_media_type() -> Problem {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+        )
+        .with_detail("the body must be sent with `Content-Type: application/json`")
+    }
+
+    /// 413: the body is over the service's limit.
+    pub(crate) fn payload_too_large() -> Problem {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+        )
+        .with_detail("the request body is larger than this endpoint accepts")
+    }
+
+    /// 400: the body could not be read (`why`).
+    pub(crate) fn unreadable(why: &str) -> Problem {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+        )
+        .with_detail(format!("the request body could not be read: {why}"))
+    }
+
+    /// 400: the body is JSON, but not an object.
+    pub(crate) fn not_an_object() -> Problem {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+        )
+        .with_detail("the body must be a JSON object")
+    }
+
+    /// 400: the body is not JSON.
+    pub(crate) fn malformed_json(err: &serde_json::Error) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON")
+            .with_detail(format!("the body is not valid JSON: {err}"))
     }
 }
 

@@ -22,7 +22,10 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:project-alpha:problem:";
 
 /// An RFC 9457 problem details object.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+///
+/// Its JSON Schema, in the OpenAPI document, is written out by hand in
+/// `api/openapi/problems.rs` (the flattened extensions are beyond the derive).
+#[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     /// URI identifying the problem type: `urn:project-alpha:problem:<code>`.
     #[serde(rename = "type")]
@@ -38,7 +41,6 @@ pub struct Problem {
     pub code: String,
     /// Extension members, e.g. `errors` for field problems.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub extensions: Map<String, Value>,
 }
 
@@ -86,15 +88,15 @@ impl IntoResponse for Problem {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let problem = match &self {
-            Self::Validation(problems) => {
+impl From<&AppError> for Problem {
+    fn from(err: &AppError) -> Self {
+        match err {
+            AppError::Validation(problems) => {
                 let errors: Vec<Value> = problems
                     .iter()
                     .map(|p| json!({ "field": p.field, "code": p.code, "detail": p.detail }))
                     .collect();
-                Problem::new(
+                Self::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "validation-failed",
                     "Invalid request",
@@ -102,25 +104,30 @@ impl IntoResponse for AppError {
                 .with_detail(format!("{} field(s) are invalid", problems.len()))
                 .with_extension("errors", Value::Array(errors))
             }
-            Self::NotFound { resource } => {
-                Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
+            AppError::NotFound { resource } => {
+                Self::new(StatusCode::NOT_FOUND, "not-found", "Not found")
                     .with_detail(format!("no such {resource}"))
             }
-            Self::Conflict { code, detail } => {
-                Problem::new(StatusCode::CONFLICT, code, "Conflict").with_detail(detail.clone())
+            AppError::Conflict { code, detail } => {
+                Self::new(StatusCode::CONFLICT, code, "Conflict").with_detail(detail.clone())
             }
-            Self::Unavailable(_) => Problem::new(
+            AppError::Unavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service-unavailable",
                 "Service unavailable",
             )
             .with_detail("a dependency of the service failed; retry later"),
-        };
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
         if let Self::Unavailable(cause) = &self {
             // Logged once, here, with the whole cause chain; the client sees none of it.
             tracing::error!(error = %ErrorChain(cause.as_ref()), "request failed");
         }
-        problem.into_response()
+        Problem::from(&self).into_response()
     }
 }
 

@@ -41,14 +41,15 @@ impl GetUserById {
 
     /// Loads the user with the textual id `raw_id`.
     ///
-    /// A malformed id is simply an id no user has: [`GetUserError::NotFound`].
+    /// An id that is not a hyphenated UUID ([`UserId::parse_hyphenated`]) is
+    /// simply an id no user has: [`GetUserError::NotFound`].
     ///
     /// # Errors
     ///
     /// [`GetUserError::NotFound`] or [`GetUserError::Storage`].
     #[tracing::instrument(name = "get_user_by_id", skip_all)]
     pub async fn execute(&self, raw_id: &str) -> Result<UserDto, GetUserError> {
-        let id = UserId::parse(raw_id).ok_or(GetUserError::NotFound)?;
+        let id = UserId::parse_hyphenated(raw_id).ok_or(GetUserError::NotFound)?;
         match self.users.find_by_id(id).await {
             Ok(Some(user)) => Ok(UserDto::from(&user)),
             Ok(None) => Err(GetUserError::NotFound),

@@ -16,6 +16,45 @@ pub struct ListUsersQuery {
     pub limit: Option<u64>,
 }
 
+impl ListUsersQuery {
+    /// Every problem of the query, in parameter order; empty when it is valid.
+    pub fn problems(&self) -> Vec<FieldProblem> {
+        self.parse().err().unwrap_or_default()
+    }
+
+    /// The page size and the id to start after, or every problem.
+    fn parse(&self) -> Result<(u64, Option<UserId>), Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let limit = self.limit.unwrap_or(ListUsers::DEFAULT_LIMIT);
+        if !(1..=ListUsers::MAX_LIMIT).contains(&limit) {
+            problems.push(FieldProblem::new(
+                "limit",
+                "out-of-range",
+                format_args!("must be between 1 and {}", ListUsers::MAX_LIMIT),
+            ));
+        }
+        let after = match self.cursor.as_deref() {
+            None => None,
+            Some(raw) => {
+                let parsed = UserId::parse_hyphenated(raw);
+                if parsed.is_none() {
+                    problems.push(FieldProblem::new(
+                        "cursor",
+                        "invalid-cursor",
+                        "is not a cursor this service issued",
+                    ));
+                }
+                parsed
+            }
+        };
+        if problems.is_empty() {
+            Ok((limit, after))
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 /// Everything that can go wrong while listing users.
 #[derive(Debug, thiserror::Error)]
 pub enum ListUsersError {
@@ -60,36 +99,12 @@ impl ListUsers {
     ///
     /// # Errors
     ///
-    /// [`ListUsersError::Invalid`] for a malformed cursor or a limit outside
+    /// [`ListUsersError::Invalid`] for a cursor that is not a hyphenated UUID
+    /// ([`UserId::parse_hyphenated`]) or a limit outside
     /// `1..=MAX_LIMIT`, [`ListUsersError::Storage`] when the store fails.
     #[tracing::instrument(name = "list_users", skip_all)]
     pub async fn execute(&self, query: ListUsersQuery) -> Result<UserPage, ListUsersError> {
-        let mut problems = Vec::new();
-        let limit = query.limit.unwrap_or(Self::DEFAULT_LIMIT);
-        if !(1..=Self::MAX_LIMIT).contains(&limit) {
-            problems.push(FieldProblem::new(
-                "limit",
-                "out-of-range",
-                format_args!("must be between 1 and {}", Self::MAX_LIMIT),
-            ));
-        }
-        let after = match query.cursor.as_deref() {
-            None => None,
-            Some(raw) => {
-                let parsed = UserId::parse(raw);
-                if parsed.is_none() {
-                    problems.push(FieldProblem::new(
-                        "cursor",
-                        "invalid-cursor",
-                        "is not a cursor this service issued",
-                    ));
-                }
-                parsed
-            }
-        };
-        if !problems.is_empty() {
-            return Err(ListUsersError::Invalid(problems));
-        }
+        let (limit, after) = query.parse().map_err(ListUsersError::Invalid)?;
 
         // One extra row tells whether another page follows.
         let mut users = self

@@ -70,7 +70,8 @@ impl UpdateUser {
     /// # Errors
     ///
     /// [`UpdateUserError::Invalid`] before anything is read,
-    /// [`UpdateUserError::NotFound`] for unknown or malformed ids,
+    /// [`UpdateUserError::NotFound`] for unknown ids and ids that are not
+    /// hyphenated UUIDs,
     /// [`UpdateUserError::Storage`] when the store fails.
     #[tracing::instrument(name = "update_user", skip_all)]
     pub async fn execute(
@@ -93,7 +94,7 @@ impl UpdateUser {
                 )]));
             }
         };
-        let id = UserId::parse(raw_id).ok_or(UpdateUserError::NotFound)?;
+        let id = UserId::parse_hyphenated(raw_id).ok_or(UpdateUserError::NotFound)?;
         let mut user = match self.users.find_by_id(id).await {
             Ok(Some(user)) => user,
             Ok(None) => return Err(UpdateUserError::NotFound),

@@ -3,6 +3,10 @@
 use std::fmt;
 
 /// A non-empty, trimmed name of bounded length; [`FullName::parse`] is the only constructor.
+///
+/// The rules: the input, surrounding whitespace included, has at most
+/// [`FullName::MAX_CHARS`] characters; trimmed, it is not empty and holds no
+/// control characters (newlines, tabs, NUL, …).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FullName(String);
 
@@ -12,7 +16,7 @@ pub enum FullNameError {
     /// Nothing but whitespace was given.
     #[error("must not be empty")]
     Empty,
-    /// The name is longer than the limit.
+    /// The input is longer than the limit.
     #[error("must be at most {max} characters")]
     TooLong {
         /// The limit, in characters.
@@ -24,7 +28,7 @@ pub enum FullNameError {
 }
 
 impl FullName {
-    /// The longest name accepted, in characters.
+    /// The longest input accepted, in characters, surrounding whitespace included.
     pub const MAX_CHARS: usize = 200;
 
     /// Parses user input, trimming surrounding whitespace.
@@ -37,7 +41,7 @@ impl FullName {
         if candidate.is_empty() {
             return Err(FullNameError::Empty);
         }
-        if candidate.chars().count() > Self::MAX_CHARS {
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(FullNameError::TooLong {
                 max: Self::MAX_CHARS,
             });
@@ -87,6 +91,11 @@ mod tests {
         assert!(
             FullName::parse(&"é".repeat(200)).is_ok(),
             "200 characters is the limit, not 200 bytes"
+        );
+        assert_eq!(
+            FullName::parse(&format!(" {}", "é".repeat(200))),
+            Err(FullNameError::TooLong { max: 200 }),
+            "the limit counts the input as sent, whitespace included"
         );
     }
 

@@ -25,6 +25,21 @@ impl UserId {
         Uuid::try_parse(raw).ok().map(Self)
     }
 
+    /// Parses the one textual form the service hands out: the hyphenated
+    /// UUID (`0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a`, hex digits in either case).
+    ///
+    /// Ids that clients send back (paths, cursors) are read with this, so
+    /// each user has exactly one URL. Returns `None` for anything else,
+    /// other UUID forms included.
+    pub fn parse_hyphenated(raw: &str) -> Option<Self> {
+        const HYPHENATED_LEN: usize = 36;
+        if raw.len() == HYPHENATED_LEN {
+            Self::parse(raw)
+        } else {
+            None
+        }
+    }
+
     /// The id as a UUID.
     pub fn as_uuid(&self) -> Uuid {
         self.0
@@ -216,6 +231,24 @@ mod tests {
             "../etc",
         ] {
             assert_eq!(UserId::parse(raw), None, "input {raw:?}");
+        }
+    }
+
+    #[test]
+    fn the_hyphenated_form_is_the_only_one_clients_may_send_back() {
+        let id = UserId::parse("0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a").unwrap();
+        assert_eq!(
+            UserId::parse_hyphenated("0195F1C4-6C2B-7D4E-9A3B-5F6E7D8C9B0A"),
+            Some(id)
+        );
+        for other_form in [
+            "0195f1c46c2b7d4e9a3b5f6e7d8c9b0a",
+            "{0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a}",
+            "urn:uuid:0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a",
+            "0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a ",
+        ] {
+            assert_eq!(UserId::parse(other_form.trim()), Some(id), "{other_form:?}");
+            assert_eq!(UserId::parse_hyphenated(other_form), None, "{other_form:?}");
         }
     }
 }
