@@ -270,14 +270,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn recorded_series_render_with_their_labels() {
+    /// Runs `record` against a recorder of its own and renders what it recorded.
+    fn recorded(record: impl FnOnce()) -> String {
         let recorder = PrometheusBuilder::new()
             .set_buckets(DURATION_BUCKETS)
             .unwrap()
             .build_recorder();
-        let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || {
+        metrics::with_local_recorder(&recorder, record);
+        recorder.handle().render()
+    }
+
+    #[test]
+    fn recorded_series_render_with_their_labels() {
+        let text = recorded(|| {
             record_request(
                 "get-user",
                 "legacy",
@@ -288,7 +293,6 @@ mod tests {
             record_reload("rejected");
             set_route_table("abc", Some("old"), 1.0);
         });
-        let text = handle.render();
         for expected in [
             "gateway_requests_total{route=\"get-user\",target=\"legacy\",status_class=\"2xx\"} 1",
             "gateway_request_duration_seconds_bucket{route=\"get-user\",target=\"legacy\",le=\"0.005\"} 1",
@@ -302,12 +306,7 @@ mod tests {
 
     #[test]
     fn route_handles_count_like_lookups_and_show_only_used_series() {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(DURATION_BUCKETS)
-            .unwrap()
-            .build_recorder();
-        let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || {
+        let text = recorded(|| {
             let first = RequestMetrics::new(["get-user", "orders"]);
             let ms = Duration::from_millis(3);
             first.record("get-user", "legacy", StatusCode::OK, ms);
@@ -319,7 +318,6 @@ mod tests {
             reloaded.record("get-user", "legacy", StatusCode::OK, ms);
             record_request("get-user", "legacy", StatusCode::OK, ms);
         });
-        let text = handle.render();
         for expected in [
             "gateway_requests_total{route=\"get-user\",target=\"legacy\",status_class=\"2xx\"} 4",
             "gateway_request_duration_seconds_count{route=\"get-user\",target=\"legacy\"} 4",

@@ -22,8 +22,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_WINDOW: Duration = Duration::from_secs(60);
 /// Default `[shadow] max_busy`: mirrors yield to clients when workers are 80 % busy.
 const DEFAULT_MAX_BUSY: f64 = 0.8;
-/// Default `[shadow] budget`: past `max_busy`, mirrors may still take 3 % of the workers' time.
-const DEFAULT_BUDGET: f64 = 0.03;
+/// Default `[shadow] budget`: past `max_busy`, mirrors may still take 2 % of the workers' time.
+const DEFAULT_BUDGET: f64 = 0.02;
 /// The largest `[shadow] budget`: half the workers' time, at most, goes to mirrors under load.
 const MAX_BUDGET: f64 = 0.5;
 /// Default `[shadow] redact`.

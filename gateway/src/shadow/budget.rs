@@ -3,7 +3,7 @@
 //! The headroom rule ([`super::headroom`]) admits every mirror while the
 //! workers have time to spare. Past `[shadow] max_busy`, a mirror runs only
 //! on the budget: mirrors may take `[shadow] budget` of the workers' time
-//! (3 % by default), so comparisons keep flowing at saturation at a cost that
+//! (2 % by default), so comparisons keep flowing at saturation at a cost that
 //! is bounded and measured. The budget is a ledger of worker time:
 //!
 //! - it earns `budget × workers` seconds of credit per second of wall time

@@ -3,8 +3,10 @@
 //! A mirror is a second request, in the same process, on the same cores as
 //! the client's. On a saturated machine every mirror takes CPU from clients,
 //! so the gateway samples (every [`SAMPLE_EVERY`]) how busy its Tokio
-//! workers are and, on Linux, how busy the machine's CPUs are (`/proc/stat`:
-//! that also sees the database's threads and other processes). While the
+//! workers are and, on Linux, how busy the CPUs it may run on are
+//! (`/proc/stat`, over the CPUs of the process's affinity: that also sees
+//! the database's threads and other processes, and a gateway pinned to one
+//! core of many is judged by that core). While the
 //! busier of the two is above `[shadow] max_busy`, only the mirrors the
 //! comparison budget admits run ([`super::budget`]); the others are dropped,
 //! counted as `dropped_overloaded`. Clients come first.
@@ -41,7 +43,8 @@ impl Headroom {
                     .sum()
             };
             let mut previous = (Instant::now(), busy_total(&metrics));
-            let mut previous_cpu = system_cpu();
+            let cpus = allowed_cpus();
+            let mut previous_cpu = system_cpu(cpus.as_deref());
             let mut ticks = tokio::time::interval(SAMPLE_EVERY);
             loop {
                 ticks.tick().await;
@@ -51,7 +54,7 @@ impl Headroom {
                     now.0 - previous.0,
                     metrics.num_workers(),
                 );
-                let cpu = system_cpu();
+                let cpu = system_cpu(cpus.as_deref());
                 let machine = match (previous_cpu, cpu) {
                     (Some(before), Some(after)) => after.busy_since(before),
                     _ => 0.0,
@@ -91,9 +94,35 @@ struct CpuTimes {
 }
 
 impl CpuTimes {
-    /// Parses the `cpu` line of `/proc/stat`: idle is `idle + iowait`.
-    fn parse(stat: &str) -> Option<Self> {
-        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    /// Parses `/proc/stat`: the `cpu` line (every CPU), or the sum of the
+    /// `cpuN` lines of `cpus`. Idle is `idle + iowait`.
+    fn parse(stat: &str, cpus: Option<&[usize]>) -> Option<Self> {
+        let Some(cpus) = cpus else {
+            let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+            return Self::parse_line(line);
+        };
+        let mut sum: Option<Self> = None;
+        for line in stat.lines() {
+            let Some(n) = line
+                .strip_prefix("cpu")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if cpus.contains(&n)
+                && let Some(times) = Self::parse_line(line)
+            {
+                let total = sum.get_or_insert(Self { idle: 0, total: 0 });
+                total.idle += times.idle;
+                total.total += times.total;
+            }
+        }
+        sum
+    }
+
+    /// One `cpu…` line's counters.
+    fn parse_line(line: &str) -> Option<Self> {
         let values: Vec<u64> = line
             .split_whitespace()
             .skip(1)
@@ -116,9 +145,23 @@ impl CpuTimes {
     }
 }
 
-/// The machine's CPU times now, where `/proc/stat` exists.
-fn system_cpu() -> Option<CpuTimes> {
-    CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+/// The CPU times now of `cpus` (every CPU when `None`), where `/proc/stat` exists.
+fn system_cpu(cpus: Option<&[usize]>) -> Option<CpuTimes> {
+    CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?, cpus)
+}
+
+/// The CPUs this process may run on, when it may not run on all of them (Linux).
+fn allowed_cpus() -> Option<Vec<usize>> {
+    let set = rustix::thread::sched_getaffinity(None).ok()?;
+    let allowed: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&cpu| set.is_set(cpu))
+        .collect();
+    let online = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .filter(|line| line.starts_with("cpu") && !line.starts_with("cpu "))
+        .count();
+    (!allowed.is_empty() && allowed.len() < online).then_some(allowed)
 }
 
 /// Busy time over the capacity of `workers` during `elapsed`, clamped to 0.0–1.0.
@@ -146,7 +189,8 @@ mod tests {
 
     #[test]
     fn machine_cpu_busy_share_comes_from_proc_stat() {
-        let before = CpuTimes::parse("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3\n").unwrap();
+        let before =
+            CpuTimes::parse("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3\n", None).unwrap();
         assert_eq!(
             before,
             CpuTimes {
@@ -155,10 +199,31 @@ mod tests {
             }
         );
         // 200 more busy ticks (user, system) and 50 more idle: 200 / 250.
-        let after = CpuTimes::parse("cpu  250 0 150 750 100 0 0 0 0 0\n").unwrap();
+        let after = CpuTimes::parse("cpu  250 0 150 750 100 0 0 0 0 0\n", None).unwrap();
         assert_eq!(after.busy_since(before), 0.8);
         assert_eq!(before.busy_since(before), 0.0);
-        assert_eq!(CpuTimes::parse("intr 1 2 3"), None);
+        assert_eq!(CpuTimes::parse("intr 1 2 3", None), None);
+    }
+
+    #[test]
+    fn a_pinned_process_is_judged_by_its_own_cpus() {
+        // CPU 0 saturated, CPU 1 idle: the machine is half busy, CPU 0 fully.
+        let stat = |busy0: u64, idle1: u64| {
+            format!(
+                "cpu  {busy0} 0 0 {idle1} 0 0 0 0 0 0\ncpu0 {busy0} 0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 {idle1} 0 0 0 0 0 0\nintr 5\n"
+            )
+        };
+        let (before, after) = (stat(100, 100), stat(200, 200));
+        let machine = |cpus| {
+            CpuTimes::parse(&after, cpus)
+                .unwrap()
+                .busy_since(CpuTimes::parse(&before, cpus).unwrap())
+        };
+        assert_eq!(machine(None), 0.5);
+        assert_eq!(machine(Some(&[0])), 1.0);
+        assert_eq!(machine(Some(&[1])), 0.0);
+        assert_eq!(machine(Some(&[0, 1])), 0.5);
+        assert_eq!(CpuTimes::parse(&after, Some(&[7])), None, "no such CPU");
     }
 
     #[test]

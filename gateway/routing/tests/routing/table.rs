@@ -131,7 +131,7 @@ max_in_flight = 256
 timeout = "5s"
 max_body_bytes = 1048576
 max_busy = 0.8
-budget = 0.03
+budget = 0.02
 redact = ["email", "password", "token", "secret", "authorization", "cookie", "set-cookie"]
 
 [[routes]]
