@@ -26,14 +26,16 @@
 //!   gateway is the edge; `Host` becomes legacy's authority; `traceparent`
 //!   and `tracestate` pass untouched here, and are replaced by the legacy
 //!   call's span context when tracing is on (`legacy.rs`).
-//! - Connections are pooled and kept alive (90 s idle). A request is never
-//!   retried once a byte of it may have reached legacy.
+//! - Connections are pooled and kept alive (90 s idle), and driven by the
+//!   request using them, never by a task of their own (`pool.rs`). A request
+//!   is never retried once a byte of it may have reached legacy.
 //! - `Upgrade` requests (WebSocket) are passed through (`upgrade.rs`); the
 //!   gateway's server must use `serve_connection_with_upgrades`.
 
 mod accounts;
 mod headers;
 mod legacy;
+mod pool;
 mod upgrade;
 
 #[cfg(test)]

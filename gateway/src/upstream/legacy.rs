@@ -2,32 +2,24 @@
 //!
 //! [`LegacyUpstream::forward`] is the one entry point: it rewrites the target
 //! URI, cleans the headers ([`super::headers`]), sends the request on a pooled
-//! connection, and hands back legacy's response with its body still
-//! streaming. Failures are [`ForwardError`]s; the gateway turns them into
-//! problem+json in one place.
+//! connection ([`super::pool`]), and hands back legacy's response with its
+//! body still streaming. Failures are [`ForwardError`]s; the gateway turns
+//! them into problem+json in one place.
 
 use std::error::Error as StdError;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use http::uri::{Authority, Scheme};
+use http::uri::PathAndQuery;
 use http::{Extensions, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::net::TcpStream;
 
 use super::headers::{Forwarding, UpgradeHeaders, prepare_request_headers, strip_hop_by_hop};
+use super::pool::{self, Conn, ExchangeError, Pool, PooledBody};
 use super::upgrade::{is_upgrade_request, spawn_tunnel};
-
-/// How long an idle pooled connection to legacy is kept before it is closed.
-///
-/// Longer than most servers' idle timeouts would mean racing legacy's close;
-/// a request that loses that race on a reused connection is retried by
-/// hyper-util (see [`LegacyUpstream::new`]), so the race costs a reconnect,
-/// not an error.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Where legacy lives and how long to wait for it, as the route table gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,9 +54,9 @@ pub enum ForwardError {
     /// timed out while connecting). Nothing reached legacy. Maps to 502.
     #[error("could not connect to legacy")]
     Connect {
-        /// The client's error; its source chain names the cause.
+        /// Why: the resolver's or the socket's error, or the connect timeout.
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: io::Error,
     },
     /// Legacy's response head did not arrive within
     /// [`ClientSettings::timeout`]. The request may have reached legacy.
@@ -110,26 +102,34 @@ impl ForwardError {
 
 /// A pooled HTTP/1.1 client for one legacy backend. Cloning is cheap and
 /// clones share the connection pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LegacyUpstream {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for LegacyUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegacyUpstream")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
-    client: Client<HttpConnector, Body>,
+    pool: Arc<Pool>,
     /// The parsed base URL, or why it is unusable (reported by every
     /// `forward`, since `new` cannot fail).
     target: Result<Target, String>,
     url: Uri,
+    connect_timeout: Duration,
     timeout: Duration,
 }
 
 /// The legacy base URL, taken apart once.
 #[derive(Debug)]
 struct Target {
-    scheme: Scheme,
-    authority: Authority,
+    /// `host:port` to resolve and connect to (port 80 when the URL has none).
+    address: String,
     /// The base path without its trailing `/` (empty for the root).
     base_path: String,
     /// `host[:port]`, sent as `Host`.
@@ -157,26 +157,64 @@ impl Target {
             Some(port) => format!("{}:{port}", authority.host()),
             None => authority.host().to_owned(),
         };
-        let host = HeaderValue::from_str(&host).map_err(|error| error.to_string())?;
+        let host_header = HeaderValue::from_str(&host).map_err(|error| error.to_string())?;
         Ok(Self {
-            scheme: Scheme::HTTP,
-            authority: authority.clone(),
+            address: format!(
+                "{}:{}",
+                authority.host(),
+                authority.port_u16().unwrap_or(80)
+            ),
             base_path: url.path().trim_end_matches('/').to_owned(),
-            host,
+            host: host_header,
         })
     }
 
+    /// The origin-form request target (`/base/path?query`) sent to legacy.
     fn uri_for(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
         let joined = join_path(&self.base_path, path_and_query);
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(joined.as_str())
-            .build()
-            .map_err(|error| ForwardError::InvalidUri {
-                uri: format!("{}://{}{joined}", self.scheme, self.authority),
+        match PathAndQuery::from_maybe_shared(bytes::Bytes::from(joined)) {
+            Ok(origin) => Ok(Uri::from(origin)),
+            Err(error) => Err(ForwardError::InvalidUri {
+                uri: format!("{}{path_and_query}", self.base_path),
                 reason: error.to_string(),
-            })
+            }),
+        }
+    }
+
+    /// A TCP connection to legacy: every resolved address in turn, within `limit`.
+    async fn connect(&self, limit: Duration) -> Result<TcpStream, ForwardError> {
+        let connect = async {
+            let mut last_error = None;
+            for address in tokio::net::lookup_host(self.address.as_str()).await? {
+                match TcpStream::connect(address).await {
+                    Ok(stream) => return Ok(stream),
+                    Err(error) => last_error = Some(error),
+                }
+            }
+            Err(last_error.unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "the host resolved to no address")
+            }))
+        };
+        let stream = match tokio::time::timeout(limit, connect).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(source)) => return Err(ForwardError::Connect { source }),
+            Err(_elapsed) => {
+                return Err(ForwardError::Connect {
+                    source: io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no connection within {limit:?}"),
+                    ),
+                });
+            }
+        };
+        // Small requests and responses go out at once, not after Nagle's delay.
+        stream
+            .set_nodelay(true)
+            .map_err(|source| ForwardError::Connect { source })?;
+        socket2::SockRef::from(&stream)
+            .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(pool::IDLE_TIMEOUT))
+            .map_err(|source| ForwardError::Connect { source })?;
+        Ok(stream)
     }
 }
 
@@ -199,31 +237,12 @@ impl LegacyUpstream {
     /// [`ForwardError::InvalidUri`]; validate URLs when parsing the route
     /// table.
     pub fn new(settings: &ClientSettings) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(settings.connect_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(POOL_IDLE_TIMEOUT));
-
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            // Retries: hyper-util resends a request only when hyper hands it
-            // back unsent, i.e. a reused pooled connection turned out to be
-            // closed before a single byte of the request was written. Legacy
-            // cannot have seen it, so even a POST is safe to resend (the
-            // "only when nothing was sent" rule), and it hides the race
-            // between our idle timeout and legacy's. Any failure after the
-            // first byte is written is returned, never retried.
-            .retry_canceled_requests(true)
-            // `forward` always sets `Host` to legacy's authority itself.
-            .set_host(false)
-            .build(connector);
-
         Self {
             inner: Arc::new(Inner {
-                client,
+                pool: Pool::new(),
                 target: Target::parse(&settings.url),
                 url: settings.url.clone(),
+                connect_timeout: settings.connect_timeout,
                 timeout: settings.timeout,
             }),
         }
@@ -303,17 +322,9 @@ impl LegacyUpstream {
         // The current span (the gateway's legacy call) is legacy's parent now.
         crate::telemetry::inject_trace_context(request.headers_mut());
 
-        let sent = tokio::time::timeout(self.inner.timeout, self.inner.client.request(request));
-        let mut response = match sent.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(source)) if source.is_connect() => {
-                return Err(ForwardError::Connect { source });
-            }
-            Ok(Err(source)) => {
-                return Err(ForwardError::Io {
-                    source: Box::new(source),
-                });
-            }
+        let sent = self.send(target, request, upgrade);
+        let mut response = match tokio::time::timeout(self.inner.timeout, sent).await {
+            Ok(result) => result?,
             Err(_elapsed) => {
                 return Err(ForwardError::Timeout {
                     after: self.inner.timeout,
@@ -334,7 +345,67 @@ impl LegacyUpstream {
         } else {
             strip_hop_by_hop(response.headers_mut(), UpgradeHeaders::Strip);
         }
-        Ok(response.map(Body::new))
+        Ok(response)
+    }
+
+    /// Sends `request` on a pooled connection, or a new one when none is idle.
+    ///
+    /// The request is resent on another connection only when a reused one
+    /// turned out closed before a byte of it was written: legacy cannot have
+    /// seen it, so even a POST is safe to resend (the "only when nothing was
+    /// sent" rule), and this hides the race between legacy's idle timeout and
+    /// ours. Any failure after the first byte is written is returned, never
+    /// retried. An upgrade request gets a connection of its own, never pooled.
+    async fn send(
+        &self,
+        target: &Target,
+        mut request: Request<Body>,
+        upgrade: bool,
+    ) -> Result<Response<Body>, ForwardError> {
+        if upgrade {
+            let conn = self.connect(target).await?;
+            let response =
+                conn.exchange_upgradable(request)
+                    .await
+                    .map_err(|error| ForwardError::Io {
+                        source: Box::new(error),
+                    })?;
+            return Ok(response.map(Body::new));
+        }
+        loop {
+            let mut conn = match self.inner.pool.checkout() {
+                Some(conn) => conn,
+                None => self.connect(target).await?,
+            };
+            match conn.exchange(request).await {
+                Ok(response) => {
+                    let pool = Arc::clone(&self.inner.pool);
+                    return Ok(
+                        response.map(|incoming| Body::new(PooledBody::new(incoming, conn, pool)))
+                    );
+                }
+                Err(ExchangeError::Unsent(unsent, _)) if conn.reused => request = *unsent,
+                Err(ExchangeError::Unsent(_, error) | ExchangeError::Failed(error)) => {
+                    return Err(ForwardError::Io {
+                        source: Box::new(error),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Idle pooled connections, and a sweep as if `after` had passed.
+    #[cfg(test)]
+    pub(super) fn idle_connections_after(&self, after: Duration) -> usize {
+        self.inner.pool.sweep(std::time::Instant::now() + after);
+        self.inner.pool.idle_count()
+    }
+
+    async fn connect(&self, target: &Target) -> Result<Box<Conn>, ForwardError> {
+        let stream = target.connect(self.inner.connect_timeout).await?;
+        Conn::handshake(stream)
+            .await
+            .map_err(|source| ForwardError::Connect { source })
     }
 }
 

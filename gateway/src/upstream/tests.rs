@@ -503,6 +503,127 @@ async fn pooled_connection_is_reused_despite_client_connection_close() {
 }
 
 #[tokio::test]
+async fn back_to_back_requests_share_one_connection() {
+    let (addr, legacy) = spawn_legacy().await;
+    let upstream = upstream_for(addr);
+    for _ in 0..5 {
+        let response = forward(&upstream, http::Request::new(Body::empty()), "/")
+            .await
+            .unwrap();
+        read_body(response).await;
+    }
+    // A HEAD's empty body is dropped unread; its connection stays good.
+    let head = http::Request::head("/").body(Body::empty()).unwrap();
+    drop(forward(&upstream, head, "/").await.unwrap());
+    read_body(
+        forward(&upstream, http::Request::new(Body::empty()), "/")
+            .await
+            .unwrap(),
+    )
+    .await;
+    let peers: Vec<SocketAddr> = legacy.seen.lock().unwrap().iter().map(|s| s.peer).collect();
+    assert_eq!(peers.len(), 7);
+    assert!(peers.iter().all(|peer| *peer == peers[0]), "{peers:?}");
+    assert_eq!(upstream.idle_connections_after(Duration::ZERO), 1);
+}
+
+#[tokio::test]
+async fn concurrent_requests_open_connections_that_are_then_pooled() {
+    let (addr, legacy) = spawn_legacy().await;
+    let upstream = upstream_for(addr);
+    let (first, second) = tokio::join!(
+        forward(&upstream, http::Request::new(Body::empty()), "/a"),
+        forward(&upstream, http::Request::new(Body::empty()), "/b"),
+    );
+    // Both are in flight at once: two connections.
+    let (first, second) = (first.unwrap(), second.unwrap());
+    read_body(first).await;
+    read_body(second).await;
+    assert_eq!(upstream.idle_connections_after(Duration::ZERO), 2);
+    // Idle past the timeout, they are swept.
+    assert_eq!(
+        upstream.idle_connections_after(super::pool::IDLE_TIMEOUT),
+        0
+    );
+    read_body(
+        forward(&upstream, http::Request::new(Body::empty()), "/c")
+            .await
+            .unwrap(),
+    )
+    .await;
+    let peers: Vec<SocketAddr> = legacy.seen.lock().unwrap().iter().map(|s| s.peer).collect();
+    assert_eq!(peers.len(), 3);
+    assert_ne!(peers[0], peers[1]);
+    assert!(
+        !peers[..2].contains(&peers[2]),
+        "a swept connection was used"
+    );
+}
+
+#[tokio::test]
+async fn a_body_dropped_half_read_closes_its_connection() {
+    let (addr, legacy) = spawn_legacy().await;
+    let upstream = upstream_for(addr);
+    let (chunks, receiver) = mpsc::channel(4);
+    *legacy.drip.lock().unwrap() = Some(receiver);
+    let response = forward(&upstream, http::Request::new(Body::empty()), "/drip")
+        .await
+        .unwrap();
+    chunks.send(Bytes::from_static(b"part")).await.unwrap();
+    let mut body = response.into_body();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "part");
+    drop(body);
+    assert_eq!(upstream.idle_connections_after(Duration::ZERO), 0);
+}
+
+/// A legacy that answers one request per connection with keep-alive, then
+/// closes the connection a moment later, as a server with a short idle
+/// timeout does.
+async fn spawn_closing_legacy() -> (SocketAddr, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            *counted.lock().unwrap() += 1;
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                stream.write_all(answer).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(stream);
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn a_pooled_connection_legacy_closed_is_not_an_error() {
+    let (addr, connections) = spawn_closing_legacy().await;
+    let upstream = upstream_for(addr);
+    for round in 0..3 {
+        let response = forward(&upstream, http::Request::new(Body::empty()), "/")
+            .await
+            .unwrap_or_else(|error| panic!("round {round}: {error:?}"));
+        assert_eq!(read_body(response).await, "ok");
+        // Legacy closes the idle connection meanwhile.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(*connections.lock().unwrap(), 3);
+}
+
+#[tokio::test]
 async fn legacy_5xx_is_passed_through_unchanged() {
     let (addr, _legacy) = spawn_legacy().await;
     let upstream = upstream_for(addr);
