@@ -236,6 +236,8 @@ pub fn check(file: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<S
         }
     };
     let table = RouteTable::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // `[legacy.tls]` names files: read them as a start would.
+    crate::reload::client_settings(&table, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(format!(
         "{}: ok ({} route(s), version {})",
         file.display(),

@@ -48,6 +48,7 @@ impl GatewayError {
             Self::Legacy(ForwardError::Connect { .. } | ForwardError::Io { .. }) => {
                 (StatusCode::BAD_GATEWAY, "upstream-unreachable")
             }
+            Self::Legacy(ForwardError::Tls { .. }) => (StatusCode::BAD_GATEWAY, "upstream-tls"),
             Self::Legacy(ForwardError::Timeout { .. }) => {
                 (StatusCode::GATEWAY_TIMEOUT, "upstream-timeout")
             }
@@ -64,6 +65,7 @@ impl GatewayError {
             Self::BodyRead => "Bad request body",
             Self::BodyTooLarge { .. } => "Payload too large",
             Self::Legacy(ForwardError::Timeout { .. }) => "Upstream timed out",
+            Self::Legacy(ForwardError::Tls { .. }) => "Upstream TLS failed",
             Self::Legacy(ForwardError::InvalidUri { .. }) => "Bad upstream URI",
             Self::Legacy(_) => "Upstream unreachable",
         }
@@ -82,6 +84,9 @@ impl GatewayError {
             }
             Self::Legacy(ForwardError::InvalidUri { .. }) => {
                 "the gateway could not build the upstream URI".to_owned()
+            }
+            Self::Legacy(ForwardError::Tls { .. }) => {
+                "the TLS handshake with the legacy backend failed".to_owned()
             }
             Self::Legacy(_) => "the legacy backend could not be reached".to_owned(),
         }

@@ -28,7 +28,7 @@ use crate::metrics::RequestMetrics;
 use crate::shadow::recorder::{Recorder, now};
 use crate::shadow::results::route_results;
 use crate::shadow::store::EarnedShare;
-use crate::upstream::{AccountsUpstream, ClientSettings, LegacyUpstream, Upstreams};
+use crate::upstream::{AccountsUpstream, ClientSettings, LegacyUpstream, TlsClient, Upstreams};
 use gateway_routing::flip::{self, Decision, Ruling, readiness};
 use gateway_routing::{RouteTable, RouteTableError};
 
@@ -151,7 +151,7 @@ impl RouteState {
     pub fn load(path: &Path, accounts: AccountsUpstream) -> Result<Self, RouteTableError> {
         let table = RouteTable::load(path)?;
         let upstreams = Upstreams {
-            legacy: LegacyUpstream::new(&client_settings(&table)),
+            legacy: LegacyUpstream::new(&client_settings(&table, path)?),
             accounts,
         };
         crate::metrics::set_route_table(table.version(), None, unix_now());
@@ -259,6 +259,10 @@ impl RouteState {
             Ok(table) => table,
             Err(err) => return Err(self.reject(trigger, err.into())),
         };
+        let settings = match client_settings(&table, &self.path) {
+            Ok(settings) => settings,
+            Err(err) => return Err(self.reject(trigger, err.into())),
+        };
         let recorder = self.results.get();
         let accepted = match recorder {
             Some(recorder) => accepted_shares(recorder).await,
@@ -304,10 +308,10 @@ impl RouteState {
             return Ok(ReloadOutcome::Unchanged { version });
         }
         // Keep the pooled connections when legacy did not move.
-        let legacy = if client_settings(&table) == client_settings(&current.table) {
+        let legacy = if &settings == current.upstreams.legacy.settings() {
             current.upstreams.legacy.clone()
         } else {
-            LegacyUpstream::new(&client_settings(&table))
+            LegacyUpstream::new(&settings)
         };
         let upstreams = Upstreams {
             legacy,
@@ -478,13 +482,34 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn client_settings(table: &RouteTable) -> ClientSettings {
+/// The legacy client's settings; for an `https` legacy this reads the
+/// `[legacy.tls]` files (relative to the routes file's directory).
+///
+/// # Errors
+///
+/// A file that cannot be read or used, at its key's position in `path`.
+pub fn client_settings(table: &RouteTable, path: &Path) -> Result<ClientSettings, RouteTableError> {
     let legacy = table.legacy();
-    ClientSettings {
+    let tls = match legacy.url().scheme_str() {
+        Some("https") => {
+            let host = legacy.url().host().unwrap_or_default();
+            let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
+            let tls = TlsClient::new(host, legacy.tls(), base_dir).map_err(|problem| {
+                RouteTableError::Invalid {
+                    file: path.to_path_buf(),
+                    problems: vec![problem],
+                }
+            })?;
+            Some(tls)
+        }
+        _ => None,
+    };
+    Ok(ClientSettings {
         url: legacy.url().clone(),
+        tls,
         connect_timeout: legacy.connect_timeout(),
         timeout: legacy.timeout(),
-    }
+    })
 }
 
 /// How long the watcher waits for a burst of file events to settle.

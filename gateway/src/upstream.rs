@@ -36,10 +36,13 @@ mod accounts;
 mod headers;
 mod legacy;
 mod pool;
+mod tls;
 mod upgrade;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 use axum::body::Body;
 use http::{Request, Response};
@@ -50,6 +53,7 @@ use gateway_routing::Target;
 
 pub use accounts::AccountsUpstream;
 pub use legacy::{ClientSettings, ForwardContext, ForwardError, LegacyUpstream};
+pub use tls::TlsClient;
 pub use upgrade::is_upgrade_request;
 
 /// Why a side gave no response head.

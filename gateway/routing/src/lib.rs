@@ -111,7 +111,7 @@ mod values;
 
 pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of};
 pub use error::{PathError, Problem, RouteTableError};
-pub use legacy::LegacySettings;
+pub use legacy::{FileSetting, LegacySettings, LegacyTls};
 pub use matcher::{Matcher, Segment};
 pub use path::{NormalizedPath, normalize_path};
 pub use route::Route;

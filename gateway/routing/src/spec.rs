@@ -36,6 +36,24 @@ pub(crate) struct LegacySpec {
     pub(crate) connect_timeout: Option<Spanned<String>>,
     /// `timeout = "30s"`: time to the response head (humantime syntax).
     pub(crate) timeout: Option<Spanned<String>>,
+    /// `[legacy.tls]`: how to verify and present certificates on `https`.
+    pub(crate) tls: Option<Spanned<LegacyTlsSpec>>,
+}
+
+/// `[legacy.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LegacyTlsSpec {
+    /// `ca_file = "path.pem"`: the CAs to trust instead of the system's.
+    pub(crate) ca_file: Option<Spanned<String>>,
+    /// `client_cert_file = "path.pem"`: a certificate chain to present.
+    pub(crate) client_cert_file: Option<Spanned<String>>,
+    /// `client_key_file = "path.pem"`: the client certificate's key.
+    pub(crate) client_key_file: Option<Spanned<String>>,
+    /// `server_name = "legacy.internal"`: the name to send (SNI) and verify.
+    pub(crate) server_name: Option<Spanned<String>>,
+    /// `insecure_skip_verify = true`: accept any certificate (test environments).
+    pub(crate) insecure_skip_verify: Option<Spanned<bool>>,
 }
 
 /// `[defaults]`.

@@ -19,15 +19,18 @@ use tokio::net::TcpStream;
 
 use super::headers::{Forwarding, UpgradeHeaders, prepare_request_headers, strip_hop_by_hop};
 use super::pool::{self, Conn, ExchangeError, Pool, PooledBody};
+use super::tls::{Stream, TlsClient};
 use super::upgrade::{is_upgrade_request, spawn_tunnel};
 
 /// Where legacy lives and how long to wait for it, as the route table gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientSettings {
-    /// Base URL: `http://host:port[/base-path]`. Only `http` is supported.
-    /// The request's path is appended to the base path.
+    /// Base URL: `http[s]://host:port[/base-path]`. The request's path is
+    /// appended to the base path.
     pub url: Uri,
-    /// Limit on establishing the TCP connection (DNS included).
+    /// How to speak TLS, for an `https` URL (required there; ignored for `http`).
+    pub tls: Option<TlsClient>,
+    /// Limit on establishing the connection (DNS and the TLS handshake included).
     pub connect_timeout: Duration,
     /// Limit from sending the request until legacy's response head has
     /// arrived (connecting included). The response body is not limited.
@@ -55,6 +58,15 @@ pub enum ForwardError {
     #[error("could not connect to legacy")]
     Connect {
         /// Why: the resolver's or the socket's error, or the connect timeout.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake with an `https` legacy failed (its certificate is
+    /// not trusted, expired or for another name; no common protocol).
+    /// Nothing was sent. Maps to 502.
+    #[error("TLS with legacy failed")]
+    Tls {
+        /// rustls's error, wrapped.
         #[source]
         source: io::Error,
     },
@@ -88,11 +100,12 @@ pub enum ForwardError {
 }
 
 impl ForwardError {
-    /// A stable label for metrics and logs: `"connect"`, `"timeout"`, `"io"`
-    /// or `"invalid-uri"`.
+    /// A stable label for metrics and logs: `"connect"`, `"tls"`,
+    /// `"timeout"`, `"io"` or `"invalid-uri"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Connect { .. } => "connect",
+            Self::Tls { .. } => "tls",
             Self::Timeout { .. } => "timeout",
             Self::Io { .. } => "io",
             Self::InvalidUri { .. } => "invalid-uri",
@@ -116,11 +129,13 @@ impl std::fmt::Debug for LegacyUpstream {
 }
 
 struct Inner {
+    settings: ClientSettings,
     pool: Arc<Pool>,
     /// The parsed base URL, or why it is unusable (reported by every
     /// `forward`, since `new` cannot fail).
     target: Result<Target, String>,
     url: Uri,
+    tls: Option<TlsClient>,
     connect_timeout: Duration,
     timeout: Duration,
 }
@@ -128,6 +143,8 @@ struct Inner {
 /// The legacy base URL, taken apart once.
 #[derive(Debug)]
 struct Target {
+    /// Whether legacy speaks TLS (`https`).
+    https: bool,
     /// `host:port` to resolve and connect to (port 80 when the URL has none).
     address: String,
     /// The base path without its trailing `/` (empty for the root).
@@ -138,15 +155,16 @@ struct Target {
 
 impl Target {
     fn parse(url: &Uri) -> Result<Self, String> {
-        match url.scheme_str() {
-            Some("http") => {}
+        let default_port = match url.scheme_str() {
+            Some("http") => 80,
+            Some("https") => 443,
             Some(other) => {
                 return Err(format!(
-                    "scheme {other:?} is not supported; legacy is reached over plain http"
+                    "scheme {other:?} is not supported; legacy is reached over http or https"
                 ));
             }
             None => return Err("the URL has no scheme".to_owned()),
-        }
+        };
         let Some(authority) = url.authority() else {
             return Err("the URL has no host".to_owned());
         };
@@ -159,6 +177,7 @@ impl Target {
         };
         let host_header = HeaderValue::from_str(&host).map_err(|error| error.to_string())?;
         Ok(Self {
+            https: default_port == 443,
             address: format!(
                 "{}:{}",
                 authority.host(),
@@ -181,8 +200,25 @@ impl Target {
         }
     }
 
-    /// A TCP connection to legacy: every resolved address in turn, within `limit`.
-    async fn connect(&self, limit: Duration) -> Result<TcpStream, ForwardError> {
+    /// A connection to legacy: every resolved address in turn, then the TLS
+    /// handshake when `tls` is given, all within `limit`.
+    async fn connect(
+        &self,
+        limit: Duration,
+        tls: Option<&TlsClient>,
+    ) -> Result<Stream, ForwardError> {
+        match tokio::time::timeout(limit, self.connect_within(tls)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(ForwardError::Connect {
+                source: io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no connection within {limit:?}"),
+                ),
+            }),
+        }
+    }
+
+    async fn connect_within(&self, tls: Option<&TlsClient>) -> Result<Stream, ForwardError> {
         let connect = async {
             let mut last_error = None;
             for address in tokio::net::lookup_host(self.address.as_str()).await? {
@@ -195,18 +231,9 @@ impl Target {
                 io::Error::new(io::ErrorKind::NotFound, "the host resolved to no address")
             }))
         };
-        let stream = match tokio::time::timeout(limit, connect).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(source)) => return Err(ForwardError::Connect { source }),
-            Err(_elapsed) => {
-                return Err(ForwardError::Connect {
-                    source: io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no connection within {limit:?}"),
-                    ),
-                });
-            }
-        };
+        let stream = connect
+            .await
+            .map_err(|source| ForwardError::Connect { source })?;
         // Small requests and responses go out at once, not after Nagle's delay.
         stream
             .set_nodelay(true)
@@ -214,7 +241,13 @@ impl Target {
         socket2::SockRef::from(&stream)
             .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(pool::IDLE_TIMEOUT))
             .map_err(|source| ForwardError::Connect { source })?;
-        Ok(stream)
+        match tls {
+            None => Ok(Stream::Plain(stream)),
+            Some(tls) => match tls.handshake(stream).await {
+                Ok(session) => Ok(Stream::Tls(Box::new(session))),
+                Err(source) => Err(ForwardError::Tls { source }),
+            },
+        }
     }
 }
 
@@ -239,9 +272,11 @@ impl LegacyUpstream {
     pub fn new(settings: &ClientSettings) -> Self {
         Self {
             inner: Arc::new(Inner {
+                settings: settings.clone(),
                 pool: Pool::new(),
                 target: Target::parse(&settings.url),
                 url: settings.url.clone(),
+                tls: settings.tls.clone(),
                 connect_timeout: settings.connect_timeout,
                 timeout: settings.timeout,
             }),
@@ -394,6 +429,11 @@ impl LegacyUpstream {
         }
     }
 
+    /// The settings this client was built from.
+    pub fn settings(&self) -> &ClientSettings {
+        &self.inner.settings
+    }
+
     /// Idle pooled connections, and a sweep as if `after` had passed.
     #[cfg(test)]
     pub(super) fn idle_connections_after(&self, after: Duration) -> usize {
@@ -402,7 +442,17 @@ impl LegacyUpstream {
     }
 
     async fn connect(&self, target: &Target) -> Result<Box<Conn>, ForwardError> {
-        let stream = target.connect(self.inner.connect_timeout).await?;
+        let tls = match (target.https, &self.inner.tls) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls),
+            (true, None) => {
+                return Err(ForwardError::InvalidUri {
+                    uri: self.inner.url.to_string(),
+                    reason: "an https URL needs TLS settings".to_owned(),
+                });
+            }
+        };
+        let stream = target.connect(self.inner.connect_timeout, tls).await?;
         Conn::handshake(stream)
             .await
             .map_err(|source| ForwardError::Connect { source })
@@ -437,12 +487,13 @@ mod tests {
 
     #[test]
     fn target_parse_table() {
-        let cases: [(&str, Option<(&str, &str)>); 7] = [
+        let cases: [(&str, Option<(&str, &str)>); 8] = [
             ("http://legacy:8080", Some(("legacy:8080", ""))),
             ("http://legacy:8080/", Some(("legacy:8080", ""))),
             ("http://legacy/app/", Some(("legacy", "/app"))),
             ("http://[::1]:9000/app", Some(("[::1]:9000", "/app"))),
-            ("https://legacy", None),
+            ("https://legacy", Some(("legacy", ""))),
+            ("ftp://legacy", None),
             ("/relative", None),
             ("http://legacy/app?x=1", None),
         ];

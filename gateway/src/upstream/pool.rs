@@ -29,7 +29,8 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::{TrySendError, http1};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+
+use super::tls::Stream;
 
 /// How long an idle pooled connection to legacy is kept before it is closed.
 ///
@@ -46,7 +47,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(15);
 /// as they finish.
 const MAX_IDLE: usize = 512;
 
-type Dispatcher = http1::Connection<TokioIo<TcpStream>, Body>;
+type Dispatcher = http1::Connection<TokioIo<Stream>, Body>;
 
 /// One HTTP/1.1 connection to legacy: the sending half and its dispatcher.
 pub(super) struct Conn {
@@ -69,10 +70,10 @@ pub(super) enum ExchangeError {
 }
 
 impl Conn {
-    /// Opens a connection to `stream`'s peer (TCP already connected). Boxed:
+    /// Opens an HTTP/1.1 connection over `stream` (already connected). Boxed:
     /// a connection moves in and out of the pool on every request, and its
     /// dispatcher is large.
-    pub(super) async fn handshake(stream: TcpStream) -> io::Result<Box<Self>> {
+    pub(super) async fn handshake(stream: Stream) -> io::Result<Box<Self>> {
         let (sender, dispatcher) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await

@@ -216,6 +216,7 @@ async fn spawn_legacy() -> (SocketAddr, Legacy) {
 fn settings(url: &str) -> ClientSettings {
     ClientSettings {
         url: url.parse().unwrap(),
+        tls: None,
         connect_timeout: Duration::from_secs(1),
         timeout: WAIT,
     }

@@ -21,12 +21,28 @@ fn reports_each_problem_at_its_position() {
     let cases: Vec<(String, &str)> = vec![
         // [legacy]
         (
-            legacy("url = \"https://legacy:8443\""),
-            "2:7: https upstreams are not supported yet",
+            legacy("url = \"http://legacy\"\ntls = { ca_file = \"ca.pem\" }"),
+            "3:7: `[legacy.tls]` applies to an https:// url only",
+        ),
+        (
+            legacy("url = \"https://legacy\"\ntls = { client_cert_file = \"c.pem\" }"),
+            "3:28: client_cert_file needs client_key_file too",
+        ),
+        (
+            legacy("url = \"https://legacy\"\ntls = { client_key_file = \"k.pem\" }"),
+            "3:27: client_key_file needs client_cert_file too",
+        ),
+        (
+            legacy("url = \"https://legacy\"\ntls = { ca_file = \"\" }"),
+            "3:19: must not be empty",
+        ),
+        (
+            legacy("url = \"https://legacy\"\ntls = { verify = false }"),
+            "3:9: unknown field `verify`, expected one of `ca_file`, `client_cert_file`, `client_key_file`, `server_name`, `insecure_skip_verify`",
         ),
         (
             legacy("url = \"ftp://legacy\""),
-            "2:7: invalid legacy url \"ftp://legacy\": scheme `ftp` is not supported, use http://",
+            "2:7: invalid legacy url \"ftp://legacy\": scheme `ftp` is not supported, use http:// or https://",
         ),
         (
             legacy("url = \"127.0.0.1:8000\""),
@@ -276,7 +292,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\nport = 1\n",
-            "3:1: unknown field `port`, expected one of `url`, `connect_timeout`, `timeout`",
+            "3:1: unknown field `port`, expected one of `url`, `connect_timeout`, `timeout`, `tls`",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { path = \"/\", method = \"GET\" }\ntarget = \"legacy\"\n",
@@ -292,7 +308,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\nmirror = 1\n[[routes]]\n",
-            "3:1: unknown field `mirror`, expected one of `url`, `connect_timeout`, `timeout`",
+            "3:1: unknown field `mirror`, expected one of `url`, `connect_timeout`, `timeout`, `tls`",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\n",
@@ -429,7 +445,7 @@ fn accepts_routes_that_can_still_match() {
 #[test]
 fn reports_every_problem_sorted_by_position() {
     let source = r#"[legacy]
-url = "https://legacy"
+url = "ftp://legacy"
 timeout = "0s"
 
 [shadow]
@@ -452,7 +468,7 @@ target = "service"
 canary = { to = "service", percent = 5 }
 "#;
     let expected = [
-        "2:7: https upstreams are not supported yet",
+        "2:7: invalid legacy url \"ftp://legacy\": scheme `ftp` is not supported, use http:// or https://",
         "3:11: `timeout` must be greater than zero",
         "9:8: invalid route name \"Users\": use 1 to 64 characters from a-z, 0-9, '-' and '_', starting with a letter or digit",
         "10:18: invalid path \"/users//x\": it must not contain '//'",
@@ -466,7 +482,7 @@ canary = { to = "service", percent = 5 }
     let rendered = err.to_string();
     assert_eq!(rendered.lines().count(), expected.len());
     assert!(
-        rendered.starts_with("conf/routes.toml:2:7: https upstreams"),
+        rendered.starts_with("conf/routes.toml:2:7: invalid legacy url"),
         "{rendered}"
     );
 }
