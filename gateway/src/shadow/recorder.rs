@@ -130,6 +130,20 @@ impl Recorder {
         counts
     }
 
+    /// `route`'s counts not yet written to the database, per bucket.
+    pub fn pending_buckets(&self, route: &str) -> Vec<(DateTime<Utc>, OutcomeCounts)> {
+        self.pending
+            .lock()
+            .map(|pending| {
+                pending
+                    .iter()
+                    .filter(|(key, _)| key.route == route)
+                    .map(|(key, outcomes)| (key.bucket, outcomes.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The store the recorder writes to.
     pub fn store(&self) -> &ShadowStore {
         &self.store
