@@ -20,8 +20,8 @@ impl Size {
     fn dimensions(self) -> (f64, f64, f64, f64) {
         // width, height, left pad, bottom pad
         match self {
-            Self::Small => (360.0, 48.0, 0.0, 0.0),
-            Self::Large => (960.0, 180.0, 44.0, 18.0),
+            Self::Small => (240.0, 40.0, 0.0, 0.0),
+            Self::Large => (960.0, 140.0, 44.0, 18.0),
         }
     }
 }
@@ -60,21 +60,25 @@ pub(crate) fn chart(
     let mismatched: u64 = points.iter().map(|p| p.mismatched).sum();
     let x = |i: usize| left + step * i as f64;
     let y_rate = |rate: f64| top + plot_h * (1.0 - rate.clamp(0.0, 1.0));
-    // One polyline per run of minutes with comparisons.
-    let mut lines: Vec<String> = Vec::new();
-    let mut current = String::new();
+    // One polyline per run of minutes with comparisons; a dot for a run of one.
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut current: Vec<(f64, f64)> = Vec::new();
     for (i, point) in points.iter().enumerate() {
         match point.mismatch_rate {
-            Some(rate) => {
-                current.push_str(&format!("{:.1},{:.1} ", x(i) + step / 2.0, y_rate(rate)));
-            }
-            None if !current.is_empty() => lines.push(std::mem::take(&mut current)),
+            Some(rate) => current.push((x(i) + step / 2.0, y_rate(rate))),
+            None if !current.is_empty() => runs.push(std::mem::take(&mut current)),
             None => {}
         }
     }
     if !current.is_empty() {
-        lines.push(current);
+        runs.push(current);
     }
+    let polyline = |run: &[(f64, f64)]| {
+        run.iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let window_x = window_since.and_then(|since| {
         let first = points.first()?.minute;
         let last = points.last()?.minute;
@@ -105,8 +109,12 @@ pub(crate) fn chart(
                     }
                 }
             }
-            @for line in &lines {
-                polyline points=(line.trim_end()) fill="none" stroke="#b42318" stroke-width="1.6" {}
+            @for run in &runs {
+                @if let [(cx, cy)] = run.as_slice() {
+                    circle cx=(format!("{cx:.1}")) cy=(format!("{cy:.1}")) r="2.2" fill="#b42318" {}
+                } @else {
+                    polyline points=(polyline(run)) fill="none" stroke="#b42318" stroke-width="1.6" {}
+                }
             }
             @if let Some(wx) = window_x {
                 line x1=(format!("{wx:.1}")) x2=(format!("{wx:.1}")) y1=(top) y2=(top + plot_h)
@@ -177,7 +185,12 @@ mod tests {
         ];
         let svg = chart(&points, None, Size::Large).into_string();
         assert_eq!(svg.matches("<rect").count(), 1 + 3, "{svg}");
-        assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
+        assert_eq!(svg.matches("<polyline").count(), 1, "{svg}");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            1,
+            "a run of one minute is a dot: {svg}"
+        );
         assert!(
             svg.contains("00:03 UTC: 8 compared, 8 mismatched (100.0%)"),
             "{svg}"

@@ -226,6 +226,13 @@ pub(super) fn route(detail: &RouteDetail, signed_in: bool) -> Markup {
                 }
             }
         }
+        h2 { "Fields that differ, most frequent first" }
+        p class="lead" { "From the " (detail.records_read) " most recent mismatch records in the verdict's window. Fix the first one first." }
+        (field_table(&detail.fields, "fields", detail.records_read))
+        @if let Some((top, line)) = accept_line(detail) {
+            p class="reason" { "To accept the difference at " code { (top) } " instead of fixing it, set in the route's " code { "shadow" } " table:" }
+            (copy_line(&line))
+        }
         @if row.summary.is_some() {
             section class="card" {
                 h2 { "Comparisons per minute" }
@@ -237,13 +244,6 @@ pub(super) fn route(detail: &RouteDetail, signed_in: bool) -> Markup {
                 }
                 details { summary { "The figures, minute by minute" } (chart::table(&row.series)) }
             }
-        }
-        h2 { "Fields that differ, most frequent first" }
-        p class="lead" { "From the " (detail.records_read) " most recent mismatch records in the verdict's window. Fix the first one first." }
-        (field_table(&detail.fields, "fields", detail.records_read))
-        @if let Some((top, line)) = accept_line(detail) {
-            p class="reason" { "To accept the difference at " code { (top) } " instead of fixing it, set in the route's " code { "shadow" } " table:" }
-            (copy_line(&line))
         }
         h2 { "Noise" }
         p class="lead" { "Fields that differ between two answers of the primary itself (generated ids, timestamps): not counted as mismatches." }

@@ -1,0 +1,453 @@
+//! The console in a real browser: headless Chromium, driven over WebDriver
+//! (chromedriver on a loopback port of its own, `fantoccini` as the client),
+//! against a gateway that has recorded real mismatches against the legacy
+//! stub. Screenshots are saved under `target/e2e-artifacts/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! them); without them the test fails and says what to install.
+
+use std::net::TcpListener;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
+use http::{Method, StatusCode};
+use http_body_util::Full;
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use test_support::{LegacyStub, Script};
+
+use crate::harness::{GatewayProcess, Launch, eventually, request};
+use crate::lifecycle::lifecycle_routes;
+
+/// Where Debian puts the browser and its driver.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long chromedriver may take to listen, and the browser to start.
+const DRIVER_START: Duration = Duration::from_secs(20);
+
+/// How long a page may take to show what the test looks for.
+const PAGE_LOAD: Duration = Duration::from_secs(15);
+/// Secrets the client sends that no page may show.
+const CLIENT_SECRETS: [&str; 3] = ["client-secret-123", "cookie-secret-456", "query-secret-789"];
+const ADMIN_TOKEN: &str = "browser-admin-token";
+
+/// chromedriver on a loopback port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    /// Chromium's fresh profile directory.
+    profile: tempfile::TempDir,
+}
+
+impl Driver {
+    /// Starts chromedriver, or fails saying what to install.
+    async fn start() -> Self {
+        for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: the console's browser test needs Chromium and its WebDriver; \
+                 install them with `apt-get install -y chromium chromium-driver` (package {package})"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let mut driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            profile: tempfile::tempdir().expect("a profile directory"),
+        };
+        let deadline = tokio::time::Instant::now() + DRIVER_START;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if let Ok(Some(status)) = driver.child.try_wait() {
+                panic!("chromedriver exited before it listened: {status}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not listen on {port} within {DRIVER_START:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        driver
+    }
+
+    /// A browser session: headless Chromium with a fresh profile, a laptop-sized window.
+    async fn browser(&self) -> Client {
+        let profile = format!("--user-data-dir={}", self.profile.path().display());
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1366,900",
+            profile.as_str(),
+        ];
+        let capabilities = json!({
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        tokio::time::timeout(DRIVER_START, builder.connect(&self.url))
+            .await
+            .expect("Chromium did not start in time")
+            .expect("a WebDriver session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `target/e2e-artifacts/NAME`, the directory created.
+fn artifact(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    let dir = target.join("e2e-artifacts");
+    std::fs::create_dir_all(&dir).expect("creating target/e2e-artifacts");
+    dir.join(name)
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(artifact(name), png).expect("saving the screenshot");
+}
+
+/// A gateway shadowing `get-user` to the service, a user, and legacy answering it with another name.
+struct Scene {
+    _legacy: LegacyStub,
+    legacy_url: String,
+    gateway: GatewayProcess,
+    user: Value,
+}
+
+/// `GET` the user, with credentials in a header, a cookie and the query that no page may show.
+fn user_request(gateway: &GatewayProcess, user: &Value) -> http::Request<Full<Bytes>> {
+    let id = user["id"].as_str().expect("an id");
+    request(
+        Method::GET,
+        &gateway.url(&format!(
+            "/v1/accounts/users/{id}?token={}",
+            CLIENT_SECRETS[2]
+        )),
+    )
+    .header("authorization", format!("Bearer {}", CLIENT_SECRETS[0]))
+    .header("cookie", format!("session={}", CLIENT_SECRETS[1]))
+    .body(Full::default())
+    .expect("a valid request")
+}
+
+async fn scene() -> Scene {
+    let legacy = LegacyStub::start().await;
+    let routes = lifecycle_routes(
+        &legacy.url(),
+        "target = \"legacy\"\n\
+         shadow = { to = \"service\", ignore = [\"/created_at\", \"/updated_at\"] }\n\
+         require = { match_rate = 0.99, min_samples = 5 }",
+    );
+    let gateway = Launch::new(routes).admin_token(ADMIN_TOKEN).start().await;
+    let user = gateway.register_user("ada@example.com").await;
+    let id = user["id"].as_str().expect("an id").to_owned();
+    // Legacy knows the same user under another name: one field differs.
+    let mut legacy_user = user.clone();
+    legacy_user["full_name"] = json!("Ada King");
+    legacy.script(
+        &format!("/v1/accounts/users/{id}"),
+        Script::json(legacy_user),
+    );
+    for _ in 0..3 {
+        let reply = gateway
+            .send(
+                request(
+                    Method::GET,
+                    &gateway.url(&format!(
+                        "/v1/accounts/users/{id}?token={}",
+                        CLIENT_SECRETS[2]
+                    )),
+                )
+                .header("authorization", format!("Bearer {}", CLIENT_SECRETS[0]))
+                .header("cookie", format!("session={}", CLIENT_SECRETS[1]))
+                .body(Full::<Bytes>::default())
+                .expect("a valid request"),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        assert!(reply.is_from_legacy(), "{reply:?}");
+    }
+    eventually(
+        Duration::from_secs(15),
+        "three recorded mismatches",
+        || async {
+            let reply = gateway
+                .admin(Method::GET, "/-/shadow/diffs?route=get-user")
+                .await;
+            (reply.status == StatusCode::OK
+                && reply.json()["items"]
+                    .as_array()
+                    .is_some_and(|items| items.len() == 3))
+            .then_some(())
+        },
+    )
+    .await;
+    Scene {
+        legacy_url: legacy.url(),
+        _legacy: legacy,
+        gateway,
+        user,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_finds_the_route_and_a_diff_with_the_field_highlighted_and_nothing_redacted_shown()
+ {
+    let scene = scene().await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let walked = AssertUnwindSafe(walk(&browser, &scene))
+        .catch_unwind()
+        .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = walked {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// What an engineer does: sign in, find the route, open its top field's diff.
+async fn walk(browser: &Client, scene: &Scene) {
+    let gateway = &scene.gateway;
+    browser
+        .set_window_size(1366, 900)
+        .await
+        .expect("sizing the window");
+    browser
+        .goto(&gateway.admin_url("/-/console/"))
+        .await
+        .expect("opening the console");
+    // A token guards the admin API: the console asks for it.
+    let token = browser
+        .find(Locator::Css("input[name=token]"))
+        .await
+        .expect("the login form");
+    token
+        .send_keys(ADMIN_TOKEN)
+        .await
+        .expect("typing the token");
+    browser
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .expect("the sign-in button")
+        .click()
+        .await
+        .expect("signing in");
+
+    let row = browser
+        .wait()
+        .at_most(PAGE_LOAD)
+        .for_element(Locator::Css("tr[data-route=get-user]"))
+        .await
+        .expect("the get-user row");
+    let verdict = row
+        .find(Locator::Css("[data-verdict]"))
+        .await
+        .expect("a verdict");
+    assert_eq!(
+        verdict.attr("data-verdict").await.ok().flatten().as_deref(),
+        Some("not-ready")
+    );
+    let stage = row.find(Locator::Css(".stage")).await.expect("a stage");
+    assert_eq!(stage.text().await.expect("text"), "legacy + shadow");
+    assert!(
+        row.find(Locator::Css("svg.chart")).await.is_ok(),
+        "the row has its chart"
+    );
+    screenshot(browser, "console-routes.png").await;
+    // Taller, so the screenshots hold the fields and both bodies.
+    browser
+        .set_window_size(1366, 1400)
+        .await
+        .expect("sizing the window");
+
+    row.find(Locator::Css("a"))
+        .await
+        .expect("the route's link")
+        .click()
+        .await
+        .expect("opening the route");
+    let top = browser
+        .wait()
+        .at_most(PAGE_LOAD)
+        .for_element(Locator::Css("#fields tbody tr"))
+        .await
+        .expect("the ranked fields");
+    assert_eq!(
+        top.attr("data-field").await.ok().flatten().as_deref(),
+        Some("/full_name"),
+        "the field to fix first"
+    );
+    let count = top
+        .find(Locator::Css("td:nth-child(3)"))
+        .await
+        .expect("a count");
+    assert!(count.text().await.expect("text").starts_with('3'));
+    screenshot(browser, "console-route.png").await;
+
+    top.find(Locator::Css("a"))
+        .await
+        .expect("an example's diff link")
+        .click()
+        .await
+        .expect("opening the diff");
+    let marks = browser
+        .wait()
+        .at_most(PAGE_LOAD)
+        .for_element(Locator::Css("mark.differs[data-pointer='/full_name']"))
+        .await
+        .expect("the differing field, highlighted");
+    assert!(marks.text().await.expect("text").contains("Ada"));
+    let both = browser
+        .find_all(Locator::Css(
+            "[data-side] mark.differs[data-pointer='/full_name']",
+        ))
+        .await
+        .expect("marks");
+    assert_eq!(both.len(), 2, "highlighted on both sides");
+    let texts = [
+        both[0].text().await.expect("text"),
+        both[1].text().await.expect("text"),
+    ];
+    assert!(
+        texts[0].contains("Ada King") && texts[1].contains("Ada Lovelace"),
+        "{texts:?}"
+    );
+    let request_id = browser
+        .find(Locator::Id("request-id"))
+        .await
+        .expect("the request id")
+        .text()
+        .await
+        .expect("text");
+    assert!(!request_id.is_empty());
+    let source = browser.source().await.expect("the page source");
+    let email = scene.user["email"].as_str().expect("an email");
+    for hidden in CLIENT_SECRETS.iter().chain([&email]) {
+        assert!(
+            !source.contains(hidden),
+            "{hidden:?} is redacted, yet on the page"
+        );
+    }
+    assert!(
+        source.contains("[redacted]"),
+        "redacted values are marked as such"
+    );
+    let target = browser
+        .find(Locator::Css("#request pre"))
+        .await
+        .expect("the request line")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        target.starts_with("GET /v1/accounts/users/") && target.ends_with("?token=[redacted]"),
+        "{target}"
+    );
+    screenshot(browser, "console-diff.png").await;
+    let sides = browser
+        .find(Locator::Css("section.sides"))
+        .await
+        .expect("the two answers");
+    let png = sides
+        .screenshot()
+        .await
+        .expect("a screenshot of the answers");
+    std::fs::write(artifact("console-diff-bodies.png"), png).expect("saving the screenshot");
+
+    recover(browser, scene).await;
+}
+
+/// The engineer accepts the difference (the ignore line the page offers),
+/// reloads, and sees the route's new window match.
+async fn recover(browser: &Client, scene: &Scene) {
+    let gateway = &scene.gateway;
+    browser
+        .goto(&gateway.admin_url("/-/console/routes/get-user"))
+        .await
+        .expect("back to the route");
+    let line = browser
+        .find(Locator::Css("[data-copy]"))
+        .await
+        .expect("the ignore line to copy")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        line,
+        r#"ignore = ["/created_at", "/updated_at", "/full_name"]"#
+    );
+    gateway.write_routes(&lifecycle_routes(
+        &scene.legacy_url,
+        &format!(
+            "target = \"legacy\"\nshadow = {{ to = \"service\", {line} }}\n\
+             require = {{ match_rate = 0.99, min_samples = 5 }}"
+        ),
+    ));
+    let reloaded = gateway.reload().await;
+    assert_eq!(reloaded.status, StatusCode::OK, "{reloaded:?}");
+    for _ in 0..5 {
+        gateway.send(user_request(gateway, &scene.user)).await;
+    }
+    crate::shadow::summary_when(
+        gateway,
+        "get-user",
+        "five matches under the new rules",
+        |s| s["compared"] == 5 && s["matched"] == 5,
+    )
+    .await;
+    browser.refresh().await.expect("reloading the page");
+    let verdict = browser
+        .wait()
+        .at_most(PAGE_LOAD)
+        .for_element(Locator::Css("[data-verdict]"))
+        .await
+        .expect("a verdict");
+    assert_eq!(
+        verdict.attr("data-verdict").await.ok().flatten().as_deref(),
+        Some("ready")
+    );
+    let chart = browser
+        .find(Locator::Css("svg.chart title"))
+        .await
+        .expect("the chart's title")
+        .html(true)
+        .await
+        .expect("text");
+    assert!(chart.contains("8 comparisons and 3 mismatches"), "{chart}");
+    screenshot(browser, "console-route-recovered.png").await;
+}
