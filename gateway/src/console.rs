@@ -75,14 +75,8 @@ fn allowed(state: &AdminState, headers: &HeaderMap) -> bool {
 
 /// The token in the session cookie, if the request has one.
 fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| percent_decode_str(value).decode_utf8_lossy().into_owned())
+    gateway_routing::cookie(headers, SESSION_COOKIE)
+        .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned())
 }
 
 /// Sends a visitor without access to the login form, remembering the page.

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use http::{Method, StatusCode};
@@ -122,6 +123,56 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits (at most [`PAGE_LOAD`]) for the element at `css`.
+async fn wait_for(browser: &Client, css: &str) -> Element {
+    browser
+        .wait()
+        .at_most(PAGE_LOAD)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+}
+
+/// The first element at `css` on the page.
+async fn find(browser: &Client, css: &str) -> Element {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+}
+
+/// The first element at `css` within `element`.
+async fn find_in(element: &Element, css: &str) -> Element {
+    element
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} in the element: {e}"))
+}
+
+/// Clicks `element`.
+async fn click(element: &Element) {
+    element
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking: {e}"));
+}
+
+/// The text of `element`.
+async fn text(element: &Element) -> String {
+    element
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("reading a text: {e}"))
+}
+
+/// The `name` attribute of `element`.
+async fn attr(element: &Element, name: &str) -> Option<String> {
+    element
+        .attr(name)
+        .await
+        .unwrap_or_else(|e| panic!("reading attribute {name}: {e}"))
 }
 
 /// `target/e2e-artifacts/NAME`, the directory created.
@@ -252,42 +303,24 @@ async fn walk(browser: &Client, scene: &Scene) {
         .await
         .expect("opening the console");
     // A token guards the admin API: the console asks for it.
-    let token = browser
-        .find(Locator::Css("input[name=token]"))
-        .await
-        .expect("the login form");
+    let token = find(browser, "input[name=token]").await;
     token
         .send_keys(ADMIN_TOKEN)
         .await
         .expect("typing the token");
-    browser
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .expect("the sign-in button")
-        .click()
-        .await
-        .expect("signing in");
+    click(&find(browser, "form button[type=submit]").await).await;
 
-    let row = browser
-        .wait()
-        .at_most(PAGE_LOAD)
-        .for_element(Locator::Css("tr[data-route=get-user]"))
-        .await
-        .expect("the get-user row");
-    let verdict = row
-        .find(Locator::Css("[data-verdict]"))
-        .await
-        .expect("a verdict");
+    let row = wait_for(browser, "tr[data-route=get-user]").await;
+    let verdict = find_in(&row, "[data-verdict]").await;
     assert_eq!(
-        verdict.attr("data-verdict").await.ok().flatten().as_deref(),
+        attr(&verdict, "data-verdict").await.as_deref(),
         Some("not-ready")
     );
-    let stage = row.find(Locator::Css(".stage")).await.expect("a stage");
-    assert_eq!(stage.text().await.expect("text"), "legacy + shadow");
-    assert!(
-        row.find(Locator::Css("svg.chart")).await.is_ok(),
-        "the row has its chart"
+    assert_eq!(
+        text(&find_in(&row, ".stage").await).await,
+        "legacy + shadow"
     );
+    find_in(&row, "svg.chart").await;
     screenshot(browser, "console-routes.png").await;
     // Taller, so the screenshots hold the fields and both bodies.
     browser
@@ -295,43 +328,22 @@ async fn walk(browser: &Client, scene: &Scene) {
         .await
         .expect("sizing the window");
 
-    row.find(Locator::Css("a"))
-        .await
-        .expect("the route's link")
-        .click()
-        .await
-        .expect("opening the route");
-    let top = browser
-        .wait()
-        .at_most(PAGE_LOAD)
-        .for_element(Locator::Css("#fields tbody tr"))
-        .await
-        .expect("the ranked fields");
+    click(&find_in(&row, "a").await).await;
+    let top = wait_for(browser, "#fields tbody tr").await;
     assert_eq!(
-        top.attr("data-field").await.ok().flatten().as_deref(),
+        attr(&top, "data-field").await.as_deref(),
         Some("/full_name"),
         "the field to fix first"
     );
-    let count = top
-        .find(Locator::Css("td:nth-child(3)"))
-        .await
-        .expect("a count");
-    assert!(count.text().await.expect("text").starts_with('3'));
+    assert!(
+        text(&find_in(&top, "td:nth-child(3)").await)
+            .await
+            .starts_with('3')
+    );
     screenshot(browser, "console-route.png").await;
 
-    top.find(Locator::Css("a"))
-        .await
-        .expect("an example's diff link")
-        .click()
-        .await
-        .expect("opening the diff");
-    let marks = browser
-        .wait()
-        .at_most(PAGE_LOAD)
-        .for_element(Locator::Css("mark.differs[data-pointer='/full_name']"))
-        .await
-        .expect("the differing field, highlighted");
-    assert!(marks.text().await.expect("text").contains("Ada"));
+    click(&find_in(&top, "a").await).await;
+    wait_for(browser, "mark.differs[data-pointer='/full_name']").await;
     let both = browser
         .find_all(Locator::Css(
             "[data-side] mark.differs[data-pointer='/full_name']",
@@ -339,22 +351,12 @@ async fn walk(browser: &Client, scene: &Scene) {
         .await
         .expect("marks");
     assert_eq!(both.len(), 2, "highlighted on both sides");
-    let texts = [
-        both[0].text().await.expect("text"),
-        both[1].text().await.expect("text"),
-    ];
+    let (primary, mirror) = (text(&both[0]).await, text(&both[1]).await);
     assert!(
-        texts[0].contains("Ada King") && texts[1].contains("Ada Lovelace"),
-        "{texts:?}"
+        primary.contains("Ada King") && mirror.contains("Ada Lovelace"),
+        "{primary:?} {mirror:?}"
     );
-    let request_id = browser
-        .find(Locator::Id("request-id"))
-        .await
-        .expect("the request id")
-        .text()
-        .await
-        .expect("text");
-    assert!(!request_id.is_empty());
+    assert!(!text(&find(browser, "#request-id").await).await.is_empty());
     let source = browser.source().await.expect("the page source");
     let email = scene.user["email"].as_str().expect("an email");
     for hidden in CLIENT_SECRETS.iter().chain([&email]) {
@@ -367,23 +369,14 @@ async fn walk(browser: &Client, scene: &Scene) {
         source.contains("[redacted]"),
         "redacted values are marked as such"
     );
-    let target = browser
-        .find(Locator::Css("#request pre"))
-        .await
-        .expect("the request line")
-        .text()
-        .await
-        .expect("text");
+    let target = text(&find(browser, "#request pre").await).await;
     assert!(
         target.starts_with("GET /v1/accounts/users/") && target.ends_with("?token=[redacted]"),
         "{target}"
     );
     screenshot(browser, "console-diff.png").await;
-    let sides = browser
-        .find(Locator::Css("section.sides"))
+    let png = find(browser, "section.sides")
         .await
-        .expect("the two answers");
-    let png = sides
         .screenshot()
         .await
         .expect("a screenshot of the answers");
@@ -400,13 +393,7 @@ async fn recover(browser: &Client, scene: &Scene) {
         .goto(&gateway.admin_url("/-/console/routes/get-user"))
         .await
         .expect("back to the route");
-    let line = browser
-        .find(Locator::Css("[data-copy]"))
-        .await
-        .expect("the ignore line to copy")
-        .text()
-        .await
-        .expect("text");
+    let line = text(&find(browser, "[data-copy]").await).await;
     assert_eq!(
         line,
         r#"ignore = ["/created_at", "/updated_at", "/full_name"]"#
@@ -431,20 +418,13 @@ async fn recover(browser: &Client, scene: &Scene) {
     )
     .await;
     browser.refresh().await.expect("reloading the page");
-    let verdict = browser
-        .wait()
-        .at_most(PAGE_LOAD)
-        .for_element(Locator::Css("[data-verdict]"))
-        .await
-        .expect("a verdict");
+    let verdict = wait_for(browser, "[data-verdict]").await;
     assert_eq!(
-        verdict.attr("data-verdict").await.ok().flatten().as_deref(),
+        attr(&verdict, "data-verdict").await.as_deref(),
         Some("ready")
     );
-    let chart = browser
-        .find(Locator::Css("svg.chart title"))
+    let chart = find(browser, "svg.chart title")
         .await
-        .expect("the chart's title")
         .html(true)
         .await
         .expect("text");
