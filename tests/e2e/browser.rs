@@ -431,3 +431,65 @@ async fn recover(browser: &Client, scene: &Scene) {
     assert!(chart.contains("8 comparisons and 3 mismatches"), "{chart}");
     screenshot(browser, "console-route-recovered.png").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_at_docs_shows_the_accounts_operations_from_this_host_only() {
+    let legacy = LegacyStub::start().await;
+    let gateway = Launch::new(crate::api_docs::repository_routes(&legacy.url()))
+        .start()
+        .await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let walked = AssertUnwindSafe(read_docs(&browser, &gateway))
+        .catch_unwind()
+        .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = walked {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Opens `/docs` and checks what it shows and what it loaded.
+async fn read_docs(browser: &Client, gateway: &GatewayProcess) {
+    browser
+        .goto(&gateway.url("/docs"))
+        .await
+        .expect("opening /docs");
+    wait_for(browser, ".opblock-summary-path").await;
+    let paths = browser
+        .find_all(Locator::Css(".opblock-summary-path"))
+        .await
+        .expect("the operations");
+    let mut shown = Vec::new();
+    for path in &paths {
+        shown.push(text(path).await);
+    }
+    assert!(
+        shown.iter().any(|p| p.starts_with("/v1/accounts/users")),
+        "{shown:?}"
+    );
+    let loaded = browser
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)",
+            Vec::new(),
+        )
+        .await
+        .expect("the resources the page loaded");
+    let origin = gateway.url("/");
+    let loaded: Vec<&str> = loaded
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        loaded.iter().any(|url| url.ends_with("/v1/openapi.json")),
+        "{loaded:?}"
+    );
+    assert!(
+        loaded.iter().all(|url| url.starts_with(&origin)),
+        "the page loaded something from another host: {loaded:?}"
+    );
+    screenshot(browser, "docs.png").await;
+}

@@ -85,6 +85,13 @@ fn latency(label: &str, latency: &Latency) -> Markup {
     }
 }
 
+fn quantiles(label: &str, latency: &Latency) -> Markup {
+    let ms = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.1}"));
+    html! {
+        div { (label) " " (ms(latency.p50_ms)) " / " (ms(latency.p99_ms)) " ms" }
+    }
+}
+
 /// The routes view.
 pub(super) fn routes(rows: &[RouteRow], version: &str, signed_in: bool) -> Markup {
     let body = html! {
@@ -99,9 +106,9 @@ pub(super) fn routes(rows: &[RouteRow], version: &str, signed_in: bool) -> Marku
                     th { "Route" }
                     th { "Stage" }
                     th { "Traffic" }
-                    th { "Comparisons per minute, mismatch rate" }
-                    th { "Match rate" }
-                    th { "Latency (primary / mirror)" }
+                    th { "Last " (super::CHART_MINUTES / 60) " hours" }
+                    th class="num" { "Match rate" }
+                    th { "p50 / p99" }
                     th { "Verdict" }
                 }
             }
@@ -127,10 +134,10 @@ pub(super) fn routes(rows: &[RouteRow], version: &str, signed_in: bool) -> Marku
                                 div class="reason" { (summary.compared) " compared, " (summary.mismatched) " mismatched" }
                             }
                         }
-                        td {
+                        td class="nowrap" {
                             @if let Some(summary) = &row.summary {
-                                (latency("primary", &summary.primary_latency))
-                                (latency("mirror", &summary.shadow_latency))
+                                (quantiles("primary", &summary.primary_latency))
+                                (quantiles("mirror", &summary.shadow_latency))
                             }
                         }
                         td { (verdict(row)) }

@@ -252,4 +252,64 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn ranked_fields_keep_the_newest_examples_of_each_list_apart() {
+        let record = |n: u128, differences: serde_json::Value| MismatchRecord {
+            id: uuid::Uuid::from_u128(n),
+            route: "r".into(),
+            template: "t".into(),
+            method: "GET".into(),
+            path: "/".into(),
+            request_id: "x".into(),
+            recorded_at: chrono::Utc::now(),
+            outcome: "mismatch".into(),
+            primary_side: "legacy".into(),
+            primary_status: 200,
+            shadow_status: 200,
+            primary_latency_ms: 1.0,
+            shadow_latency_ms: 1.0,
+            differences,
+            request: None,
+            exchange: None,
+        };
+        let diff = |path: &str, primary: &str, shadow: &str| serde_json::json!({"path": path, "kind": "value_changed", "primary": primary, "shadow": shadow});
+        // Newest first, as the store lists them.
+        let records = [
+            record(
+                3,
+                serde_json::json!({"differences": [diff("/name", "\"c\"", "\"C\"")], "noise": [diff("/at", "1", "2")]}),
+            ),
+            record(
+                2,
+                serde_json::json!({"differences": [diff("/name", "\"b\"", "\"B\""), diff("/id", "1", "2")]}),
+            ),
+            record(
+                1,
+                serde_json::json!({"differences": [diff("/name", "\"a\"", "\"A\"")]}),
+            ),
+        ];
+        let records: Vec<&MismatchRecord> = records.iter().collect();
+        let fields = ranked_fields(&records, FieldList::Differences, 10, 2);
+        assert_eq!(
+            fields
+                .iter()
+                .map(|f| (f.path.as_str(), f.count))
+                .collect::<Vec<_>>(),
+            [("/name", 3), ("/id", 1)]
+        );
+        let examples: Vec<(u128, Option<&str>)> = fields[0]
+            .examples
+            .iter()
+            .map(|e| (e.record.as_u128(), e.primary.as_deref()))
+            .collect();
+        assert_eq!(examples, [(3, Some("\"c\"")), (2, Some("\"b\""))]);
+        let noise = ranked_fields(&records, FieldList::Noise, 10, 2);
+        assert_eq!(noise.len(), 1);
+        assert_eq!(
+            (noise[0].path.as_str(), noise[0].examples[0].kind.as_str()),
+            ("/at", "value_changed")
+        );
+        assert!(ranked_fields(&records, FieldList::Ignored, 10, 2).is_empty());
+    }
 }
