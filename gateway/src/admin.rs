@@ -263,14 +263,16 @@ struct SeriesQuery {
 async fn shadow_series(
     State(state): State<AdminState>,
     Path(route): Path<String>,
-    Query(query): Query<SeriesQuery>,
+    query: Result<Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, AdminError> {
     let recorder = state.shadowing.recorder().ok_or(AdminError::NoRecords)?;
+    let range = || format!("`minutes` must be between 1 and {MAX_SERIES_MINUTES}");
+    let Ok(Query(query)) = query else {
+        return Err(AdminError::InvalidQuery(range()));
+    };
     let minutes = query.minutes.unwrap_or(console::CHART_MINUTES);
     if !(1..=MAX_SERIES_MINUTES).contains(&minutes) {
-        return Err(AdminError::InvalidQuery(format!(
-            "`minutes` must be between 1 and {MAX_SERIES_MINUTES}"
-        )));
+        return Err(AdminError::InvalidQuery(range()));
     }
     let active = state.routes.current();
     let found = active.table.routes().iter().find(|r| r.name() == route);

@@ -63,6 +63,21 @@ async fn two_gateways_on_one_postgres_chart_the_sum_of_their_comparisons_per_min
         assert!(fleet[1].get(UNKNOWN_USER).await.is_from_legacy());
     }
 
+    for bad in ["minutes=0", "minutes=1441", "minutes=many"] {
+        let reply = fleet[0]
+            .admin(
+                Method::GET,
+                &format!("/-/shadow/routes/get-user/series?{bad}"),
+            )
+            .await;
+        test_support::assert_problem(
+            reply.status,
+            &reply.headers,
+            &reply.body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        );
+    }
     for (n, gateway) in fleet.iter().enumerate() {
         let minutes = series_when(gateway, 7).await;
         assert_eq!(minutes.len(), 10, "replica {n}: every minute is present");
