@@ -234,21 +234,7 @@ async fn scene() -> Scene {
         Script::json(legacy_user),
     );
     for _ in 0..3 {
-        let reply = gateway
-            .send(
-                request(
-                    Method::GET,
-                    &gateway.url(&format!(
-                        "/v1/accounts/users/{id}?token={}",
-                        CLIENT_SECRETS[2]
-                    )),
-                )
-                .header("authorization", format!("Bearer {}", CLIENT_SECRETS[0]))
-                .header("cookie", format!("session={}", CLIENT_SECRETS[1]))
-                .body(Full::<Bytes>::default())
-                .expect("a valid request"),
-            )
-            .await;
+        let reply = gateway.send(user_request(&gateway, &user)).await;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
         assert!(reply.is_from_legacy(), "{reply:?}");
     }
@@ -278,12 +264,15 @@ async fn scene() -> Scene {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_finds_the_route_and_a_diff_with_the_field_highlighted_and_nothing_redacted_shown()
  {
-    let scene = scene().await;
+    let scene = &scene().await;
+    in_browser(|browser| async move { walk(&browser, scene).await }).await;
+}
+
+/// Runs `walk` in a fresh browser; the browser and its driver are ended even when it panics.
+async fn in_browser<Walk: Future<Output = ()>>(walk: impl FnOnce(Client) -> Walk) {
     let driver = Driver::start().await;
     let browser = driver.browser().await;
-    let walked = AssertUnwindSafe(walk(&browser, &scene))
-        .catch_unwind()
-        .await;
+    let walked = AssertUnwindSafe(walk(browser.clone())).catch_unwind().await;
     let _ = browser.close().await;
     drop(driver);
     if let Err(panic) = walked {
@@ -438,16 +427,8 @@ async fn swagger_ui_at_docs_shows_the_accounts_operations_from_this_host_only() 
     let gateway = Launch::new(crate::api_docs::repository_routes(&legacy.url()))
         .start()
         .await;
-    let driver = Driver::start().await;
-    let browser = driver.browser().await;
-    let walked = AssertUnwindSafe(read_docs(&browser, &gateway))
-        .catch_unwind()
-        .await;
-    let _ = browser.close().await;
-    drop(driver);
-    if let Err(panic) = walked {
-        std::panic::resume_unwind(panic);
-    }
+    let gateway = &gateway;
+    in_browser(|browser| async move { read_docs(&browser, gateway).await }).await;
 }
 
 /// Opens `/docs` and checks what it shows and what it loaded.

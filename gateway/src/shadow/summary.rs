@@ -217,10 +217,9 @@ pub fn ranked_fields(
 mod tests {
     use super::*;
 
-    #[test]
-    fn top_fields_count_paths_across_records() {
-        let record = |paths: &[&str]| MismatchRecord {
-            id: uuid::Uuid::nil(),
+    fn record(n: u128, differences: serde_json::Value) -> MismatchRecord {
+        MismatchRecord {
+            id: uuid::Uuid::from_u128(n),
             route: "r".into(),
             template: "t".into(),
             method: "GET".into(),
@@ -233,9 +232,19 @@ mod tests {
             shadow_status: 200,
             primary_latency_ms: 1.0,
             shadow_latency_ms: 1.0,
-            differences: serde_json::json!({ "differences": paths.iter().map(|p| serde_json::json!({"path": p})).collect::<Vec<_>>() }),
+            differences,
             request: None,
             exchange: None,
+        }
+    }
+
+    #[test]
+    fn top_fields_count_paths_across_records() {
+        let record = |paths: &[&str]| {
+            record(
+                0,
+                serde_json::json!({ "differences": paths.iter().map(|p| serde_json::json!({"path": p})).collect::<Vec<_>>() }),
+            )
         };
         let fields = top_fields(&[&record(&["/a", "/b"]), &record(&["/b"])], 10);
         assert_eq!(
@@ -255,24 +264,6 @@ mod tests {
 
     #[test]
     fn ranked_fields_keep_the_newest_examples_of_each_list_apart() {
-        let record = |n: u128, differences: serde_json::Value| MismatchRecord {
-            id: uuid::Uuid::from_u128(n),
-            route: "r".into(),
-            template: "t".into(),
-            method: "GET".into(),
-            path: "/".into(),
-            request_id: "x".into(),
-            recorded_at: chrono::Utc::now(),
-            outcome: "mismatch".into(),
-            primary_side: "legacy".into(),
-            primary_status: 200,
-            shadow_status: 200,
-            primary_latency_ms: 1.0,
-            shadow_latency_ms: 1.0,
-            differences,
-            request: None,
-            exchange: None,
-        };
         let diff = |path: &str, primary: &str, shadow: &str| serde_json::json!({"path": path, "kind": "value_changed", "primary": primary, "shadow": shadow});
         // Newest first, as the store lists them.
         let records = [

@@ -21,6 +21,19 @@ async fn store(backend: Backend) -> Option<(ShadowStore, TestDatabase)> {
     Some((ShadowStore::new(db), database))
 }
 
+/// A recorder on `store` with a small queue and an hour's retention.
+fn recorder(store: &ShadowStore) -> (Recorder, tokio::task::JoinHandle<()>) {
+    Recorder::spawn(
+        store.clone(),
+        16,
+        Retention {
+            max_records: 100,
+            max_age: Duration::from_secs(3600),
+            counts_max_age: Duration::from_secs(3600),
+        },
+    )
+}
+
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("test data")
 }
@@ -182,15 +195,7 @@ async fn a_recorder_counts_in_minute_buckets_and_restarts_a_bucket_at_a_reset(
     let Some((store, _db)) = store(backend).await else {
         return;
     };
-    let (recorder, task) = Recorder::spawn(
-        store.clone(),
-        16,
-        Retention {
-            max_records: 100,
-            max_age: Duration::from_secs(3600),
-            counts_max_age: Duration::from_secs(3600),
-        },
-    );
+    let (recorder, task) = recorder(&store);
     recorder.count("r", "mismatch");
     let reset = crate::shadow::recorder::now();
     recorder.restart("r", reset);
@@ -328,15 +333,7 @@ async fn the_minute_series_sums_every_writer_per_minute_with_what_is_pending(
         ]))
         .await
         .unwrap();
-    let (recorder, task) = Recorder::spawn(
-        store.clone(),
-        16,
-        Retention {
-            max_records: 100,
-            max_age: Duration::from_secs(3600),
-            counts_max_age: Duration::from_secs(3600),
-        },
-    );
+    let (recorder, task) = recorder(&store);
     // Its writer never runs (stopped before the test first yields), so
     // this replica's own count of this minute stays pending.
     task.abort();
