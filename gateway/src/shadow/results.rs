@@ -34,7 +34,8 @@ pub struct RouteResults {
 /// Reads `route`'s results for `require`, with its rules in force since `rules_since`.
 ///
 /// The counts are the database's (every replica's, up to a second behind)
-/// plus this replica's not yet written.
+/// plus this replica's not yet written, each counted once even while a
+/// flush moves them ([`Recorder::counts_guard`]).
 ///
 /// # Errors
 ///
@@ -48,6 +49,7 @@ pub async fn route_results(
     let store = recorder.store();
     let reset_at = store.resets().await?.remove(route);
     let window = window(require.window, rules_since, reset_at, now());
+    let _counting = recorder.counts_guard().await;
     let mut counts = store.counts_since(route, window.since).await?;
     add_into(&mut counts, &recorder.pending_since(route, window.since));
     Ok(RouteResults { window, counts })
@@ -98,8 +100,12 @@ pub async fn minute_series(
             )
         })
         .collect();
-    let stored = recorder.store().buckets_since(route, start).await?;
-    for (bucket, counts) in stored.iter().chain(&recorder.pending_buckets(route)) {
+    let (stored, pending) = {
+        let _counting = recorder.counts_guard().await;
+        let stored = recorder.store().buckets_since(route, start).await?;
+        (stored, recorder.pending_buckets(route))
+    };
+    for (bucket, counts) in stored.iter().chain(&pending) {
         let at = bucket.duration_trunc(minute).unwrap_or(*bucket);
         if let Some(into) = by_minute.get_mut(&at) {
             add_into(into, counts);

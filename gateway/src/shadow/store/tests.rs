@@ -361,3 +361,29 @@ async fn the_minute_series_sums_every_writer_per_minute_with_what_is_pending(
     );
     assert_eq!(series[1].counts["skipped_sampled_out"], 9);
 }
+
+#[rstest]
+#[tokio::test]
+async fn a_count_is_read_once_while_a_flush_moves_it_to_the_database(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use crate::shadow::results::{minute_series, route_results};
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    let (recorder, task) = recorder(&store);
+    task.abort();
+    let require = gateway_routing::FlipRequirement::default();
+    for n in 1..=10_u64 {
+        recorder.count("r", "match");
+        // The reads start while the flush is writing.
+        let ((), results, series) = tokio::join!(
+            recorder.flush_counts(),
+            route_results(&recorder, "r", &require, None),
+            minute_series(&recorder, "r", &require, 2),
+        );
+        assert_eq!(results.unwrap().counts["match"], n);
+        let compared: u64 = series.unwrap().iter().map(|p| p.compared).sum();
+        assert_eq!(compared, n);
+    }
+}
