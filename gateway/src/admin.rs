@@ -4,6 +4,8 @@
 //! (`/-/routes`, `/-/reload`, `/-/metrics`, `/-/shadow…`, including
 //! `POST /-/shadow/routes/{route}/reset`)
 //! requires `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>` when a token is set.
+//! The console's pages (`/-/console/`, [`crate::console`]) take the same
+//! token, or the cookie its login form sets.
 //! The gateway refuses to bind the admin API beyond loopback without a token.
 
 use std::sync::Arc;
@@ -24,10 +26,12 @@ mod error;
 
 pub use error::AdminError;
 
+use crate::console;
+
 use crate::overrides::constant_time_eq;
 use crate::reload::{ReloadOutcome, RouteState};
 use crate::shadow::Shadowing;
-use crate::shadow::results::route_results;
+use crate::shadow::results::{MAX_SERIES_MINUTES, minute_series, route_results};
 use crate::shadow::store::MismatchRecord;
 use crate::shadow::summary::{RouteSummary, summarise};
 
@@ -56,6 +60,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/-/shadow", get(shadow_summaries))
         .route("/-/shadow/routes/{route}", get(shadow_summary))
         .route("/-/shadow/routes/{route}/reset", post(reset_results))
+        .route("/-/shadow/routes/{route}/series", get(shadow_series))
         .route("/-/shadow/diffs", get(shadow_diffs))
         .route("/-/shadow/diffs/{id}", get(shadow_diff))
         .route("/-/reload", post(reload))
@@ -67,6 +72,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/-/healthz", get(healthz))
         .route("/-/readyz", get(readyz))
         .merge(protected)
+        .merge(console::router(state.clone()))
         .fallback(|| async { AdminError::NotFound("no such admin endpoint".to_owned()) })
         .with_state(state)
 }
@@ -75,18 +81,22 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
     let Some(expected) = state.token.as_deref() else {
         return next.run(request).await;
     };
+    if has_bearer_token(request.headers(), expected) {
+        return next.run(request).await;
+    }
+    AdminError::Unauthorized.into_response()
+}
+
+/// Whether `headers` carry `Authorization: Bearer <expected>` (compared in constant time).
+pub(crate) fn has_bearer_token(headers: &http::HeaderMap, expected: &str) -> bool {
     // The scheme is case-insensitive (RFC 9110, section 11.1).
-    let given = request
-        .headers()
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    if given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes())) {
-        return next.run(request).await;
-    }
-    AdminError::Unauthorized.into_response()
+        .map(|(_, token)| token.trim())
+        .is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()))
 }
 
 /// `GET /-/healthz`: the process is up.
@@ -150,7 +160,7 @@ async fn reload(State(state): State<AdminState>) -> Result<Json<ReloadOutcome>, 
 const RECENT_RECORDS: u64 = 1000;
 
 /// Summaries of every shadowed route of the table in force (or only `name`).
-async fn summaries(
+pub(crate) async fn summaries(
     state: &AdminState,
     name: Option<&str>,
 ) -> Result<Vec<RouteSummary>, AdminError> {
@@ -240,6 +250,39 @@ async fn shadow_summary(
                 "no route {route:?} with shadow results in the table in force"
             ))
         })
+}
+
+/// Query of `GET /-/shadow/routes/{route}/series`.
+#[derive(Debug, serde::Deserialize)]
+struct SeriesQuery {
+    minutes: Option<u32>,
+}
+
+/// `GET /-/shadow/routes/{route}/series?minutes=`: the route's comparisons
+/// and mismatch rate per minute (default the last 180 minutes), summed over every replica.
+async fn shadow_series(
+    State(state): State<AdminState>,
+    Path(route): Path<String>,
+    query: Result<Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    let recorder = state.shadowing.recorder().ok_or(AdminError::NoRecords)?;
+    let range = || format!("`minutes` must be between 1 and {MAX_SERIES_MINUTES}");
+    let Ok(Query(query)) = query else {
+        return Err(AdminError::InvalidQuery(range()));
+    };
+    let minutes = query.minutes.unwrap_or(console::CHART_MINUTES);
+    if !(1..=MAX_SERIES_MINUTES).contains(&minutes) {
+        return Err(AdminError::InvalidQuery(range()));
+    }
+    let active = state.routes.current();
+    let found = active.table.routes().iter().find(|r| r.name() == route);
+    let Some(found) = found else {
+        return Err(AdminError::NotFound(format!(
+            "no route {route:?} in the table in force"
+        )));
+    };
+    let series = minute_series(recorder, &route, &found.require(), minutes).await?;
+    Ok(Json(json!({ "route": route, "minutes": series })))
 }
 
 /// Query of `GET /-/shadow/diffs`.

@@ -4,13 +4,14 @@
 //! whether the request is forwarded to the legacy backend over HTTP
 //! ([`upstream`]) or dispatched in-process to the new service's router
 //! ([`proxy`]). The table reloads live ([`reload`]); the admin API
-//! ([`admin`]) shows it. `main.rs` only wires these together ([`app`]).
+//! ([`admin`]) and its web console ([`console`]) show it. `main.rs` only wires these together ([`app`]).
 
 mod access_log;
 pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod overrides;

@@ -16,6 +16,7 @@
 pub mod budget;
 pub mod capture;
 mod entity;
+pub mod exchange;
 pub mod headroom;
 pub mod mirror;
 pub mod recorder;

@@ -22,6 +22,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend}
 mod m20261125_000001_create_users_table;
 mod m20261125_000002_create_shadow_tables;
 mod m20261201_000003_create_fleet_result_tables;
+mod m20261201_000004_add_mismatch_exchange;
 
 #[cfg(test)]
 mod frozen;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_users_table::Migration),
             Box::new(m20261125_000002_create_shadow_tables::Migration),
             Box::new(m20261201_000003_create_fleet_result_tables::Migration),
+            Box::new(m20261201_000004_add_mismatch_exchange::Migration),
         ]
     }
 }

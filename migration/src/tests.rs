@@ -82,3 +82,61 @@ async fn concurrent_migrations_of_a_fresh_postgres_database_all_succeed() {
     assert!(pending.is_empty(), "{} still pending", pending.len());
     db.close().await.expect("closing");
 }
+
+/// Upgrading keeps the mismatch records of the previous release: they gain
+/// an empty `request` and `exchange`, and new rows can fill both.
+#[rstest]
+#[tokio::test]
+async fn mismatch_records_of_the_previous_release_survive_with_no_request_or_answers(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(database) = TestDatabase::create_empty(backend).await else {
+        return;
+    };
+    let db = connect(database.url()).await.expect("connecting");
+    Migrator::up(&db, Some(3))
+        .await
+        .expect("the previous release's schema");
+    let columns = "id, route, template, method, path, request_id, recorded_at, outcome, \
+                   primary_side, primary_status, shadow_status, primary_latency_ms, \
+                   shadow_latency_ms, differences";
+    let values = "'2026-11-30 10:00:00+00:00', 'mismatch', 'legacy', 200, 404, 1.5, 2.5, '{}'";
+    db.execute_unprepared(&format!(
+        "INSERT INTO shadow_mismatches ({columns}) VALUES \
+         ('0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0a', 'get-user', 't', 'GET', '/u/1', 'r1', {values})"
+    ))
+    .await
+    .expect("a record of the previous release");
+    Migrator::up(&db, None).await.expect("the rest");
+    db.execute_unprepared(&format!(
+        "INSERT INTO shadow_mismatches ({columns}, request, exchange) VALUES \
+         ('0195f1c4-6c2b-7d4e-9a3b-5f6e7d8c9b0b', 'get-user', 't', 'GET', '/u/2', 'r2', {values}, \
+          '{{\"method\":\"GET\"}}', '{{}}')"
+    ))
+    .await
+    .expect("a record of this release");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT request_id, request FROM shadow_mismatches ORDER BY request_id",
+        ))
+        .await
+        .expect("reading the records");
+    let records: Vec<(String, Option<String>)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "request_id").expect("request_id"),
+                row.try_get("", "request").expect("request"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [
+            ("r1".to_owned(), None),
+            ("r2".to_owned(), Some(r#"{"method":"GET"}"#.to_owned()))
+        ]
+    );
+    db.close().await.expect("closing");
+}

@@ -7,7 +7,7 @@ use test_support::LegacyStub;
 use crate::harness::Launch;
 
 /// The repository's `routes.toml`, with legacy at `legacy_url`.
-fn repository_routes(legacy_url: &str) -> String {
+pub(crate) fn repository_routes(legacy_url: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../routes.toml");
     let routes = std::fs::read_to_string(&path).expect("reading the repository's routes.toml");
     let default_legacy = "url = \"http://127.0.0.1:8000\"";

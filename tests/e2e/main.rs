@@ -8,6 +8,8 @@
 
 mod admin;
 mod api_docs;
+mod browser;
+mod console;
 mod dispatch;
 mod fleet;
 mod fleet_gating;

@@ -164,7 +164,28 @@ async fn a_route_whose_sides_differ_in_one_field_shows_exactly_that_field() {
         )
         .await;
     assert_eq!(full.status, StatusCode::OK);
-    assert_eq!(&full.json(), record);
+    // The record in full is the listed one plus the request and both answers, redacted.
+    let mut full = full.json();
+    let request = full
+        .as_object_mut()
+        .and_then(|f| f.remove("request"))
+        .expect("the request");
+    let exchange = full
+        .as_object_mut()
+        .and_then(|f| f.remove("exchange"))
+        .expect("both answers");
+    assert_eq!(&full, record);
+    assert_eq!(request["method"], "GET", "{request}");
+    assert_eq!(request["path_and_query"], path, "{request}");
+    for side in ["primary", "shadow"] {
+        let body: Value = serde_json::from_str(
+            exchange[side]["body"]["text"]
+                .as_str()
+                .expect("a JSON body"),
+        )
+        .expect("JSON");
+        assert_eq!(body["email"], "[redacted]", "{exchange}");
+    }
     gateway
         .log_line("one log event per mismatch", |l| {
             l.contains("shadow mismatch")

@@ -109,7 +109,7 @@ mod target;
 mod validate;
 mod values;
 
-pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of};
+pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of, cookie};
 pub use error::{PathError, Problem, RouteTableError};
 pub use legacy::{FileSetting, LegacySettings, LegacyTls};
 pub use matcher::{Matcher, Segment};

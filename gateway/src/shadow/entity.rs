@@ -37,6 +37,10 @@ pub(crate) mod mismatch {
         pub(crate) shadow_latency_ms: f64,
         /// The differences as a JSON array (values truncated and redacted).
         pub(crate) differences: String,
+        /// The request, as JSON ([`crate::shadow::exchange::RecordedRequest`]); `NULL` in older records.
+        pub(crate) request: Option<String>,
+        /// Both answers, as JSON ([`crate::shadow::exchange::RecordedExchange`]); `NULL` in older records.
+        pub(crate) exchange: Option<String>,
     }
 
     /// No relations.

@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use super::budget::{BudgetReport, ComparisonBudget, Reservation, metered};
 use super::capture::capture_response;
+use super::exchange::{RecordedExchange, record_answer, record_request};
 use super::headroom::Headroom;
 use super::recorder::Recorder;
 use super::stats::ShadowStats;
@@ -215,7 +216,7 @@ impl Shadowing {
             recorder.count(&job.route, "with_noise");
         }
         if comparison.outcome == Outcome::Mismatch {
-            self.mismatch(&job, &comparison, shadow.status, shadow_latency);
+            self.mismatch(&job, &comparison, &primary, &shadow, shadow_latency);
         }
     }
 
@@ -223,7 +224,8 @@ impl Shadowing {
         &self,
         job: &MirrorJob,
         comparison: &Comparison,
-        shadow_status: StatusCode,
+        primary: &Captured,
+        shadow: &Captured,
         shadow_latency: Duration,
     ) {
         let fields: Vec<&str> = comparison
@@ -253,7 +255,7 @@ impl Shadowing {
                 outcome: comparison.outcome.label().to_owned(),
                 primary_side: job.primary_side.to_string(),
                 primary_status: job.primary_status.as_u16(),
-                shadow_status: shadow_status.as_u16(),
+                shadow_status: shadow.status.as_u16(),
                 primary_latency_ms: job.primary_latency.as_secs_f64() * 1000.0,
                 shadow_latency_ms: shadow_latency.as_secs_f64() * 1000.0,
                 differences: json!({
@@ -261,6 +263,16 @@ impl Shadowing {
                     "ignored": comparison.ignored,
                     "noise": comparison.noise,
                     "truncated": comparison.truncated,
+                }),
+                request: Some(record_request(
+                    &job.method,
+                    &job.uri,
+                    &job.headers,
+                    &job.redact,
+                )),
+                exchange: Some(RecordedExchange {
+                    primary: record_answer(primary, &job.policy.compare_headers, &job.redact),
+                    shadow: record_answer(shadow, &job.policy.compare_headers, &job.redact),
                 }),
             });
         }

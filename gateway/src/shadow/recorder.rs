@@ -40,6 +40,10 @@ pub struct Recorder {
     pending: Arc<Mutex<BucketCounts>>,
     /// Route → the latest instant its results restarted, as far as this replica knows.
     restarts: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
+    /// Held for writing while pending counts move to the database, and for
+    /// reading by whoever reads both ([`Recorder::counts_guard`]): a reader
+    /// sees each count exactly once, pending or stored.
+    flushing: Arc<tokio::sync::RwLock<()>>,
     store: ShadowStore,
 }
 
@@ -60,6 +64,7 @@ impl Recorder {
             queue,
             pending: Arc::new(Mutex::new(BucketCounts::new())),
             restarts: Arc::new(Mutex::new(HashMap::new())),
+            flushing: Arc::new(tokio::sync::RwLock::new(())),
             store,
         };
         let writer = tokio::spawn(write_loop(recorder.clone(), receiver, retention));
@@ -130,6 +135,20 @@ impl Recorder {
         counts
     }
 
+    /// `route`'s counts not yet written to the database, per bucket.
+    pub fn pending_buckets(&self, route: &str) -> Vec<(DateTime<Utc>, OutcomeCounts)> {
+        self.pending
+            .lock()
+            .map(|pending| {
+                pending
+                    .iter()
+                    .filter(|(key, _)| key.route == route)
+                    .map(|(key, outcomes)| (key.bucket, outcomes.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The store the recorder writes to.
     pub fn store(&self) -> &ShadowStore {
         &self.store
@@ -147,8 +166,15 @@ impl Recorder {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    /// Hold this while reading the stored counts and the pending ones
+    /// together: no flush moves counts from one to the other meanwhile.
+    pub async fn counts_guard(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.flushing.read().await
+    }
+
     /// Writes the pending counts now; on failure they are kept for the next try.
     pub async fn flush_counts(&self) {
+        let _flushing = self.flushing.write().await;
         let taken = match self.pending.lock() {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(_) => return,

@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::entity::{earned_share, mismatch, outcome_bucket, reset, rule_epoch};
+use super::exchange::{RecordedExchange, RecordedRequest};
 
 /// The shadow tables could not be read or written; the database's error is the source.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +88,51 @@ pub struct MismatchRecord {
     pub shadow_latency_ms: f64,
     /// The differences: `[{path, kind, primary, shadow}]`, values truncated and redacted.
     pub differences: serde_json::Value,
+    /// The request that produced it, redacted and bounded; `None` in records
+    /// of earlier releases, and in lists (only [`ShadowStore::get`] reads it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RecordedRequest>,
+    /// Both answers as compared, redacted and bounded; `None` as for `request`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<RecordedExchange>,
 }
+
+/// A record's columns but the request and the exchange: what lists read.
+#[derive(Debug, FromQueryResult)]
+struct RecordRow {
+    id: Uuid,
+    route: String,
+    template: String,
+    method: String,
+    path: String,
+    request_id: String,
+    recorded_at: DateTime<Utc>,
+    outcome: String,
+    primary_side: String,
+    primary_status: i32,
+    shadow_status: i32,
+    primary_latency_ms: f64,
+    shadow_latency_ms: f64,
+    differences: String,
+}
+
+/// The columns of [`RecordRow`].
+const ROW_COLUMNS: [mismatch::Column; 14] = [
+    mismatch::Column::Id,
+    mismatch::Column::Route,
+    mismatch::Column::Template,
+    mismatch::Column::Method,
+    mismatch::Column::Path,
+    mismatch::Column::RequestId,
+    mismatch::Column::RecordedAt,
+    mismatch::Column::Outcome,
+    mismatch::Column::PrimarySide,
+    mismatch::Column::PrimaryStatus,
+    mismatch::Column::ShadowStatus,
+    mismatch::Column::PrimaryLatencyMs,
+    mismatch::Column::ShadowLatencyMs,
+    mismatch::Column::Differences,
+];
 
 /// The shadow tables, over the gateway's database pool.
 #[derive(Clone)]
@@ -125,6 +170,14 @@ impl ShadowStore {
             primary_latency_ms: Set(r.primary_latency_ms),
             shadow_latency_ms: Set(r.shadow_latency_ms),
             differences: Set(r.differences.to_string()),
+            request: Set(r
+                .request
+                .as_ref()
+                .and_then(|v| serde_json::to_string(v).ok())),
+            exchange: Set(r
+                .exchange
+                .as_ref()
+                .and_then(|v| serde_json::to_string(v).ok())),
         });
         mismatch::Entity::insert_many(rows)
             .exec_without_returning(&self.db)
@@ -357,6 +410,8 @@ impl ShadowStore {
         limit: u64,
     ) -> Result<Vec<MismatchRecord>, StoreError> {
         let mut query = mismatch::Entity::find()
+            .select_only()
+            .columns(ROW_COLUMNS)
             .order_by_desc(mismatch::Column::Id)
             .limit(limit);
         if let Some(route) = route {
@@ -366,6 +421,7 @@ impl ShadowStore {
             query = query.filter(mismatch::Column::Id.lt(before));
         }
         Ok(query
+            .into_model::<RecordRow>()
             .all(&self.db)
             .await?
             .into_iter()
@@ -373,16 +429,64 @@ impl ShadowStore {
             .collect())
     }
 
-    /// One record in full.
+    /// One record in full, with its request and exchange.
     ///
     /// # Errors
     ///
     /// [`StoreError`] with the database's error.
     pub async fn get(&self, id: Uuid) -> Result<Option<MismatchRecord>, StoreError> {
-        Ok(mismatch::Entity::find_by_id(id)
+        let row = mismatch::Entity::find_by_id(id)
+            .select_only()
+            .columns(ROW_COLUMNS)
+            .into_model::<RecordRow>()
             .one(&self.db)
-            .await?
-            .map(to_record))
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (request, exchange): (Option<String>, Option<String>) =
+            mismatch::Entity::find_by_id(id)
+                .select_only()
+                .columns([mismatch::Column::Request, mismatch::Column::Exchange])
+                .into_tuple()
+                .one(&self.db)
+                .await?
+                .unwrap_or_default();
+        let mut record = to_record(row);
+        // A record written by an older or newer release may not parse: it is shown without them.
+        record.request = request.and_then(|text| serde_json::from_str(&text).ok());
+        record.exchange = exchange.and_then(|text| serde_json::from_str(&text).ok());
+        Ok(Some(record))
+    }
+
+    /// `route`'s stored counts per bucket that starts at or after `since`,
+    /// oldest first, every replica's.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] with the database's error.
+    pub async fn buckets_since(
+        &self,
+        route: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, OutcomeCounts)>, StoreError> {
+        let rows = outcome_bucket::Entity::find()
+            .filter(outcome_bucket::Column::Route.eq(route))
+            .filter(outcome_bucket::Column::Bucket.gte(since))
+            .order_by_asc(outcome_bucket::Column::Bucket)
+            .all(&self.db)
+            .await?;
+        let mut buckets: Vec<(DateTime<Utc>, OutcomeCounts)> = Vec::new();
+        for row in rows {
+            let count = u64::try_from(row.count).unwrap_or(0);
+            match buckets.last_mut() {
+                Some((bucket, counts)) if *bucket == row.bucket => {
+                    *counts.entry(row.outcome).or_default() += count;
+                }
+                _ => buckets.push((row.bucket, OutcomeCounts::from([(row.outcome, count)]))),
+            }
+        }
+        Ok(buckets)
     }
 
     /// Deletes records older than `max_age`, then all but the newest `max_records`.
@@ -447,7 +551,7 @@ impl ShadowStore {
     }
 }
 
-fn to_record(row: mismatch::Model) -> MismatchRecord {
+fn to_record(row: RecordRow) -> MismatchRecord {
     MismatchRecord {
         id: row.id,
         route: row.route,
@@ -463,6 +567,8 @@ fn to_record(row: mismatch::Model) -> MismatchRecord {
         primary_latency_ms: row.primary_latency_ms,
         shadow_latency_ms: row.shadow_latency_ms,
         differences: serde_json::from_str(&row.differences).unwrap_or(serde_json::Value::Null),
+        request: None,
+        exchange: None,
     }
 }
 

@@ -83,11 +83,7 @@ pub fn summarise(
             .sum::<u64>()
     };
     let verdict = readiness(route.require(), &counts);
-    let since = results.window.since;
-    let in_window: Vec<&MismatchRecord> = recent
-        .iter()
-        .filter(|r| since.is_none_or(|since| r.recorded_at >= since))
-        .collect();
+    let in_window = in_window(recent, &results.window);
     RouteSummary {
         route: route.name().to_owned(),
         template: route.matcher().to_string(),
@@ -112,27 +108,106 @@ pub fn summarise(
     }
 }
 
+/// The records of `recent` recorded within `window`.
+pub fn in_window<'a>(recent: &'a [MismatchRecord], window: &Window) -> Vec<&'a MismatchRecord> {
+    recent
+        .iter()
+        .filter(|r| window.since.is_none_or(|since| r.recorded_at >= since))
+        .collect()
+}
+
 /// The paths that differ most often in `records`.
 fn top_fields(records: &[&MismatchRecord], top: usize) -> Vec<FieldCount> {
-    let mut counts: HashMap<&str, u64> = HashMap::new();
+    ranked_fields(records, FieldList::Differences, top, 0)
+        .into_iter()
+        .map(|field| FieldCount {
+            path: field.path,
+            count: field.count,
+        })
+        .collect()
+}
+
+/// Which list of a record's comparison to rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldList {
+    /// The real differences.
+    Differences,
+    /// The differences explained by learned noise.
+    Noise,
+    /// The differences the route's ignore rules cover.
+    Ignored,
+}
+
+impl FieldList {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Differences => "differences",
+            Self::Noise => "noise",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+/// A field path, how many records have it, and a few of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankedField {
+    /// The JSON Pointer, `status`, `header:<name>` or `body`.
+    pub path: String,
+    /// How many of the records have it.
+    pub count: u64,
+    /// The newest records that have it, up to the number asked for.
+    pub examples: Vec<FieldExample>,
+}
+
+/// One recorded value pair of a field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldExample {
+    /// The record's id.
+    pub record: uuid::Uuid,
+    /// What differs (`value_changed`, `missing` …).
+    pub kind: String,
+    /// The primary's value (truncated, redacted), if present.
+    pub primary: Option<String>,
+    /// The mirror's value, if present.
+    pub shadow: Option<String>,
+}
+
+/// The paths of `list` in `records` (newest first), most frequent first
+/// (ties by path), each with up to `examples` examples; at most `top` paths.
+pub fn ranked_fields(
+    records: &[&MismatchRecord],
+    list: FieldList,
+    top: usize,
+    examples: usize,
+) -> Vec<RankedField> {
+    let mut fields: HashMap<&str, RankedField> = HashMap::new();
     for record in records {
-        for difference in record.differences["differences"]
+        for difference in record.differences[list.key()]
             .as_array()
             .into_iter()
             .flatten()
         {
-            if let Some(path) = difference["path"].as_str() {
-                *counts.entry(path).or_default() += 1;
+            let Some(path) = difference["path"].as_str() else {
+                continue;
+            };
+            let field = fields.entry(path).or_insert_with(|| RankedField {
+                path: path.to_owned(),
+                count: 0,
+                examples: Vec::new(),
+            });
+            field.count += 1;
+            if field.examples.len() < examples {
+                let text = |side: &str| difference[side].as_str().map(str::to_owned);
+                field.examples.push(FieldExample {
+                    record: record.id,
+                    kind: difference["kind"].as_str().unwrap_or("").to_owned(),
+                    primary: text("primary"),
+                    shadow: text("shadow"),
+                });
             }
         }
     }
-    let mut fields: Vec<FieldCount> = counts
-        .into_iter()
-        .map(|(path, count)| FieldCount {
-            path: path.to_owned(),
-            count,
-        })
-        .collect();
+    let mut fields: Vec<RankedField> = fields.into_values().collect();
     fields.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
     fields.truncate(top);
     fields
@@ -142,10 +217,9 @@ fn top_fields(records: &[&MismatchRecord], top: usize) -> Vec<FieldCount> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn top_fields_count_paths_across_records() {
-        let record = |paths: &[&str]| MismatchRecord {
-            id: uuid::Uuid::nil(),
+    fn record(n: u128, differences: serde_json::Value) -> MismatchRecord {
+        MismatchRecord {
+            id: uuid::Uuid::from_u128(n),
             route: "r".into(),
             template: "t".into(),
             method: "GET".into(),
@@ -158,7 +232,19 @@ mod tests {
             shadow_status: 200,
             primary_latency_ms: 1.0,
             shadow_latency_ms: 1.0,
-            differences: serde_json::json!({ "differences": paths.iter().map(|p| serde_json::json!({"path": p})).collect::<Vec<_>>() }),
+            differences,
+            request: None,
+            exchange: None,
+        }
+    }
+
+    #[test]
+    fn top_fields_count_paths_across_records() {
+        let record = |paths: &[&str]| {
+            record(
+                0,
+                serde_json::json!({ "differences": paths.iter().map(|p| serde_json::json!({"path": p})).collect::<Vec<_>>() }),
+            )
         };
         let fields = top_fields(&[&record(&["/a", "/b"]), &record(&["/b"])], 10);
         assert_eq!(
@@ -174,5 +260,47 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn ranked_fields_keep_the_newest_examples_of_each_list_apart() {
+        let diff = |path: &str, primary: &str, shadow: &str| serde_json::json!({"path": path, "kind": "value_changed", "primary": primary, "shadow": shadow});
+        // Newest first, as the store lists them.
+        let records = [
+            record(
+                3,
+                serde_json::json!({"differences": [diff("/name", "\"c\"", "\"C\"")], "noise": [diff("/at", "1", "2")]}),
+            ),
+            record(
+                2,
+                serde_json::json!({"differences": [diff("/name", "\"b\"", "\"B\""), diff("/id", "1", "2")]}),
+            ),
+            record(
+                1,
+                serde_json::json!({"differences": [diff("/name", "\"a\"", "\"A\"")]}),
+            ),
+        ];
+        let records: Vec<&MismatchRecord> = records.iter().collect();
+        let fields = ranked_fields(&records, FieldList::Differences, 10, 2);
+        assert_eq!(
+            fields
+                .iter()
+                .map(|f| (f.path.as_str(), f.count))
+                .collect::<Vec<_>>(),
+            [("/name", 3), ("/id", 1)]
+        );
+        let examples: Vec<(u128, Option<&str>)> = fields[0]
+            .examples
+            .iter()
+            .map(|e| (e.record.as_u128(), e.primary.as_deref()))
+            .collect();
+        assert_eq!(examples, [(3, Some("\"c\"")), (2, Some("\"b\""))]);
+        let noise = ranked_fields(&records, FieldList::Noise, 10, 2);
+        assert_eq!(noise.len(), 1);
+        assert_eq!(
+            (noise[0].path.as_str(), noise[0].examples[0].kind.as_str()),
+            ("/at", "value_changed")
+        );
+        assert!(ranked_fields(&records, FieldList::Ignored, 10, 2).is_empty());
     }
 }

@@ -7,6 +7,7 @@ use rstest::rstest;
 use test_support::{Backend, TestDatabase};
 
 use super::*;
+use crate::shadow::exchange::{RecordedExchange, RecordedRequest};
 use crate::shadow::recorder::{Recorder, Retention};
 
 async fn store(backend: Backend) -> Option<(ShadowStore, TestDatabase)> {
@@ -18,6 +19,19 @@ async fn store(backend: Backend) -> Option<(ShadowStore, TestDatabase)> {
     .await
     .expect("connecting");
     Some((ShadowStore::new(db), database))
+}
+
+/// A recorder on `store` with a small queue and an hour's retention.
+fn recorder(store: &ShadowStore) -> (Recorder, tokio::task::JoinHandle<()>) {
+    Recorder::spawn(
+        store.clone(),
+        16,
+        Retention {
+            max_records: 100,
+            max_age: Duration::from_secs(3600),
+            counts_max_age: Duration::from_secs(3600),
+        },
+    )
 }
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -181,15 +195,7 @@ async fn a_recorder_counts_in_minute_buckets_and_restarts_a_bucket_at_a_reset(
     let Some((store, _db)) = store(backend).await else {
         return;
     };
-    let (recorder, task) = Recorder::spawn(
-        store.clone(),
-        16,
-        Retention {
-            max_records: 100,
-            max_age: Duration::from_secs(3600),
-            counts_max_age: Duration::from_secs(3600),
-        },
-    );
+    let (recorder, task) = recorder(&store);
     recorder.count("r", "mismatch");
     let reset = crate::shadow::recorder::now();
     recorder.restart("r", reset);
@@ -212,4 +218,172 @@ async fn a_recorder_counts_in_minute_buckets_and_restarts_a_bucket_at_a_reset(
         OutcomeCounts::from([("match".to_owned(), 2), ("mismatch".to_owned(), 1)])
     );
     task.abort();
+}
+
+fn record(route: &str, request: Option<RecordedRequest>) -> MismatchRecord {
+    use crate::shadow::exchange::{RecordedAnswer, RecordedBody, RecordedHeader};
+    let answer = |name: &str| RecordedAnswer {
+        headers: vec![RecordedHeader {
+            name: "content-type".into(),
+            value: "application/json".into(),
+        }],
+        body: RecordedBody::Json {
+            text: format!(r#"{{"full_name":"{name}"}}"#),
+            truncated: false,
+        },
+    };
+    MismatchRecord {
+        id: Uuid::now_v7(),
+        route: route.to_owned(),
+        template: "pattern /v1/accounts/users/{id}".into(),
+        method: "GET".into(),
+        path: "/v1/accounts/users/7".into(),
+        request_id: "req-1".into(),
+        recorded_at: crate::shadow::recorder::now(),
+        outcome: "mismatch".into(),
+        primary_side: "legacy".into(),
+        primary_status: 200,
+        shadow_status: 200,
+        primary_latency_ms: 1.5,
+        shadow_latency_ms: 2.5,
+        differences: serde_json::json!({"differences": [{"path": "/full_name"}]}),
+        exchange: request.as_ref().map(|_| RecordedExchange {
+            primary: answer("Ada King"),
+            shadow: answer("Ada Lovelace"),
+        }),
+        request,
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_record_keeps_its_request_and_answers_and_lists_leave_them_out(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use crate::shadow::exchange::RecordedHeader;
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    let request = RecordedRequest {
+        method: "GET".into(),
+        path_and_query: "/v1/accounts/users/7?token=[redacted]".into(),
+        headers: vec![RecordedHeader {
+            name: "authorization".into(),
+            value: "[redacted]".into(),
+        }],
+        truncated: false,
+    };
+    let full = record("r", Some(request));
+    // A record as an earlier release wrote it: no request, no answers.
+    let bare = record("r", None);
+    store.insert(&[full.clone(), bare.clone()]).await.unwrap();
+
+    assert_eq!(store.get(full.id).await.unwrap(), Some(full.clone()));
+    assert_eq!(store.get(bare.id).await.unwrap(), Some(bare.clone()));
+    let listed = store.list(Some("r"), None, 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .all(|r| r.request.is_none() && r.exchange.is_none())
+    );
+    assert_eq!(listed[1].differences, full.differences);
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_minute_series_sums_every_writer_per_minute_with_what_is_pending(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use chrono::DurationRound;
+
+    use crate::shadow::results::minute_series;
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    let minute = chrono::Duration::minutes(1);
+    let this_minute = crate::shadow::recorder::now()
+        .duration_trunc(minute)
+        .unwrap();
+    let key = |at: DateTime<Utc>| BucketKey {
+        route: "r".to_owned(),
+        bucket: at,
+    };
+    let counts = |pairs: &[(&str, u64)]| -> OutcomeCounts {
+        pairs.iter().map(|(o, n)| ((*o).to_owned(), *n)).collect()
+    };
+    // Two replicas wrote two minutes ago; a reset split last minute in two buckets.
+    for replica in [&[("match", 3), ("mismatch", 1)][..], &[("mismatch", 1)]] {
+        store
+            .add_counts(&BucketCounts::from([(
+                key(this_minute - minute * 2),
+                counts(replica),
+            )]))
+            .await
+            .unwrap();
+    }
+    store
+        .add_counts(&BucketCounts::from([
+            (key(this_minute - minute), counts(&[("match", 1)])),
+            (
+                key(this_minute - minute + chrono::Duration::seconds(30)),
+                counts(&[("match", 1), ("skipped_sampled_out", 9)]),
+            ),
+            (key(this_minute - minute * 10), counts(&[("match", 50)])),
+        ]))
+        .await
+        .unwrap();
+    let (recorder, task) = recorder(&store);
+    // Its writer never runs (stopped before the test first yields), so
+    // this replica's own count of this minute stays pending.
+    task.abort();
+    recorder.count("r", "mismatch");
+
+    let series = minute_series(
+        &recorder,
+        "r",
+        &gateway_routing::FlipRequirement::default(),
+        3,
+    )
+    .await
+    .unwrap();
+    let figures: Vec<(DateTime<Utc>, u64, u64, Option<f64>)> = series
+        .iter()
+        .map(|p| (p.minute, p.compared, p.mismatched, p.mismatch_rate))
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            (this_minute - minute * 2, 5, 2, Some(0.4)),
+            (this_minute - minute, 2, 0, Some(0.0)),
+            (this_minute, 1, 1, Some(1.0)),
+        ]
+    );
+    assert_eq!(series[1].counts["skipped_sampled_out"], 9);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_count_is_read_once_while_a_flush_moves_it_to_the_database(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use crate::shadow::results::{minute_series, route_results};
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    let (recorder, task) = recorder(&store);
+    task.abort();
+    let require = gateway_routing::FlipRequirement::default();
+    for n in 1..=10_u64 {
+        recorder.count("r", "match");
+        // The reads start while the flush is writing.
+        let ((), results, series) = tokio::join!(
+            recorder.flush_counts(),
+            route_results(&recorder, "r", &require, None),
+            minute_series(&recorder, "r", &require, 2),
+        );
+        assert_eq!(results.unwrap().counts["match"], n);
+        let compared: u64 = series.unwrap().iter().map(|p| p.compared).sum();
+        assert_eq!(compared, n);
+    }
 }
