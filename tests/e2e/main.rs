@@ -13,6 +13,7 @@ mod fleet;
 mod fleet_gating;
 mod forwarding;
 mod harness;
+mod instants;
 mod lifecycle;
 mod operations;
 mod paths;
