@@ -7,7 +7,7 @@ use http::Method;
 use serde_json::Value;
 use test_support::{LegacyStub, Script};
 
-use crate::harness::{Launch, run_gateway};
+use crate::harness::{GatewayProcess, Launch, run_gateway};
 use crate::shadow::summary_when;
 
 /// `GET /v1/accounts/users/{id}` served by legacy and mirrored to the
@@ -44,10 +44,12 @@ fn as_legacy_writes(user: &Value, drift: TimeDelta) -> Value {
     legacy
 }
 
-#[tokio::test]
-async fn naive_timestamps_for_the_same_instants_are_format_only_and_a_drift_is_a_mismatch() {
+/// A legacy and a gateway shadowing `get-user` with `shadow` appended to
+/// the route's shadow table, a user registered on the service, and legacy
+/// answering that user's path with the same instants, written naive.
+async fn shadowing_a_naive_legacy(shadow: &str) -> (LegacyStub, GatewayProcess, Value, String) {
     let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(routes(&legacy.url(), "")).start().await;
+    let gateway = Launch::new(routes(&legacy.url(), shadow)).start().await;
     let user = gateway.register_user("ada@example.com").await;
     let path = format!(
         "/v1/accounts/users/{}",
@@ -57,6 +59,12 @@ async fn naive_timestamps_for_the_same_instants_are_format_only_and_a_drift_is_a
         &path,
         Script::json(as_legacy_writes(&user, TimeDelta::zero())),
     );
+    (legacy, gateway, user, path)
+}
+
+#[tokio::test]
+async fn naive_timestamps_for_the_same_instants_are_format_only_and_a_drift_is_a_mismatch() {
+    let (legacy, gateway, user, path) = shadowing_a_naive_legacy("").await;
 
     for _ in 0..3 {
         let reply = gateway.get(&path).await;
@@ -137,40 +145,31 @@ async fn naive_timestamps_for_the_same_instants_are_format_only_and_a_drift_is_a
         .admin(Method::GET, &format!("/-/shadow/diffs/{id}"))
         .await
         .json();
-    let differences = &full["differences"];
+    let listed = |list: &str| -> Vec<(String, String)> {
+        full["differences"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| (d["path"].to_string(), d["kind"].to_string()))
+            .collect()
+    };
+    let pair = |path: &str, kind: &str| (format!("\"{path}\""), format!("\"{kind}\""));
     assert_eq!(
-        differences["differences"][0]["path"], "/created_at",
+        listed("differences"),
+        [pair("/created_at", "value_changed")],
         "{full}"
     );
     assert_eq!(
-        differences["differences"][0]["kind"], "value_changed",
-        "{full}"
-    );
-    assert_eq!(
-        differences["formats"][0]["path"], "/updated_at",
+        listed("formats"),
+        [pair("/updated_at", "format_changed")],
         "the difference of form is kept beside the real one: {full}"
-    );
-    assert_eq!(
-        differences["formats"][0]["kind"], "format_changed",
-        "{full}"
     );
 }
 
 #[tokio::test]
 async fn strict_timestamps_keep_the_byte_comparison() {
-    let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(routes(&legacy.url(), ", timestamps = \"strict\""))
-        .start()
-        .await;
-    let user = gateway.register_user("grace@example.com").await;
-    let path = format!(
-        "/v1/accounts/users/{}",
-        user["id"].as_str().expect("test data")
-    );
-    legacy.script(
-        &path,
-        Script::json(as_legacy_writes(&user, TimeDelta::zero())),
-    );
+    let (_legacy, gateway, _user, path) =
+        shadowing_a_naive_legacy(", timestamps = \"strict\"").await;
     gateway.get(&path).await;
     let summary = summary_when(&gateway, "get-user", "1 comparison", |s| s["compared"] == 1).await;
     assert_eq!(summary["mismatched"], 1, "{summary}");

@@ -3,7 +3,9 @@
 
 use chrono::FixedOffset;
 use serde_json::{Value, json};
-use shadow_diff::{ArrayOrder, CompareRules, DiffKind, Formats, Outcome, Timestamps, compare};
+use shadow_diff::{
+    ArrayOrder, CompareRules, Comparison, DiffKind, Formats, Outcome, Timestamps, compare,
+};
 
 use DiffKind::{FormatChanged, TypeChanged, ValueChanged};
 
@@ -20,6 +22,27 @@ fn user(created_at: &str, updated_at: &str) -> Value {
         "created_at": created_at,
         "updated_at": updated_at,
     })
+}
+
+/// A user whose timestamps the legacy writes as given, against the
+/// service's user with `SERVICE` for both.
+fn users_compared(created_at: &str, updated_at: &str, rules: &CompareRules) -> Comparison {
+    compare(
+        &json(&user(created_at, updated_at)),
+        &json(&user(SERVICE, SERVICE)),
+        rules,
+        None,
+    )
+}
+
+/// `{"at": legacy}` against `{"at": service}`.
+fn at_compared(legacy: &str, service: &str, rules: &CompareRules) -> Comparison {
+    compare(
+        &json(&json!({ "at": legacy })),
+        &json(&json!({ "at": service })),
+        rules,
+        None,
+    )
 }
 
 fn with(formats: Formats) -> CompareRules {
@@ -50,12 +73,7 @@ fn the_same_instant_in_another_format_is_format_only() {
     ];
     let rules = CompareRules::default();
     for legacy in same_instant {
-        let got = compare(
-            &json(&user(legacy, legacy)),
-            &json(&user(SERVICE, SERVICE)),
-            &rules,
-            None,
-        );
+        let got = users_compared(legacy, legacy, &rules);
         assert_eq!(got.outcome, Outcome::FormatOnly, "{legacy}: {got:#?}");
         assert!(got.differences.is_empty(), "{legacy}");
         assert_eq!(
@@ -127,12 +145,7 @@ fn fractional_digits_count_only_by_value() {
         ),
     ];
     for (legacy, service, outcome) in cases {
-        let got = compare(
-            &json(&json!({"at": legacy})),
-            &json(&json!({"at": service})),
-            &rules,
-            None,
-        );
+        let got = at_compared(legacy, service, &rules);
         assert_eq!(got.outcome, outcome, "{legacy} vs {service}: {got:#?}");
     }
 }
@@ -153,25 +166,16 @@ fn a_real_drift_is_still_a_mismatch() {
         // A date is not an instant.
         ("2026-12-01", SERVICE),
     ] {
-        let got = compare(
-            &json(&user(legacy, SERVICE)),
-            &json(&user(service, SERVICE)),
-            &rules,
-            None,
-        );
+        let got = at_compared(legacy, service, &rules);
         assert_eq!(got.outcome, Outcome::Mismatch, "{legacy} vs {service}");
-        assert_eq!(kinds(&got.differences), [("/created_at", ValueChanged)]);
+        assert_eq!(kinds(&got.differences), [("/at", ValueChanged)]);
         assert!(got.formats.is_empty(), "{got:#?}");
     }
     // A drift next to a difference of form: the drift decides, both are listed.
-    let got = compare(
-        &json(&user(
-            "2026-12-01T06:40:01.123456",
-            "2026-12-01T06:40:00.123456",
-        )),
-        &json(&user(SERVICE, SERVICE)),
+    let got = users_compared(
+        "2026-12-01T06:40:01.123456",
+        "2026-12-01T06:40:00.123456",
         &rules,
-        None,
     );
     assert_eq!(got.outcome, Outcome::Mismatch);
     assert_eq!(kinds(&got.differences), [("/created_at", ValueChanged)]);
@@ -181,15 +185,8 @@ fn a_real_drift_is_still_a_mismatch() {
 #[test]
 fn strict_timestamps_compare_bytes_as_before() {
     let rules = with(Formats::STRICT);
-    let got = compare(
-        &json(&user(
-            "2026-12-01T06:40:00.123456",
-            "2026-12-01T06:40:00.123456",
-        )),
-        &json(&user(SERVICE, SERVICE)),
-        &rules,
-        None,
-    );
+    let naive = "2026-12-01T06:40:00.123456";
+    let got = users_compared(naive, naive, &rules);
     assert_eq!(got.outcome, Outcome::Mismatch);
     assert_eq!(
         kinds(&got.differences),
@@ -200,21 +197,10 @@ fn strict_timestamps_compare_bytes_as_before() {
 
 #[test]
 fn a_naive_timestamp_is_read_in_the_routes_zone() {
-    let paris_in_winter = with(naive_at(1));
-    let legacy = json(&json!({"at": "2026-12-01T07:40:00.123456"}));
-    let got = compare(
-        &legacy,
-        &json(&json!({"at": SERVICE})),
-        &paris_in_winter,
-        None,
-    );
+    let legacy = "2026-12-01T07:40:00.123456";
+    let got = at_compared(legacy, SERVICE, &with(naive_at(1)));
     assert_eq!(got.outcome, Outcome::FormatOnly, "{got:#?}");
-    let got = compare(
-        &legacy,
-        &json(&json!({"at": SERVICE})),
-        &CompareRules::default(),
-        None,
-    );
+    let got = at_compared(legacy, SERVICE, &CompareRules::default());
     assert_eq!(
         got.outcome,
         Outcome::Mismatch,
@@ -228,54 +214,24 @@ fn numbers_as_strings_are_numbers_when_the_route_says_so() {
         numeric_strings: true,
         ..Formats::default()
     });
+    // The legacy's value, the service's, and the outcome, as JSON texts.
     let cases = [
-        (
-            json!({"price": "12.50"}),
-            json!({"price": 12.5}),
-            Outcome::FormatOnly,
-        ),
-        (
-            json!({"price": 12.5}),
-            json!({"price": "12.50"}),
-            Outcome::FormatOnly,
-        ),
-        (
-            json!({"count": "3"}),
-            json!({"count": 3}),
-            Outcome::FormatOnly,
-        ),
-        (
-            json!({"count": 3}),
-            json!({"count": "3.0"}),
-            Outcome::FormatOnly,
-        ),
-        (
-            json!({"count": "4"}),
-            json!({"count": 3}),
-            Outcome::Mismatch,
-        ),
-        (
-            json!({"count": "03"}),
-            json!({"count": 3}),
-            Outcome::Mismatch,
-        ),
-        (
-            json!({"count": "three"}),
-            json!({"count": 3}),
-            Outcome::Mismatch,
-        ),
+        (r#""12.50""#, "12.5", Outcome::FormatOnly),
+        ("12.5", r#""12.50""#, Outcome::FormatOnly),
+        (r#""3""#, "3", Outcome::FormatOnly),
+        ("3", r#""3.0""#, Outcome::FormatOnly),
+        (r#""4""#, "3", Outcome::Mismatch),
+        (r#""03""#, "3", Outcome::Mismatch),
+        (r#""three""#, "3", Outcome::Mismatch),
     ];
-    for (legacy, service, outcome) in &cases {
-        let got = compare(&json(legacy), &json(service), &numeric, None);
-        assert_eq!(got.outcome, *outcome, "{legacy} vs {service}: {got:#?}");
+    for (legacy, service, outcome) in cases {
+        let value = |text: &str| json!({ "v": serde_json::from_str::<Value>(text).expect("JSON") });
+        let (legacy, service) = (json(&value(legacy)), json(&value(service)));
+        let got = compare(&legacy, &service, &numeric, None);
+        assert_eq!(got.outcome, outcome, "{got:#?}");
         // Without the setting, a string against a number is a type change.
-        let plain = compare(
-            &json(legacy),
-            &json(service),
-            &CompareRules::default(),
-            None,
-        );
-        assert_eq!(plain.outcome, Outcome::Mismatch, "{legacy} vs {service}");
+        let plain = compare(&legacy, &service, &CompareRules::default(), None);
+        assert_eq!(plain.outcome, Outcome::Mismatch, "{plain:#?}");
         assert_eq!(plain.differences[0].kind, TypeChanged);
     }
 }
@@ -284,25 +240,13 @@ fn numbers_as_strings_are_numbers_when_the_route_says_so() {
 fn ignore_rules_and_noise_still_win_over_formats() {
     let rules = route_rules(ArrayOrder::Strict, false, &["/updated_at"]);
     // A difference of form at an ignored path is ignored, like any other.
-    let got = compare(
-        &json(&user(
-            "2026-12-01T06:40:00.123456",
-            "2026-12-01T06:40:00.123456",
-        )),
-        &json(&user(SERVICE, SERVICE)),
-        &rules,
-        None,
-    );
+    let naive = "2026-12-01T06:40:00.123456";
+    let got = users_compared(naive, naive, &rules);
     assert_eq!(got.outcome, Outcome::IgnoredOnly, "{got:#?}");
     assert_eq!(kinds(&got.formats), [("/created_at", FormatChanged)]);
     assert_eq!(kinds(&got.ignored), [("/updated_at", FormatChanged)]);
     // Only differences of form, none ignored: format-only.
-    let got = compare(
-        &json(&user("2026-12-01T06:40:00.123456", SERVICE)),
-        &json(&user(SERVICE, SERVICE)),
-        &rules,
-        None,
-    );
+    let got = users_compared("2026-12-01T06:40:00.123456", SERVICE, &rules);
     assert_eq!(got.outcome, Outcome::FormatOnly);
 }
 
