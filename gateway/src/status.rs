@@ -101,10 +101,14 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
             Some(r) => (
                 match r["match_rate"].as_f64() {
                     Some(rate) => format!(
-                        "{:.2}% of {} ({})",
+                        "{:.2}% of {} ({}){}",
                         rate * 100.0,
                         r["compared"],
-                        window_label(&r["window"])
+                        window_label(&r["window"]),
+                        match r["format_only"].as_u64() {
+                            Some(n) if n > 0 => format!(", {n} format only"),
+                            _ => String::new(),
+                        }
                     ),
                     None => format!("- ({})", window_label(&r["window"])),
                 },
@@ -241,7 +245,7 @@ mod tests {
             "reloads": {"last_error": null}
         });
         let shadow = json!({"routes": [{"route": "get-user", "compared": 200, "match_rate": 0.995, "verdict": {"ready": true},
-            "window": {"basis": "duration", "duration": "1h"}}]});
+            "format_only": 150, "window": {"basis": "duration", "duration": "1h"}}]});
         let out = render(&routes, Some(&shadow));
         let line = out.lines().find(|l| l.starts_with("get-user")).unwrap();
         for expected in [
@@ -249,7 +253,7 @@ mod tests {
             "GET",
             "legacy, canary 5% to service + shadow",
             "5%",
-            "99.50% of 200 (last 1h)",
+            "99.50% of 200 (last 1h), 150 format only",
             "ready",
         ] {
             assert!(line.contains(expected), "{expected:?} missing in {line:?}");

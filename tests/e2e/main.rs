@@ -15,6 +15,7 @@ mod fleet;
 mod fleet_gating;
 mod forwarding;
 mod harness;
+mod instants;
 mod lifecycle;
 mod operations;
 mod paths;

@@ -3,9 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{FixedOffset, Offset, Utc};
 use http::{HeaderName, Method};
 use serde::Serialize;
-use shadow_diff::{ArrayOrder, CompareRules, DEFAULT_MAX_BODY_BYTES, IgnoreRule};
+use shadow_diff::{
+    ArrayOrder, CompareRules, DEFAULT_MAX_BODY_BYTES, Formats, IgnoreRule, Timestamps,
+};
 use toml::Spanned;
 
 use crate::error::{LineIndex, Problem};
@@ -108,6 +111,13 @@ pub struct ShadowPolicy {
     pub ignore: Vec<String>,
     /// The compared headers, for display.
     pub compare_headers: Vec<String>,
+    /// `"instant"` or `"strict"`: how timestamps are compared, for display.
+    pub timestamps: &'static str,
+    /// Where naive timestamps are read (`+00:00` for UTC), for display;
+    /// `None` with strict timestamps.
+    pub naive_timezone: Option<String>,
+    /// Whether numbers written as strings equal the numbers, for display.
+    pub numeric_strings: bool,
 }
 
 fn method_names<S: serde::Serializer>(
@@ -138,7 +148,8 @@ impl ShadowPolicy {
 /// A route's `require` table: when its shadow results make it ready to flip.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct FlipRequirement {
-    /// The share of compared requests that must match (ignored-only differences count as matches).
+    /// The share of compared requests that must match (ignored-only and
+    /// format-only comparisons count as matches).
     pub match_rate: f64,
     /// How many comparisons there must be first.
     pub min_samples: u64,
@@ -345,6 +356,13 @@ pub(crate) fn shadow_policy(
             ArrayOrder::Strict
         }
     };
+    let formats = formats(
+        &spec.timestamps,
+        &spec.naive_timezone,
+        &spec.numeric_strings,
+        index,
+        problems,
+    );
     if problems.len() > before {
         return None;
     }
@@ -360,7 +378,7 @@ pub(crate) fn shadow_policy(
         allow_added_fields,
         max_body_bytes,
     ) {
-        Ok(rules) => rules,
+        Ok(rules) => rules.with_formats(formats),
         Err(err) => {
             problems.push(index.problem(offset, format!("invalid comparison rules: {err}")));
             return None;
@@ -374,6 +392,93 @@ pub(crate) fn shadow_policy(
         rules,
         ignore: ignore_text,
         compare_headers,
+        timestamps: match formats.timestamps {
+            Timestamps::Instants { .. } => "instant",
+            Timestamps::Strict => "strict",
+        },
+        naive_timezone: match formats.timestamps {
+            Timestamps::Instants { naive_offset } => Some(naive_offset.to_string()),
+            Timestamps::Strict => None,
+        },
+        numeric_strings: formats.numeric_strings,
+    })
+}
+
+/// Validates a route's `timestamps`, `naive_timezone` and `numeric_strings`, pushing their problems.
+fn formats(
+    timestamps: &Option<Spanned<String>>,
+    naive_timezone: &Option<Spanned<String>>,
+    numeric_strings: &Option<Spanned<bool>>,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Formats {
+    let numeric_strings = numeric_strings.as_ref().is_some_and(|n| *n.get_ref());
+    let naive_offset = match naive_timezone {
+        None => Utc.fix(),
+        Some(zone) => parse_zone(zone.get_ref()).unwrap_or_else(|reason| {
+            problems.push(index.problem(zone.span().start, reason));
+            Utc.fix()
+        }),
+    };
+    let timestamps = match timestamps
+        .as_ref()
+        .map(|t| (t.get_ref().as_str(), t.span().start))
+    {
+        None | Some(("instant", _)) => Timestamps::Instants { naive_offset },
+        Some(("strict", at)) => {
+            if naive_timezone.is_some() {
+                problems.push(index.problem(
+                    at,
+                    "`naive_timezone` applies only when `timestamps` is \"instant\": remove one of them",
+                ));
+            }
+            Timestamps::Strict
+        }
+        Some((other, at)) => {
+            problems.push(index.problem(
+                at,
+                format!("invalid `timestamps` {other:?}: use \"instant\" (compare as instants) or \"strict\" (compare as written)"),
+            ));
+            Timestamps::Instants { naive_offset }
+        }
+    };
+    Formats {
+        timestamps,
+        numeric_strings,
+    }
+}
+
+/// `UTC` (or `Z`) or a fixed offset `±HH:MM`.
+fn parse_zone(zone: &str) -> Result<FixedOffset, String> {
+    if zone.eq_ignore_ascii_case("utc") || zone == "Z" {
+        return Ok(Utc.fix());
+    }
+    let bytes = zone.as_bytes();
+    let shaped = bytes.len() == 6
+        && matches!(bytes[0], b'+' | b'-')
+        && bytes[3] == b':'
+        && [1, 2, 4, 5].iter().all(|&i| bytes[i].is_ascii_digit());
+    let offset = shaped
+        .then(|| {
+            let number = |range: std::ops::Range<usize>| zone[range].parse::<i32>().ok();
+            let (hours, minutes) = (number(1..3)?, number(4..6)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            FixedOffset::east_opt(if bytes[0] == b'-' { -seconds } else { seconds })
+        })
+        .flatten();
+    offset.ok_or_else(|| {
+        if zone.contains('/') {
+            format!(
+                "invalid `naive_timezone` {zone:?}: named zones (with daylight saving) are not supported; write \"UTC\" or a fixed offset such as \"+01:00\""
+            )
+        } else {
+            format!(
+                "invalid `naive_timezone` {zone:?}: write \"UTC\" or a fixed offset such as \"+01:00\""
+            )
+        }
     })
 }
 

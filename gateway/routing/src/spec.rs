@@ -135,6 +135,12 @@ pub(crate) struct ShadowSpec {
     pub(crate) allow_added_fields: Option<Spanned<bool>>,
     /// Send each mirrored request to the primary twice and learn what differs anyway (noise).
     pub(crate) detect_noise: Option<Spanned<bool>>,
+    /// `"instant"` (default) or `"strict"`: whether timestamps on both sides are compared as instants.
+    pub(crate) timestamps: Option<Spanned<String>>,
+    /// Where timestamps without an offset are read: `"UTC"` (default) or `"±HH:MM"`.
+    pub(crate) naive_timezone: Option<Spanned<String>>,
+    /// Whether a string holding a JSON number equals that number.
+    pub(crate) numeric_strings: Option<Spanned<bool>>,
 }
 
 /// A route's `require` table.

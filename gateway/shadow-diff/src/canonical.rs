@@ -7,6 +7,7 @@
 
 use serde_json::{Number, Value};
 
+use crate::format::Formats;
 use crate::pointer::{IgnoreRule, Step};
 
 /// Appended to values that were cut short.
@@ -25,7 +26,7 @@ pub(crate) fn numbers_equal(a: &Number, b: &Number) -> bool {
 
 /// A number's canonical text: integral values as exact integers (so `1.0`
 /// and `1` agree), others as the shortest round-trip float.
-fn number_key(n: &Number) -> String {
+pub(crate) fn number_key(n: &Number) -> String {
     if let Some(i) = n.as_i64() {
         return i.to_string();
     }
@@ -64,6 +65,7 @@ pub(crate) fn render(value: &Value, max_chars: usize) -> String {
         &WriteOptions {
             strip: &[],
             canonical: false,
+            formats: None,
             sort_arrays: false,
             byte_limit: max_chars.saturating_mul(4).saturating_add(4),
         },
@@ -77,6 +79,9 @@ pub(crate) struct WriteOptions<'a, 'r> {
     pub(crate) strip: &'a [&'r IgnoreRule],
     /// Normalise numbers (see [`number_key`]).
     pub(crate) canonical: bool,
+    /// With `canonical`, write strings these formats read as values as
+    /// those values ([`Formats::canonical_string`]).
+    pub(crate) formats: Option<&'a Formats>,
     /// Sort array items by their text (unordered arrays); items then have
     /// no position, so their step is [`Step::AnyIndex`].
     pub(crate) sort_arrays: bool,
@@ -138,7 +143,7 @@ pub(crate) fn write_json<'v>(
                         parts: Vec::new(),
                     });
                 }
-                scalar => write_scalar(&mut out, scalar, options.canonical),
+                scalar => write_scalar(&mut out, scalar, options),
             }
         }
         // Close finished frames until one has another child to write.
@@ -247,12 +252,21 @@ pub(crate) fn write_json<'v>(
     }
 }
 
-fn write_scalar(out: &mut String, value: &Value, canonical: bool) {
+fn write_scalar(out: &mut String, value: &Value, options: &WriteOptions<'_, '_>) {
+    let canonical = options.canonical;
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
         Value::Number(n) if canonical => out.push_str(&number_key(n)),
+        Value::String(s)
+            if let Some(text) = options
+                .formats
+                .filter(|_| canonical)
+                .and_then(|f| f.canonical_string(s)) =>
+        {
+            out.push_str(&text);
+        }
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => write_json_str(out, s),
         Value::Array(_) | Value::Object(_) => {}
@@ -294,6 +308,7 @@ mod tests {
             &WriteOptions {
                 strip,
                 canonical: true,
+                formats: None,
                 sort_arrays,
                 byte_limit: usize::MAX,
             },

@@ -72,12 +72,28 @@ enum Bucket {
     Real = 0,
     Ignored = 1,
     Noise = 2,
+    /// A difference of form only, where it would otherwise be real.
+    Format = 3,
 }
 
-/// Which paths an equivalence check disregards.
+impl Bucket {
+    /// The bucket of a difference of form only at a node in `self`: ignore
+    /// rules and noise keep it, otherwise it is filed apart from real ones.
+    fn of_format(self) -> Bucket {
+        match self {
+            Bucket::Real => Bucket::Format,
+            other => other,
+        }
+    }
+}
+
+/// Which paths an equivalence check disregards, and whether it sees
+/// through differences of form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
-    /// None.
+    /// None, and values as written.
+    Strict,
+    /// None; values that agree under the rules' formats are equal.
     Exact,
     /// Paths covered by ignore rules.
     Ignore,
@@ -128,8 +144,8 @@ struct Engine<'r> {
     noise_pointers: Vec<&'r IgnoreRule>,
     ignore_only: Vec<&'r IgnoreRule>,
     ignore_and_noise: Vec<&'r IgnoreRule>,
-    lists: [Vec<Difference>; 3],
-    counts: [usize; 3],
+    lists: [Vec<Difference>; 4],
+    counts: [usize; 4],
     truncated: bool,
     /// `Some` when learning noise: every difference's location, uncapped.
     learned: Option<BTreeSet<NoiseEntry>>,
@@ -148,8 +164,8 @@ impl<'r> Engine<'r> {
             noise_pointers,
             ignore_only,
             ignore_and_noise,
-            lists: [Vec::new(), Vec::new(), Vec::new()],
-            counts: [0; 3],
+            lists: [Vec::new(), Vec::new(), Vec::new(), Vec::new()],
+            counts: [0; 4],
             truncated: false,
             learned: learn.then(BTreeSet::new),
             pairing_budget: Cell::new(PAIRING_BUDGET),
@@ -181,22 +197,25 @@ impl<'r> Engine<'r> {
     }
 
     fn finish(self, body_skipped: bool) -> Comparison {
-        let [real, ignored, noise] = self.counts;
+        let [real, ignored, noise, format] = self.counts;
         let outcome = if body_skipped {
             Outcome::Skipped(SkipReason::BodyTooLarge)
         } else if real > 0 {
             Outcome::Mismatch
         } else if ignored + noise > 0 {
             Outcome::IgnoredOnly
+        } else if format > 0 {
+            Outcome::FormatOnly
         } else {
             Outcome::Match
         };
-        let [differences, ignored, noise] = self.lists;
+        let [differences, ignored, noise, formats] = self.lists;
         Comparison {
             outcome,
             differences,
             ignored,
             noise,
+            formats,
             truncated: self.truncated,
         }
     }
@@ -348,11 +367,11 @@ impl<'r> Engine<'r> {
                     self.record_values(bucket, path, DiffKind::ValueChanged, p, s);
                 }
             }
-            _ if same_type(p, s) => {
-                if p != s {
-                    self.record_values(bucket, path, DiffKind::ValueChanged, p, s);
-                }
+            _ if p == s => {}
+            _ if self.rules.formats().agree(p, s) => {
+                self.record_values(bucket.of_format(), path, DiffKind::FormatChanged, p, s);
             }
+            _ if same_type(p, s) => self.record_values(bucket, path, DiffKind::ValueChanged, p, s),
             _ => self.record_values(bucket, path, DiffKind::TypeChanged, p, s),
         }
     }
@@ -398,8 +417,10 @@ impl<'r> Engine<'r> {
 
     /// Records one difference for a whole subtree (an unordered array, or a
     /// subtree beyond [`MAX_DEPTH`]) if it differs, in the least severe
-    /// bucket that explains it: if stripping ignored paths makes both sides
-    /// equivalent it is ignored, else if stripping noise too does, it is noise.
+    /// bucket that explains it: if seeing through differences of form makes
+    /// both sides equivalent it is a difference of form, else if stripping
+    /// ignored paths does it is ignored, else if stripping noise too does,
+    /// it is noise.
     fn settle<'v>(
         &mut self,
         p: &'v Value,
@@ -409,7 +430,12 @@ impl<'r> Engine<'r> {
         depth: usize,
         kind: DiffKind,
     ) {
-        if self.equivalent(p, s, path, Level::Exact, depth) {
+        if self.equivalent(p, s, path, Level::Strict, depth) {
+            return;
+        }
+        if self.rules.formats().any() && self.equivalent(p, s, path, Level::Exact, depth) {
+            let bucket = bucket.of_format();
+            self.record_values(bucket, path, DiffKind::FormatChanged, p, s);
             return;
         }
         let bucket = match bucket {
@@ -426,14 +452,14 @@ impl<'r> Engine<'r> {
             {
                 Bucket::Noise
             }
-            Bucket::Real => Bucket::Real,
+            other => other,
         };
         self.record_values(bucket, path, kind, p, s);
     }
 
     fn strip(&self, level: Level) -> &[&'r IgnoreRule] {
         match level {
-            Level::Exact => &[],
+            Level::Strict | Level::Exact => &[],
             Level::Ignore => &self.ignore_only,
             Level::IgnoreAndNoise => &self.ignore_and_noise,
         }
@@ -444,7 +470,8 @@ impl<'r> Engine<'r> {
     }
 
     /// Whether two subtrees are equal under the rules, disregarding the paths
-    /// `level` strips. Agrees with `walk` finding no difference at `Exact`.
+    /// `level` strips. Agrees with `walk` finding no difference at `Strict`,
+    /// and no difference but of form at `Exact`.
     fn equivalent<'v>(
         &self,
         p: &'v Value,
@@ -507,7 +534,7 @@ impl<'r> Engine<'r> {
                 }
             }
             (Value::Number(a), Value::Number(b)) => numbers_equal(a, b),
-            _ => p == s,
+            _ => p == s || (level != Level::Strict && self.rules.formats().agree(p, s)),
         }
     }
 
@@ -586,8 +613,9 @@ impl<'r> Engine<'r> {
     }
 
     /// Canonical JSON of a subtree at `path`: object members sorted, numbers
-    /// normalised (`1.0` as `1`), unordered arrays sorted, stripped paths
-    /// left out. Iterative, so any depth is safe.
+    /// normalised (`1.0` as `1`), values that differ in form only written
+    /// alike (but at `Strict`), unordered arrays sorted, stripped paths left
+    /// out. Iterative, so any depth is safe.
     fn canonical(&self, value: &Value, path: &[Step<'_>], level: Level) -> String {
         write_json(
             value,
@@ -595,6 +623,7 @@ impl<'r> Engine<'r> {
             &WriteOptions {
                 strip: self.strip(level),
                 canonical: true,
+                formats: (level != Level::Strict).then(|| self.rules.formats()),
                 sort_arrays: self.rules.array_order() == ArrayOrder::Ignore,
                 byte_limit: usize::MAX,
             },

@@ -4,7 +4,8 @@
 //! Everything here is pure and deterministic: no I/O, no clock, no
 //! randomness. The crate depends on no runtime (no async runtime, HTTP
 //! server or client, database or telemetry crate), only on `http`, `bytes`,
-//! `serde`, `serde_json` and `thiserror`; the test `tests/diff/purity.rs`
+//! `chrono` (to parse timestamps, never to read the clock), `serde`,
+//! `serde_json` and `thiserror`; the test `tests/diff/purity.rs`
 //! fails if `tokio`, `hyper`, `axum`, `sea-orm`, `sqlx`, `tracing` or
 //! `opentelemetry` ever enters its dependency tree. Mirroring, capturing,
 //! counting and recording are the gateway's `shadow` module.
@@ -28,6 +29,8 @@
 //! - `engine.rs`: [`compare`] and [`detect_noise`] (the same engine in
 //!   learning mode);
 //! - `preview.rs`: how header values and non-JSON bodies are shown;
+//! - `format.rs`: [`Formats`] and [`Timestamps`], which differences of form
+//!   are seen through, and [`parse_instant`];
 //! - `noise.rs`: [`NoiseSet`], the learned noise;
 //! - `pointer.rs`: [`IgnoreRule`], JSON Pointers with `*`;
 //! - `canonical.rs`: canonical JSON and truncated rendering, without
@@ -58,7 +61,7 @@
 //!     before it (a JSON string for UTF-8, hex otherwise).
 //! - **JSON values**: different types are `TypeChanged`; numbers are
 //!   compared by value (`1 == 1.0`, and integers exactly even beyond 2^53);
-//!   other scalars exactly. A member of the primary absent from the shadow is
+//!   other scalars exactly, but for differences of form. A member of the primary absent from the shadow is
 //!   `Missing`; a member only in the shadow is `Added`, unless
 //!   [`CompareRules::allow_added_fields`], in which case it is no difference
 //!   at all (the shadow may grow, as Diferencia's Subset mode).
@@ -82,9 +85,23 @@
 //!   to `*`. Differences there (and not under an ignore rule, which wins) go
 //!   to [`Comparison::noise`]. Noise can also cover `status`, a header, or the
 //!   whole `body`.
-//! - **Outcome**: `Match` if there was no difference at all; `IgnoredOnly`
-//!   if every difference was ignored or noise (counted apart from matches,
-//!   unlike Scientist's early bug); `Mismatch` otherwise.
+//! - **Formats** ([`CompareRules::with_formats`], default
+//!   [`Formats::default`]): two strings that both parse as timestamps
+//!   ([`parse_instant`]: `YYYY-MM-DD`, `T` or a space, `HH:MM:SS`, any
+//!   fraction, an optional `Z` or offset; a naive one read at the route's
+//!   offset, UTC by default) are compared as instants, to the nanosecond;
+//!   with `numeric_strings`, a string holding a JSON number is compared as
+//!   that number. Values that differ as written but agree so are
+//!   [`DiffKind::FormatChanged`] differences, listed in
+//!   [`Comparison::formats`] (or, under an ignore rule or noise, in those
+//!   lists as any difference there). [`Formats::STRICT`] compares every
+//!   value as written. Unordered arrays and deep subtrees see through forms
+//!   the same way (one `FormatChanged` at the array).
+//! - **Outcome**: `Match` if there was no difference at all; `Mismatch` if
+//!   any difference was real; otherwise `IgnoredOnly` if some difference was
+//!   ignored or noise (counted apart from matches, unlike Scientist's early
+//!   bug); otherwise `FormatOnly` (every difference was one of form: the
+//!   answers agree, but not as written).
 //! - **Bounds**: each list is in path order (status, headers by name, body
 //!   parents before children, members by name, items by index) and keeps at
 //!   most [`CompareRules::max_differences`] entries (`truncated` says so);
@@ -95,6 +112,7 @@
 mod answer;
 mod canonical;
 mod engine;
+mod format;
 mod noise;
 mod outcome;
 mod pointer;
@@ -104,6 +122,7 @@ mod rules;
 
 pub use answer::{Captured, CapturedBody};
 pub use engine::{MAX_DEPTH, PAIRING_BUDGET, compare, detect_noise};
+pub use format::{Formats, Timestamps, parse_instant};
 pub use noise::{NoisePathError, NoiseSet};
 pub use outcome::{DropReason, ErrorReason, Outcome, SkipReason, UnknownOutcome};
 pub use pointer::{IgnoreRule, PointerError};

@@ -17,6 +17,10 @@ pub enum Outcome {
     Mismatch,
     /// Differences existed, but every one matched an ignore rule or learned noise.
     IgnoredOnly,
+    /// The answers agree, but some value was written in another form (an
+    /// instant in another timestamp format, a number as a string), and
+    /// nothing differed otherwise.
+    FormatOnly,
     /// The answers were not compared, on purpose.
     Skipped(SkipReason),
     /// The shadow request was not sent because the gateway was protecting itself.
@@ -56,10 +60,11 @@ pub enum ErrorReason {
 
 impl Outcome {
     /// Every outcome, in a fixed order (for pre-registering metric series).
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Match,
         Outcome::Mismatch,
         Outcome::IgnoredOnly,
+        Outcome::FormatOnly,
         Outcome::Skipped(SkipReason::BodyTooLarge),
         Outcome::Skipped(SkipReason::SampledOut),
         Outcome::Skipped(SkipReason::MethodNotMirrored),
@@ -77,6 +82,7 @@ impl Outcome {
             Outcome::Match => "match",
             Outcome::Mismatch => "mismatch",
             Outcome::IgnoredOnly => "ignored_only",
+            Outcome::FormatOnly => "format_only",
             Outcome::Skipped(SkipReason::BodyTooLarge) => "skipped_body_too_large",
             Outcome::Skipped(SkipReason::SampledOut) => "skipped_sampled_out",
             Outcome::Skipped(SkipReason::MethodNotMirrored) => "skipped_method_not_mirrored",
@@ -87,13 +93,14 @@ impl Outcome {
         }
     }
 
-    /// Whether the two answers were actually compared (match, mismatch or
-    /// ignored-only), i.e. whether the attempt counts towards a match rate.
+    /// Whether the two answers were actually compared (match, mismatch,
+    /// ignored-only or format-only), i.e. whether the attempt counts towards
+    /// a match rate.
     #[must_use]
     pub fn is_compared(&self) -> bool {
         matches!(
             self,
-            Outcome::Match | Outcome::Mismatch | Outcome::IgnoredOnly
+            Outcome::Match | Outcome::Mismatch | Outcome::IgnoredOnly | Outcome::FormatOnly
         )
     }
 }
@@ -147,13 +154,14 @@ mod tests {
             Outcome::Match => 0,
             Outcome::Mismatch => 1,
             Outcome::IgnoredOnly => 2,
-            Outcome::Skipped(SkipReason::BodyTooLarge) => 3,
-            Outcome::Skipped(SkipReason::SampledOut) => 4,
-            Outcome::Skipped(SkipReason::MethodNotMirrored) => 5,
-            Outcome::Dropped(DropReason::Overloaded) => 6,
-            Outcome::Error(ErrorReason::ShadowFailed) => 7,
-            Outcome::Error(ErrorReason::ShadowTimedOut) => 8,
-            Outcome::Error(ErrorReason::PrimaryFailed) => 9,
+            Outcome::FormatOnly => 3,
+            Outcome::Skipped(SkipReason::BodyTooLarge) => 4,
+            Outcome::Skipped(SkipReason::SampledOut) => 5,
+            Outcome::Skipped(SkipReason::MethodNotMirrored) => 6,
+            Outcome::Dropped(DropReason::Overloaded) => 7,
+            Outcome::Error(ErrorReason::ShadowFailed) => 8,
+            Outcome::Error(ErrorReason::ShadowTimedOut) => 9,
+            Outcome::Error(ErrorReason::PrimaryFailed) => 10,
         }
     }
 
@@ -185,6 +193,7 @@ mod tests {
                 "match",
                 "mismatch",
                 "ignored_only",
+                "format_only",
                 "skipped_body_too_large",
                 "skipped_sampled_out",
                 "skipped_method_not_mirrored",
@@ -220,7 +229,12 @@ mod tests {
             .collect();
         assert_eq!(
             compared,
-            [Outcome::Match, Outcome::Mismatch, Outcome::IgnoredOnly]
+            [
+                Outcome::Match,
+                Outcome::Mismatch,
+                Outcome::IgnoredOnly,
+                Outcome::FormatOnly
+            ]
         );
     }
 }

@@ -23,6 +23,9 @@ pub enum DiffKind {
     ArrayLength,
     /// Non-JSON bodies differ; the values are length and a preview.
     BodyBytes,
+    /// The same value written differently: one instant in two timestamp
+    /// formats, or a number and the same number as a string.
+    FormatChanged,
 }
 
 impl DiffKind {
@@ -36,6 +39,7 @@ impl DiffKind {
             DiffKind::Added => "added",
             DiffKind::ArrayLength => "array_length",
             DiffKind::BodyBytes => "body_bytes",
+            DiffKind::FormatChanged => "format_changed",
         }
     }
 }
@@ -85,6 +89,10 @@ pub struct Comparison {
     pub ignored: Vec<Difference>,
     /// Differences at paths covered by learned noise (and by no ignore rule).
     pub noise: Vec<Difference>,
+    /// Differences of form only ([`DiffKind::FormatChanged`]) at paths
+    /// neither ignored nor noise: the values agree.
+    #[serde(default)]
+    pub formats: Vec<Difference>,
     /// Whether any list was cut at the cap.
     pub truncated: bool,
 }
@@ -99,6 +107,7 @@ impl Comparison {
             differences: Vec::new(),
             ignored: Vec::new(),
             noise: Vec::new(),
+            formats: Vec::new(),
             truncated: false,
         }
     }

@@ -4,6 +4,7 @@
 use http::header::{CONTENT_TYPE, HeaderName};
 use serde::{Deserialize, Serialize};
 
+use crate::format::Formats;
 use crate::pointer::{IgnoreRule, PointerError};
 
 /// Default body limit: 1 MiB, Envoy's shadow buffer limit.
@@ -28,7 +29,9 @@ pub enum ArrayOrder {
 /// `routes.toml` through [`CompareRules::new`].
 ///
 /// `Default` is: no ignore rules, compare `content-type`, strict array order,
-/// no added fields allowed, 1 MiB bodies, 100 differences, 200 characters.
+/// no added fields allowed, timestamps compared as instants (naive ones in
+/// UTC), numbers as strings not accepted, 1 MiB bodies, 100 differences,
+/// 200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompareRules {
     ignore: Vec<IgnoreRule>,
@@ -36,6 +39,7 @@ pub struct CompareRules {
     compare_headers: Vec<HeaderName>,
     array_order: ArrayOrder,
     allow_added_fields: bool,
+    formats: Formats,
     max_body_bytes: usize,
     max_differences: usize,
     max_value_chars: usize,
@@ -59,6 +63,7 @@ impl Default for CompareRules {
             compare_headers: vec![CONTENT_TYPE],
             array_order: ArrayOrder::Strict,
             allow_added_fields: false,
+            formats: Formats::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_differences: DEFAULT_MAX_DIFFERENCES,
             max_value_chars: DEFAULT_MAX_VALUE_CHARS,
@@ -76,11 +81,12 @@ impl CompareRules {
             .map(HeaderName::as_str)
             .collect();
         format!(
-            "ignore={:?};compare_headers={:?};array_order={:?};allow_added_fields={};max_body_bytes={};max_differences={};max_value_chars={}",
+            "ignore={:?};compare_headers={:?};array_order={:?};allow_added_fields={};{};max_body_bytes={};max_differences={};max_value_chars={}",
             ignore,
             headers,
             self.array_order,
             self.allow_added_fields,
+            self.formats,
             self.max_body_bytes,
             self.max_differences,
             self.max_value_chars
@@ -111,6 +117,12 @@ impl CompareRules {
         .validated()
     }
 
+    /// These rules, seeing through the differences of form `formats` names.
+    #[must_use]
+    pub fn with_formats(self, formats: Formats) -> Self {
+        Self { formats, ..self }
+    }
+
     /// These rules with other caps on differences and rendered characters;
     /// `routes.toml` has no setting for them, only tests change them.
     #[cfg(test)]
@@ -139,7 +151,8 @@ impl CompareRules {
     }
 
     /// Rules for learning noise: every header in `compare_headers`, strict
-    /// arrays, no body limit and no caps. Not validated: the zero caps are
+    /// arrays, strict formats (every difference is learned), no body limit
+    /// and no caps. Not validated: the zero caps are
     /// deliberate, since nothing is rendered and everything is learned.
     pub(crate) fn learning(mut compare_headers: Vec<HeaderName>) -> Self {
         compare_headers.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -149,6 +162,7 @@ impl CompareRules {
             compare_headers,
             array_order: ArrayOrder::Strict,
             allow_added_fields: false,
+            formats: Formats::STRICT,
             max_body_bytes: usize::MAX,
             max_differences: 0,
             max_value_chars: 0,
@@ -195,6 +209,12 @@ impl CompareRules {
     #[must_use]
     pub fn allow_added_fields(&self) -> bool {
         self.allow_added_fields
+    }
+
+    /// Which differences of form are seen through.
+    #[must_use]
+    pub fn formats(&self) -> &Formats {
+        &self.formats
     }
 
     /// Bodies longer than this are not compared.

@@ -210,6 +210,10 @@ impl Shadowing {
         metrics::histogram!(crate::metrics::SHADOW_SIDE_DURATION_SECONDS, "route" => job.route.clone(), "side" => "shadow")
             .record(shadow_latency.as_secs_f64());
         self.count(&job.route, comparison.outcome);
+        if !comparison.formats.is_empty() {
+            let paths = comparison.formats.iter().map(|d| d.path.as_str());
+            self.stats.format_fields(&job.route, paths);
+        }
         if !comparison.noise.is_empty()
             && let Some(recorder) = &self.recorder
         {
@@ -262,6 +266,7 @@ impl Shadowing {
                     "differences": comparison.differences,
                     "ignored": comparison.ignored,
                     "noise": comparison.noise,
+                    "formats": comparison.formats,
                     "truncated": comparison.truncated,
                 }),
                 request: Some(record_request(
@@ -344,6 +349,7 @@ fn redact(comparison: &mut Comparison, names: &[String]) {
         .iter_mut()
         .chain(comparison.ignored.iter_mut())
         .chain(comparison.noise.iter_mut())
+        .chain(comparison.formats.iter_mut())
     {
         if is_redacted(difference, names) {
             difference.primary = difference.primary.as_ref().map(|_| REDACTED.to_owned());

@@ -50,6 +50,8 @@ struct RouteStats {
     primary: Reservoir,
     shadow: Reservoir,
     fields: HashMap<String, u64>,
+    /// Fields that differed in form only, in any comparison.
+    format_fields: HashMap<String, u64>,
     noise: NoiseSet,
     /// Mirrors run and the worker time they took.
     mirrors: u64,
@@ -80,6 +82,8 @@ pub struct RouteSnapshot {
     pub shadow: Latency,
     /// Fields that differed, most frequent first, with their counts.
     pub top_fields: Vec<(String, u64)>,
+    /// Fields that differed in form only, most frequent first, with their counts.
+    pub format_fields: Vec<(String, u64)>,
     /// Ignore rules suggested by the noise learned on this route.
     pub noise_suggestions: Vec<String>,
     /// What one mirror costs the workers on average (its task's polling time), in microseconds.
@@ -105,15 +109,12 @@ impl ShadowStats {
 
     /// Counts the fields of one mismatch.
     pub fn fields<'a>(&self, route: &str, paths: impl IntoIterator<Item = &'a str>) {
-        self.with(route, |stats| {
-            for path in paths {
-                if let Some(count) = stats.fields.get_mut(path) {
-                    *count += 1;
-                } else if stats.fields.len() < MAX_FIELDS {
-                    stats.fields.insert(path.to_owned(), 1);
-                }
-            }
-        });
+        self.with(route, |stats| count_paths(&mut stats.fields, paths));
+    }
+
+    /// Counts the fields of one comparison that differed in form only.
+    pub fn format_fields<'a>(&self, route: &str, paths: impl IntoIterator<Item = &'a str>) {
+        self.with(route, |stats| count_paths(&mut stats.format_fields, paths));
     }
 
     /// Merges noise learned from one pair of primary answers.
@@ -138,10 +139,6 @@ impl ShadowStats {
         let Some(stats) = routes.get(route) else {
             return RouteSnapshot::default();
         };
-        let mut fields: Vec<(String, u64)> =
-            stats.fields.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        fields.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        fields.truncate(top);
         RouteSnapshot {
             primary: Latency {
                 p50_ms: stats.primary.quantile(0.5),
@@ -151,7 +148,8 @@ impl ShadowStats {
                 p50_ms: stats.shadow.quantile(0.5),
                 p99_ms: stats.shadow.quantile(0.99),
             },
-            top_fields: fields,
+            top_fields: most_frequent(&stats.fields, top),
+            format_fields: most_frequent(&stats.format_fields, top),
             noise_suggestions: stats.noise.suggestions(),
             mirror_cost_us: (stats.mirrors > 0)
                 .then(|| stats.mirror_time.as_secs_f64() * 1e6 / stats.mirrors as f64),
@@ -163,6 +161,25 @@ impl ShadowStats {
             f(routes.entry(route.to_owned()).or_default());
         }
     }
+}
+
+/// Adds one to each of `paths`, remembering at most [`MAX_FIELDS`] distinct ones.
+fn count_paths<'a>(counts: &mut HashMap<String, u64>, paths: impl IntoIterator<Item = &'a str>) {
+    for path in paths {
+        if let Some(count) = counts.get_mut(path) {
+            *count += 1;
+        } else if counts.len() < MAX_FIELDS {
+            counts.insert(path.to_owned(), 1);
+        }
+    }
+}
+
+/// The `top` most frequent paths, most frequent first, then by name.
+fn most_frequent(counts: &HashMap<String, u64>, top: usize) -> Vec<(String, u64)> {
+    let mut fields: Vec<(String, u64)> = counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    fields.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    fields.truncate(top);
+    fields
 }
 
 #[cfg(test)]
@@ -198,10 +215,17 @@ mod tests {
         let stats = ShadowStats::default();
         stats.fields("r", ["/b", "/a"]);
         stats.fields("r", ["/b"]);
+        stats.format_fields("r", ["/created_at", "/updated_at"]);
+        stats.format_fields("r", ["/updated_at"]);
         let snapshot = stats.snapshot("r", 10);
         assert_eq!(
             snapshot.top_fields,
             vec![("/b".to_owned(), 2), ("/a".to_owned(), 1)]
+        );
+        assert_eq!(
+            snapshot.format_fields,
+            vec![("/updated_at".to_owned(), 2), ("/created_at".to_owned(), 1)],
+            "kept apart from the mismatches' fields"
         );
     }
 }

@@ -9,6 +9,7 @@ use super::stats::{Latency, RouteSnapshot};
 use super::store::MismatchRecord;
 use gateway_routing::Route;
 use gateway_routing::flip::{Readiness, Window, readiness};
+use shadow_diff::Outcome;
 
 /// One route's shadow results.
 #[derive(Debug, Clone, Serialize)]
@@ -27,10 +28,14 @@ pub struct RouteSummary {
     pub counts: BTreeMap<String, u64>,
     /// Comparisons made: matched + mismatched.
     pub compared: u64,
-    /// Comparisons that matched, or differed only where ignored or noise.
+    /// Comparisons that matched, differed only in form, or only where ignored or noise.
     pub matched: u64,
     /// Comparisons with a real difference.
     pub mismatched: u64,
+    /// Comparisons whose answers agree but wrote some value in another form
+    /// (an instant in another timestamp format, a number as a string):
+    /// counted in `matched`, and here apart.
+    pub format_only: u64,
     /// Comparisons where learned noise explained some difference.
     pub noise: u64,
     /// Mirrors that failed or timed out (either side).
@@ -43,6 +48,9 @@ pub struct RouteSummary {
     pub match_rate: Option<f64>,
     /// The fields that differed most in the window's recent records, with counts.
     pub top_fields: Vec<FieldCount>,
+    /// The fields that differed in form only most often (this replica's
+    /// comparisons since it started), with counts.
+    pub format_fields: Vec<FieldCount>,
     /// The primary's latency (this replica's recent requests).
     pub primary_latency: Latency,
     /// The mirrored side's latency (this replica's recent requests).
@@ -93,12 +101,21 @@ pub fn summarise(
         compared: verdict.compared,
         matched: verdict.matched,
         mismatched: verdict.mismatched,
+        format_only: counts
+            .get(Outcome::FormatOnly.label())
+            .copied()
+            .unwrap_or(0),
         noise: counts.get("with_noise").copied().unwrap_or(0),
         errors: by_prefix("error_"),
         skipped: by_prefix("skipped_"),
         dropped: by_prefix("dropped_"),
         match_rate: verdict.match_rate,
         top_fields: top_fields(&in_window, 10),
+        format_fields: snapshot
+            .format_fields
+            .into_iter()
+            .map(|(path, count)| FieldCount { path, count })
+            .collect(),
         primary_latency: snapshot.primary,
         shadow_latency: snapshot.shadow,
         suggested_ignore: snapshot.noise_suggestions,

@@ -15,7 +15,8 @@ pub struct Readiness {
     pub ready: bool,
     /// Comparisons made: matched + mismatched.
     pub compared: u64,
-    /// Comparisons that matched, or differed only where ignored or noise.
+    /// Comparisons that matched, differed only in form (`format_only`), or
+    /// only where ignored or noise.
     pub matched: u64,
     /// Comparisons with a real difference.
     pub mismatched: u64,
@@ -30,8 +31,9 @@ pub struct Readiness {
 /// The one readiness rule: at least `min_samples` comparisons, and a match rate of at least `match_rate`.
 ///
 /// `counts` maps [`Outcome::label`]s to counts. Only compared outcomes count
-/// ([`Outcome::is_compared`]); ignored-only differences count as matches;
-/// unknown labels are skipped. Zero comparisons are never ready.
+/// ([`Outcome::is_compared`]); ignored-only and format-only comparisons
+/// count as matches (in the latter the answers agree, only written
+/// differently); unknown labels are skipped. Zero comparisons are never ready.
 pub fn readiness(require: FlipRequirement, counts: &BTreeMap<String, u64>) -> Readiness {
     let (mut compared, mut mismatched) = (0, 0);
     for (label, n) in counts {
@@ -126,6 +128,19 @@ mod tests {
                 require(1.0, 10),
                 true,
                 Some(1.0),
+            ),
+            // Answers that agree but for the form of a value agree.
+            (
+                &[("match", 5), ("format_only", 995)][..],
+                require(0.999, 1000),
+                true,
+                Some(1.0),
+            ),
+            (
+                &[("format_only", 998), ("mismatch", 2)][..],
+                require(0.999, 1000),
+                false,
+                Some(0.998),
             ),
             // Errors, skips and drops are not comparisons; unknown labels are ignored.
             (

@@ -121,6 +121,41 @@ fn reports_each_problem_at_its_position() {
         (
             root_route(&[
                 "target = \"legacy\"",
+                "shadow = { to = \"service\", timestamps = \"iso\" }",
+            ]),
+            "7:41: invalid `timestamps` \"iso\": use \"instant\" (compare as instants) or \"strict\" (compare as written)",
+        ),
+        (
+            root_route(&[
+                "target = \"legacy\"",
+                "shadow = { to = \"service\", naive_timezone = \"Europe/Paris\" }",
+            ]),
+            "7:45: invalid `naive_timezone` \"Europe/Paris\": named zones (with daylight saving) are not supported; write \"UTC\" or a fixed offset such as \"+01:00\"",
+        ),
+        (
+            root_route(&[
+                "target = \"legacy\"",
+                "shadow = { to = \"service\", naive_timezone = \"+24:00\" }",
+            ]),
+            "7:45: invalid `naive_timezone` \"+24:00\": write \"UTC\" or a fixed offset such as \"+01:00\"",
+        ),
+        (
+            root_route(&[
+                "target = \"legacy\"",
+                "shadow = { to = \"service\", timestamps = \"strict\", naive_timezone = \"+01:00\" }",
+            ]),
+            "7:41: `naive_timezone` applies only when `timestamps` is \"instant\": remove one of them",
+        ),
+        (
+            root_route(&[
+                "target = \"legacy\"",
+                "shadow = { to = \"service\", numeric_strings = \"yes\" }",
+            ]),
+            "7:46: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            root_route(&[
+                "target = \"legacy\"",
                 "require = { match_rate = 1.5, min_samples = 0 }",
             ]),
             "7:26: `match_rate` must be above 0.0 and at most 1.0\n7:45: `min_samples` must be at least 1",

@@ -165,3 +165,82 @@ service_percent = 0.0
     .unwrap();
     assert_eq!(value, expected);
 }
+
+/// The one shadowed route of a file whose route "r" has `shadow = {shadow}`.
+fn shadowed(shadow: &str) -> std::sync::Arc<gateway_routing::ShadowPolicy> {
+    let source = crate::fixtures::Routes::new()
+        .route(
+            "r",
+            "{ prefix = \"/\" }",
+            &["target = \"legacy\"", &format!("shadow = {shadow}")],
+        )
+        .build();
+    let table = parse(&source);
+    table.routes()[0].shadow().expect("shadowed").clone()
+}
+
+#[test]
+fn timestamps_compare_as_instants_in_utc_unless_the_route_says_otherwise() {
+    use shadow_diff::{Formats, Timestamps};
+
+    let offset = |seconds| chrono::FixedOffset::east_opt(seconds).expect("an offset");
+    let cases = [
+        (
+            "{ to = \"service\" }",
+            Formats::default(),
+            "instant",
+            Some("+00:00"),
+        ),
+        (
+            "{ to = \"service\", timestamps = \"instant\", naive_timezone = \"utc\" }",
+            Formats::default(),
+            "instant",
+            Some("+00:00"),
+        ),
+        (
+            "{ to = \"service\", naive_timezone = \"+01:00\" }",
+            Formats {
+                timestamps: Timestamps::Instants {
+                    naive_offset: offset(3600),
+                },
+                numeric_strings: false,
+            },
+            "instant",
+            Some("+01:00"),
+        ),
+        (
+            "{ to = \"service\", naive_timezone = \"-05:30\", numeric_strings = true }",
+            Formats {
+                timestamps: Timestamps::Instants {
+                    naive_offset: offset(-5 * 3600 - 1800),
+                },
+                numeric_strings: true,
+            },
+            "instant",
+            Some("-05:30"),
+        ),
+        (
+            "{ to = \"service\", timestamps = \"strict\" }",
+            Formats::STRICT,
+            "strict",
+            None,
+        ),
+    ];
+    let mut fingerprints = std::collections::BTreeSet::new();
+    for (shadow, formats, timestamps, zone) in cases {
+        let policy = shadowed(shadow);
+        assert_eq!(policy.rules.formats(), &formats, "{shadow}");
+        assert_eq!(policy.timestamps, timestamps, "{shadow}");
+        assert_eq!(policy.naive_timezone.as_deref(), zone, "{shadow}");
+        assert_eq!(policy.numeric_strings, formats.numeric_strings, "{shadow}");
+        fingerprints.insert((formats.to_string(), policy.fingerprint()));
+    }
+    // Equal formats give equal fingerprints, other formats other ones:
+    // changing how timestamps compare starts the route's results again.
+    let distinct_formats: std::collections::BTreeSet<&String> =
+        fingerprints.iter().map(|(f, _)| f).collect();
+    let distinct_prints: std::collections::BTreeSet<&String> =
+        fingerprints.iter().map(|(_, p)| p).collect();
+    assert_eq!(distinct_formats.len(), 4);
+    assert_eq!(distinct_prints.len(), 4);
+}

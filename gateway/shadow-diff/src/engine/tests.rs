@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use DiffKind::BodyBytes;
 
 use super::*;
+use crate::format::Formats;
 use crate::pointer::escape;
 use crate::rules::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DIFFERENCES, DEFAULT_MAX_VALUE_CHARS};
 
@@ -150,7 +151,7 @@ fn nesting_deeper_than_the_limit_is_compared_without_recursion() {
     let mut engine = Engine::new(&rules, None, false);
     let (a, b) = (nest(300, json!(1)), nest(300, json!(1.0)));
     engine.walk(&a, &b, &mut Vec::new(), Bucket::Real, 0);
-    assert_eq!(engine.counts, [0, 0, 0], "equal deep trees");
+    assert_eq!(engine.counts, [0; 4], "equal deep trees");
 
     let c = nest(300, json!(2));
     let mut engine = Engine::new(&rules, None, false);
@@ -194,6 +195,21 @@ fn nesting_deeper_than_the_limit_is_compared_without_recursion() {
 
 // ---- properties -------------------------------------------------------
 
+/// Strings that name one instant or one number in different forms, and a
+/// second instant and number that differ from them.
+const FORMS: [&str; 10] = [
+    "2026-12-01T06:40:00.5",
+    "2026-12-01T06:40:00.500Z",
+    "2026-12-01T07:40:00.5+01:00",
+    "2026-12-01 06:40:00.500000",
+    "2026-12-01T06:40:01.5Z",
+    "1",
+    "1.0",
+    "1e0",
+    "-2",
+    "0.5",
+];
+
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -203,6 +219,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
         (-1.0e9..1.0e9f64).prop_map(Value::from),
         (-3i32..3).prop_map(|i| Value::from(f64::from(i))),
         "[a-c~/*é0-9\"\\\\]{0,6}".prop_map(Value::String),
+        // Values that differ in form only, and one that really differs.
+        prop::sample::select(&FORMS[..]).prop_map(|s| Value::String(s.to_owned())),
     ];
     leaf.prop_recursive(4, 40, 5, |inner| {
         prop_oneof![
@@ -342,12 +360,25 @@ proptest! {
         (x, y) in arb_pair(),
         order in arb_order(),
         allow in any::<bool>(),
+        numeric_strings in any::<bool>(),
+        strict in any::<bool>(),
     ) {
-        let rules = route_rules(order, allow, &[]);
+        let formats = if strict {
+            Formats::STRICT
+        } else {
+            Formats { numeric_strings, ..Formats::default() }
+        };
+        let rules = route_rules(order, allow, &[]).with_formats(formats);
         let mut engine = Engine::new(&rules, None, false);
-        let equivalent = engine.equivalent(&x, &y, &mut Vec::new(), Level::Exact, 0);
+        let same = engine.equivalent(&x, &y, &mut Vec::new(), Level::Strict, 0);
+        let agree = engine.equivalent(&x, &y, &mut Vec::new(), Level::Exact, 0);
         engine.walk(&x, &y, &mut Vec::new(), Bucket::Real, 0);
-        prop_assert_eq!(equivalent, engine.counts == [0, 0, 0], "{:?}", engine.lists);
+        let [real, ignored, noise, format] = engine.counts;
+        prop_assert_eq!(same, engine.counts == [0; 4], "{:?}", engine.lists);
+        prop_assert_eq!(agree, real + ignored + noise == 0, "{:?}", engine.lists);
+        if strict {
+            prop_assert_eq!(format, 0);
+        }
     }
 
     #[test]
@@ -365,7 +396,7 @@ proptest! {
             // Only numeric normalisation may make different texts equal.
             let normalised = |v: &Value| {
                 let rules = CompareRules::default();
-                Engine::new(&rules, None, false).canonical(v, &[], Level::Exact)
+                Engine::new(&rules, None, false).canonical(v, &[], Level::Strict)
             };
             prop_assert_eq!(normalised(&original), normalised(&edited));
         }

@@ -2,6 +2,7 @@
 //! crate's purity (it depends on no runtime).
 
 mod cases;
+mod formats;
 mod noise;
 mod purity;
 

@@ -119,6 +119,49 @@ async fn counts_add_up_across_writers_and_are_read_from_a_bucket_on(
 
 #[rstest]
 #[tokio::test]
+async fn every_outcome_is_stored_and_format_only_counts_as_agreement_on(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    let pairs: Vec<(&str, u64)> = shadow_diff::Outcome::ALL
+        .iter()
+        .zip(1..)
+        .map(|(outcome, n)| (outcome.label(), n))
+        .collect();
+    store
+        .add_counts(&bucket("r", "2026-12-01T10:00:00Z", &pairs))
+        .await
+        .unwrap();
+    let stored = store.counts_since("r", None).await.unwrap();
+    let expected: OutcomeCounts = pairs.iter().map(|(o, n)| ((*o).to_owned(), *n)).collect();
+    assert_eq!(stored, expected);
+    assert_eq!(stored["format_only"], 4);
+
+    // 996 format-only and 4 mismatches of 1000: ready at 0.996, not above.
+    store
+        .add_counts(&bucket(
+            "f",
+            "2026-12-01T10:00:00Z",
+            &[("format_only", 996), ("mismatch", 4)],
+        ))
+        .await
+        .unwrap();
+    let counts = store.counts_since("f", None).await.unwrap();
+    let require = |match_rate| gateway_routing::FlipRequirement {
+        match_rate,
+        min_samples: 1000,
+        window: None,
+    };
+    let ready = gateway_routing::flip::readiness(require(0.996), &counts);
+    assert!(ready.ready, "{}", ready.reason);
+    assert_eq!((ready.compared, ready.matched), (1000, 996));
+    assert!(!gateway_routing::flip::readiness(require(0.997), &counts).ready);
+}
+
+#[rstest]
+#[tokio::test]
 async fn the_first_replica_to_see_rules_sets_their_epoch_and_a_revert_restarts_it(
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
