@@ -110,6 +110,15 @@ async fn naive_timestamps_for_the_same_instants_are_format_only_and_a_drift_is_a
         !metrics.contains("outcome=\"mismatch\"} "),
         "no mismatch was counted: {metrics}"
     );
+    let page = gateway
+        .admin(Method::GET, "/-/console/routes/get-user")
+        .await
+        .body;
+    let page = String::from_utf8_lossy(&page);
+    assert!(
+        page.contains(r#"Format only</span><span class="value">3</span>"#),
+        "the console shows the format-only count: {page}"
+    );
     let (status, out, err) = run_gateway(&["status", "--admin-url", &gateway.admin_url("")]).await;
     assert!(status.success(), "{err}");
     let line = out

@@ -215,6 +215,7 @@ pub(super) fn route(detail: &RouteDetail, signed_in: bool) -> Markup {
                 @if let Some(summary) = &row.summary {
                     div { span class="label" { "Compared" } span class="value" { (summary.compared) } }
                     div { span class="label" { "Mismatched" } span class="value" { (summary.mismatched) } }
+                    div { span class="label" { "Format only" } span class="value" { (summary.format_only) } }
                     div { span class="label" { "Match rate" } span class="value" { (rate(summary.match_rate)) } }
                     div { span class="label" { "Required" } span class="value" {
                         (format!("{:.2}%", detail.require.match_rate * 100.0)) " of ≥ " (detail.require.min_samples)
