@@ -299,6 +299,29 @@ pub fn check(file: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<S
     ))
 }
 
+/// `gateway health [--ready]`: probes a running gateway's admin API; returns its answer.
+///
+/// # Errors
+///
+/// When the admin API cannot be reached within 2 s or answers other than 200.
+pub async fn health(
+    admin_url: Option<String>,
+    ready: bool,
+    config: Option<PathBuf>,
+) -> anyhow::Result<String> {
+    let settings =
+        Settings::read(config.as_deref(), &Overrides::default()).context("loading settings")?;
+    let base = admin_url.unwrap_or_else(|| format!("http://{}", settings.admin_listen));
+    let probe = if ready { "/-/readyz" } else { "/-/healthz" };
+    let answer = tokio::time::timeout(
+        Duration::from_secs(2),
+        crate::status::fetch(&base, probe, None),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer from {base}{probe} within 2 s"))??;
+    Ok(answer.to_string())
+}
+
 /// `gateway status`: each route's stage, traffic split and shadow results, from a running gateway.
 ///
 /// # Errors

@@ -166,3 +166,22 @@ async fn a_short_or_placeholder_admin_token_is_refused_at_start_up() {
         );
     }
 }
+
+#[tokio::test]
+async fn gateway_health_probes_the_admin_api_without_curl() {
+    let stub = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&stub.url(), "legacy")).start().await;
+    let base = gateway.admin_url("");
+    for args in [
+        vec!["health", "--admin-url", base.as_str()],
+        vec!["health", "--ready", "--admin-url", base.as_str()],
+    ] {
+        let (status, stdout, stderr) = run_gateway(&args).await;
+        assert!(status.success(), "{args:?}: {status}\n{stderr}");
+        assert!(stdout.contains("\"status\""), "{args:?}: {stdout}");
+    }
+    drop(gateway);
+    let (status, _, stderr) = run_gateway(&["health", "--admin-url", base.as_str()]).await;
+    assert!(!status.success(), "a stopped gateway is not healthy");
+    assert!(stderr.contains("admin API"), "{stderr}");
+}
