@@ -226,7 +226,13 @@ async fn a_gateway_started_without_its_database_serves_legacy_and_catches_up() {
     };
     postgres.stop();
     let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(routes(&legacy.url(), "service"))
+    // `get-user` is served by legacy and mirrored to the service: its mismatch records show the recorder resumed.
+    let table = test_support::RoutesToml::new(&legacy.url())
+        .default_target("legacy")
+        .accounts_to_service()
+        .get_user("target = \"legacy\"\nshadow = { to = \"service\" }")
+        .build();
+    let gateway = Launch::new(table)
         .without_file_watch()
         .env("DATABASE_URL", &postgres.url("postgres"))
         .start()
@@ -256,8 +262,29 @@ async fn a_gateway_started_without_its_database_serves_legacy_and_catches_up() {
     );
     let fetched = gateway.get(&format!("/v1/accounts/users/{id}")).await;
     assert_eq!(fetched.status, StatusCode::OK, "{fetched:?}");
+    assert!(fetched.is_from_legacy(), "{fetched:?}");
     let (ready, _) = readiness(&gateway).await;
     assert_eq!(ready.json()["status"], "ready", "{ready:?}");
+
+    // Legacy's user differs from the service's: the mismatch reaches the database.
+    let recorded = eventually(
+        Duration::from_secs(15),
+        "a mismatch record in the database",
+        || async {
+            let reply = gateway
+                .admin(Method::GET, "/-/shadow/diffs?route=get-user")
+                .await;
+            (reply.status == StatusCode::OK)
+                .then(|| reply.json())
+                .filter(|diffs| {
+                    diffs["items"]
+                        .as_array()
+                        .is_some_and(|items| !items.is_empty())
+                })
+        },
+    )
+    .await;
+    assert_eq!(recorded["items"][0]["route"], "get-user", "{recorded}");
 }
 
 #[tokio::test]
