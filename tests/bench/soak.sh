@@ -17,6 +17,7 @@
 #   DURATION=120 SOAK_GATEWAY=target/debug/gateway tests/bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 
 DURATION=${DURATION:-300}
 RATE=${RATE:-50}
@@ -32,25 +33,11 @@ if [ -z "${SOAK_GATEWAY:-}" ]; then
 fi
 GATEWAY="$(cd "$(dirname "$SOAK_GATEWAY")" && pwd)/$(basename "$SOAK_GATEWAY")"
 
-WORK=$(mktemp -d)
-cleanup() {
-  [ -n "${GW_PID:-}" ] && kill "$GW_PID" 2>/dev/null || true
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+work_dir
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 LEGACY_PORT=$(free_port)
 
-cat > "$WORK/routes.toml" <<TOML
-[legacy]
-url = "http://127.0.0.1:$LEGACY_PORT"
-
-[[routes]]
-name = "accounts"
-match = { prefix = "/v1/accounts" }
-target = "service"
+{ accounts_routes "$LEGACY_PORT"; cat <<TOML; } > "$WORK/routes.toml"
 
 [[routes]]
 name = "shadowed"
@@ -58,36 +45,13 @@ match = { path = "/v1/shadowed/{id}", methods = ["GET"] }
 target = "legacy"
 shadow = { to = "service", sample = 1.0 }
 TOML
-(cd "$WORK" && RUST_LOG=warn GATEWAY_SERVER__ACCESS_LOG=false exec \
-  "$GATEWAY" serve --routes routes.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  > "$WORK/gateway.out" 2> "$WORK/gateway.err") &
-GW_PID=$!
-for _ in $(seq 300); do grep -q "gateway ready" "$WORK/gateway.out" 2>/dev/null && break; sleep 0.1; done
-grep -q "gateway ready" "$WORK/gateway.out" || { echo "the gateway did not start:" >&2; cat "$WORK/gateway.err" >&2; exit 1; }
-LISTEN=$(sed -n 's/.*listen=\([^ ]*\) .*/\1/p' "$WORK/gateway.out")
+start_gateway "$WORK" "$GATEWAY"
 USER_PATH=$(curl -sf -D - -o "$WORK/doc.json" -X POST "http://$LISTEN/v1/accounts/users" \
   -H 'content-type: application/json' -d '{"email":"soak@example.com","full_name":"Soak Test"}' \
   | tr -d '\r' | sed -n 's|^location: ||ip')
 USER_ID=${USER_PATH##*/}
 
-cat > "$WORK/nginx.conf" <<NGINX
-daemon on;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$LEGACY_PORT;
-    root $WORK;
-    location / { default_type application/json; rewrite ^ /doc.json break; }
-  }
-}
-NGINX
-chmod 755 "$WORK" && chmod 644 "$WORK/doc.json"
-nginx -c "$WORK/nginx.conf"
+serve_doc "$LEGACY_PORT"
 
 echo "soak: ${DURATION}s at ${RATE} req/s on each of 3 routes, gateway pid $GW_PID ($GATEWAY)"
 python3 - "$LISTEN" "$USER_ID" "$DURATION" "$RATE" "$GW_PID" "$MAX_RSS_GROWTH_MIB" <<'PY'

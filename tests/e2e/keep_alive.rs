@@ -6,7 +6,7 @@ use test_support::LegacyStub;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{Launch, routes};
+use crate::harness::{GatewayProcess, Launch, routes};
 
 /// Sends one GET on `stream` and reads its response; returns the status line.
 async fn exchange(stream: &mut TcpStream, path: &str) -> std::io::Result<String> {
@@ -44,6 +44,20 @@ async fn exchange(stream: &mut TcpStream, path: &str) -> std::io::Result<String>
     Ok(head.lines().next().unwrap_or_default().to_owned())
 }
 
+/// A gateway in front of a legacy stub, with `env` set, and a connection to it.
+async fn connected(env: &[(&str, &str)]) -> (LegacyStub, GatewayProcess, TcpStream) {
+    let legacy = LegacyStub::start().await;
+    let mut launch = Launch::new(routes(&legacy.url(), "legacy")).without_file_watch();
+    for (name, value) in env {
+        launch = launch.env(name, value);
+    }
+    let gateway = launch.start().await;
+    let stream = TcpStream::connect(gateway.listen())
+        .await
+        .expect("connecting");
+    (legacy, gateway, stream)
+}
+
 /// Whether the server has closed `stream` (a read ends) within `within`.
 async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     let mut buf = [0u8; 64];
@@ -56,14 +70,7 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 #[tokio::test]
 async fn a_keep_alive_connection_idle_for_30_s_still_serves() {
     // Default timeouts: the header-read timeout (10 s) no longer ends idle connections.
-    let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(routes(&legacy.url(), "legacy"))
-        .without_file_watch()
-        .start()
-        .await;
-    let mut stream = TcpStream::connect(gateway.listen())
-        .await
-        .expect("connecting");
+    let (legacy, _gateway, mut stream) = connected(&[]).await;
     let first = exchange(&mut stream, "/first")
         .await
         .expect("the first request");
@@ -80,15 +87,8 @@ async fn a_keep_alive_connection_idle_for_30_s_still_serves() {
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
-    let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(routes(&legacy.url(), "legacy"))
-        .without_file_watch()
-        .env("GATEWAY_SERVER__KEEP_ALIVE_TIMEOUT_SECS", "2")
-        .start()
-        .await;
-    let mut stream = TcpStream::connect(gateway.listen())
-        .await
-        .expect("connecting");
+    let (_legacy, _gateway, mut stream) =
+        connected(&[("GATEWAY_SERVER__KEEP_ALIVE_TIMEOUT_SECS", "2")]).await;
     let first = exchange(&mut stream, "/first")
         .await
         .expect("the first request");
@@ -107,15 +107,8 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
 
 #[tokio::test]
 async fn a_client_that_dribbles_its_headers_is_cut_off() {
-    let legacy = LegacyStub::start().await;
-    let gateway = Launch::new(routes(&legacy.url(), "legacy"))
-        .without_file_watch()
-        .env("GATEWAY_SERVER__HEADER_READ_TIMEOUT_SECS", "1")
-        .start()
-        .await;
-    let mut stream = TcpStream::connect(gateway.listen())
-        .await
-        .expect("connecting");
+    let (legacy, _gateway, mut stream) =
+        connected(&[("GATEWAY_SERVER__HEADER_READ_TIMEOUT_SECS", "1")]).await;
     let started = Instant::now();
     stream
         .write_all(b"GET /dribble HTTP/1.1\r\nHost: x\r\n")
