@@ -125,31 +125,34 @@ impl Seen {
     async fn record(&self, admitted: &[Candidate]) -> Result<(), DbErr> {
         let transaction = self.db.begin().await?;
         for chunk in admitted.chunks(KEYS_PER_STATEMENT / 2) {
-            let placeholders = vec!["(?,?)"; chunk.len()].join(",");
-            let line = |c: &Candidate| Value::from(i64::try_from(c.line).unwrap_or(i64::MAX));
-            let ids = chunk
-                .iter()
-                .flat_map(|c| [Value::from(c.record.id.to_string()), line(c)]);
+            let ids = chunk.iter().map(|c| (c.record.id.to_string(), c.line));
             transaction
-                .execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    format!("INSERT INTO seen_ids (id, line) VALUES {placeholders}"),
-                    ids,
-                ))
+                .execute_raw(insert("seen_ids", "id", ids))
                 .await?;
             let emails = chunk
                 .iter()
-                .flat_map(|c| [Value::from(c.record.email_canonical.as_str()), line(c)]);
+                .map(|c| (c.record.email_canonical.clone(), c.line));
             transaction
-                .execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    format!("INSERT INTO seen_emails (email, line) VALUES {placeholders}"),
-                    emails,
-                ))
+                .execute_raw(insert("seen_emails", "email", emails))
                 .await?;
         }
         transaction.commit().await
     }
+}
+
+/// `INSERT INTO table (column, line)` of every `(key, line)` of `rows`.
+fn insert(table: &str, column: &str, rows: impl Iterator<Item = (String, u64)>) -> Statement {
+    let mut values = Vec::new();
+    for (key, line) in rows {
+        values.push(Value::from(key));
+        values.push(Value::from(i64::try_from(line).unwrap_or(i64::MAX)));
+    }
+    let placeholders = vec!["(?,?)"; values.len() / 2].join(",");
+    Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!("INSERT INTO {table} ({column}, line) VALUES {placeholders}"),
+        values,
+    )
 }
 
 #[cfg(test)]
