@@ -94,6 +94,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_acquire_timeout_is_800_ms_unless_the_older_seconds_setting_is_given() {
+        let defaults = DatabaseSettings::default();
+        assert_eq!(defaults.acquire_timeout(), Duration::from_millis(800));
+        let millis = DatabaseSettings {
+            acquire_timeout_ms: 250,
+            ..DatabaseSettings::default()
+        };
+        assert_eq!(millis.acquire_timeout(), Duration::from_millis(250));
+        let seconds = DatabaseSettings {
+            acquire_timeout_secs: Some(5),
+            ..millis
+        };
+        assert_eq!(seconds.acquire_timeout(), Duration::from_secs(5));
+    }
+
+    #[test]
     fn redact_url_hides_only_the_password() {
         let cases = [
             (
