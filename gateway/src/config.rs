@@ -228,6 +228,19 @@ impl ServerSettings {
     }
 }
 
+/// Whether `key` (a `GATEWAY_` variable without its prefix) is one of the
+/// variables Kubernetes puts into every pod of a namespace that has a
+/// Service named `gateway` (`GATEWAY_SERVICE_HOST`, `GATEWAY_PORT_80_TCP`, …):
+/// they are not settings, and an unknown key would stop the gateway.
+fn is_kubernetes_service_link(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "port"
+        || key.starts_with("port_")
+        || key == "service_host"
+        || key == "service_port"
+        || key.starts_with("service_port_")
+}
+
 /// The shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
@@ -353,7 +366,8 @@ impl Settings {
             .merge(
                 Env::prefixed("GATEWAY_")
                     .split("__")
-                    .ignore(&["config", "admin_url"]),
+                    .ignore(&["config", "admin_url"])
+                    .filter(|key| !is_kubernetes_service_link(key.as_str())),
             )
             .merge(
                 Env::raw()
@@ -426,6 +440,35 @@ mod tests {
             };
             let from_cli = Settings::load(None, &overrides).map_err(|e| e.to_string())?;
             assert_eq!(from_cli.listen.port(), 3000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures must return figment::Error"
+    )]
+    fn kubernetes_service_links_are_not_settings() {
+        Jail::expect_with(|jail| {
+            for (name, value) in [
+                ("GATEWAY_SERVICE_HOST", "10.0.0.1"),
+                ("GATEWAY_SERVICE_PORT", "80"),
+                ("GATEWAY_SERVICE_PORT_HTTP", "80"),
+                ("GATEWAY_PORT", "tcp://10.0.0.1:80"),
+                ("GATEWAY_PORT_80_TCP_ADDR", "10.0.0.1"),
+            ] {
+                jail.set_env(name, value);
+            }
+            jail.set_env("GATEWAY_SERVICE__MAX_BODY_BYTES", "1234");
+            let settings =
+                Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(settings.service.max_body_bytes, 1234);
+            jail.set_env("GATEWAY_PORTS", "1");
+            assert!(
+                Settings::load(None, &Overrides::default()).is_err(),
+                "other unknown keys are still refused"
+            );
             Ok(())
         });
     }
