@@ -50,6 +50,8 @@ pub struct AdminState {
     pub shadowing: Arc<Shadowing>,
     /// Set once shutdown has begun: readiness then fails so load balancers stop sending.
     pub draining: Arc<AtomicBool>,
+    /// What readiness requires.
+    pub readiness: crate::config::ReadinessSettings,
 }
 
 /// The admin router.
@@ -104,16 +106,17 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /-/readyz`: a route table is loaded and the database answers.
+/// `GET /-/readyz`: each dependency's check within a bounded time (see [`crate::readiness`]).
 async fn readyz(State(state): State<AdminState>) -> Result<Json<serde_json::Value>, AdminError> {
     if state.draining.load(Ordering::SeqCst) {
         return Err(AdminError::Draining);
     }
     let version = state.routes.current().table.version().to_owned();
-    state.accounts.ping().await.map_err(AdminError::NotReady)?;
-    Ok(Json(
-        json!({ "status": "ready", "route_table_version": version, "database": "ok" }),
-    ))
+    let database =
+        crate::readiness::database(&state.accounts, state.readiness.database_timeout()).await;
+    crate::readiness::verdict(&state.readiness, &version, &database)
+        .map(Json)
+        .map_err(AdminError::NotReady)
 }
 
 /// `GET /-/metrics`: every series in the Prometheus text format.

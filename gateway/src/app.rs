@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -24,6 +25,7 @@ use crate::shadow::Shadowing;
 use crate::shadow::headroom::Headroom;
 use crate::shadow::recorder::{Recorder, Retention};
 use crate::shadow::store::ShadowStore;
+use crate::telemetry::ErrorChain;
 use crate::upstream::AccountsUpstream;
 use gateway_routing::RouteTable;
 
@@ -38,6 +40,7 @@ pub struct App {
     accounts: accounts::Accounts,
     recorder: Recorder,
     recorder_task: JoinHandle<()>,
+    migrations: Option<JoinHandle<()>>,
     draining: Arc<AtomicBool>,
     _watcher: Option<notify::RecommendedWatcher>,
 }
@@ -54,14 +57,15 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let metrics_handle = crate::metrics::install().context("installing the metrics recorder")?;
     // The file is checked before anything else: a bad table never gets as far as the database.
     RouteTable::load(&settings.routes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if settings.database.run_migrations {
-        migration::migrate_up(&settings.database.url)
-            .await
-            .with_context(|| format!("migrating {}", settings.database.redacted_url()))?;
-    }
+    // An unreachable database is no reason not to start: legacy routes do not need it.
     let accounts = accounts::build(&settings.accounts())
         .await
         .context("starting the accounts service")?;
+    let migrations = if settings.database.run_migrations {
+        migrate(&settings.database, &accounts).await
+    } else {
+        None
+    };
     let routes = Arc::new(
         RouteState::load(&settings.routes, AccountsUpstream::new(accounts.router()))
             .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -74,7 +78,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding the admin API to {}", settings.admin_listen))?;
 
-    let store_db = accounts::connect_database(&accounts::DatabaseSettings {
+    // Lazy: the recorder's writes fail while the database is away and resume when it is back.
+    let store_db = accounts::connect_database_lazy(&accounts::DatabaseSettings {
         max_connections: 4,
         ..settings.database.clone()
     })
@@ -110,6 +115,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         metrics: Some(metrics_handle),
         shadowing,
         draining: draining.clone(),
+        readiness: settings.readiness.clone(),
     });
     Ok(App {
         settings,
@@ -121,9 +127,55 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         accounts,
         recorder,
         recorder_task,
+        migrations,
         draining,
         _watcher: watcher,
     })
+}
+
+/// The first wait before migrations are tried again; it doubles up to [`MIGRATION_MAX_BACKOFF`].
+const MIGRATION_FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest wait between two tries of the migrations.
+const MIGRATION_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Applies pending migrations, holding the service (its requests answer 503)
+/// until they are. When the database cannot be migrated now, the gateway
+/// starts anyway and a background task retries with backoff: the returned
+/// handle.
+async fn migrate(
+    database: &accounts::DatabaseSettings,
+    accounts: &accounts::Accounts,
+) -> Option<JoinHandle<()>> {
+    let availability = accounts.availability().clone();
+    availability.hold("migrations are pending");
+    let url = database.url.clone();
+    let redacted = database.redacted_url();
+    match migration::migrate_up(&url).await {
+        Ok(()) => {
+            availability.release();
+            return None;
+        }
+        Err(err) => {
+            tracing::warn!(database = %redacted, error = %ErrorChain(&err), "cannot apply migrations now: serving legacy routes, service routes answer 503; retrying in the background");
+        }
+    }
+    Some(tokio::spawn(async move {
+        let mut backoff = MIGRATION_FIRST_BACKOFF;
+        loop {
+            tokio::time::sleep(backoff).await;
+            match migration::migrate_up(&url).await {
+                Ok(()) => {
+                    availability.release();
+                    tracing::info!(database = %redacted, "migrations applied: service routes are served");
+                    return;
+                }
+                Err(err) => {
+                    backoff = (backoff * 2).min(MIGRATION_MAX_BACKOFF);
+                    tracing::warn!(database = %redacted, error = %ErrorChain(&err), retry_in = ?backoff, "cannot apply migrations yet");
+                }
+            }
+        }
+    }))
 }
 
 impl App {
@@ -187,6 +239,9 @@ impl App {
             .await;
         self.recorder.flush_counts().await;
         self.recorder_task.abort();
+        if let Some(migrations) = self.migrations {
+            migrations.abort();
+        }
         self.accounts
             .close()
             .await
@@ -244,6 +299,29 @@ pub fn check(file: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<S
         table.routes().len(),
         table.version()
     ))
+}
+
+/// `gateway health [--ready]`: probes a running gateway's admin API; returns its answer.
+///
+/// # Errors
+///
+/// When the admin API cannot be reached within 2 s or answers other than 200.
+pub async fn health(
+    admin_url: Option<String>,
+    ready: bool,
+    config: Option<PathBuf>,
+) -> anyhow::Result<String> {
+    let settings =
+        Settings::read(config.as_deref(), &Overrides::default()).context("loading settings")?;
+    let base = admin_url.unwrap_or_else(|| format!("http://{}", settings.admin_listen));
+    let probe = if ready { "/-/readyz" } else { "/-/healthz" };
+    let answer = tokio::time::timeout(
+        Duration::from_secs(2),
+        crate::status::fetch(&base, probe, None),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer from {base}{probe} within 2 s"))??;
+    Ok(answer.to_string())
 }
 
 /// `gateway status`: each route's stage, traffic split and shadow results, from a running gateway.

@@ -4,6 +4,7 @@
 //! gateway [serve] [--config FILE] [--routes FILE] [--listen ADDR] [--admin-listen ADDR]
 //! gateway check [FILE]
 //! gateway status [--admin-url URL]
+//! gateway health [--admin-url URL] [--ready]
 //! ```
 
 use std::net::SocketAddr;
@@ -48,6 +49,20 @@ pub enum Command {
         /// The admin API's base URL [default: http://ADMIN_LISTEN of the settings]
         #[arg(long, env = "GATEWAY_ADMIN_URL")]
         admin_url: Option<String>,
+        /// Settings file, to find the admin address when --admin-url is not given.
+        #[arg(long, env = "GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Probe a running gateway's admin API (`/-/healthz`, or `/-/readyz`
+    /// with --ready) and exit 0 when it answers 200: a container health
+    /// check that needs no curl.
+    Health {
+        /// The admin API's base URL [default: http://ADMIN_LISTEN of the settings]
+        #[arg(long, env = "GATEWAY_ADMIN_URL")]
+        admin_url: Option<String>,
+        /// Probe readiness instead of liveness.
+        #[arg(long)]
+        ready: bool,
         /// Settings file, to find the admin address when --admin-url is not given.
         #[arg(long, env = "GATEWAY_CONFIG")]
         config: Option<PathBuf>,
@@ -122,6 +137,12 @@ mod tests {
             Some(Command::Status { .. })
         ));
 
+        assert!(matches!(
+            Cli::try_parse_from(["gateway", "health", "--ready"])
+                .unwrap()
+                .command,
+            Some(Command::Health { ready: true, .. })
+        ));
         assert!(Cli::try_parse_from(["gateway", "--listen", "not-an-address"]).is_err());
     }
 }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub service: accounts::HttpSettings,
     /// Where shadow comparisons are recorded, and for how long.
     pub shadow_records: ShadowRecordSettings,
+    /// What `/-/readyz` requires.
+    pub readiness: ReadinessSettings,
     /// The request header testers use to force a side (`SIDE:SECRET`); off when absent.
     pub override_header: Option<String>,
     /// The secret the override header must carry; from `GATEWAY_OVERRIDE_SECRET`.
@@ -84,6 +86,36 @@ impl Default for ShadowRecordSettings {
     }
 }
 
+/// What `/-/readyz` checks and requires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadinessSettings {
+    /// Whether an unreachable database makes the replica unready (503).
+    ///
+    /// Off by default: the database belongs to the new service only, and an
+    /// unready replica leaves the load balancer, legacy traffic with it. Off,
+    /// `/-/readyz` answers 200 with `"status": "degraded"`.
+    pub require_database: bool,
+    /// How long the database check may take, in milliseconds; past it the database counts as unreachable.
+    pub database_timeout_ms: u64,
+}
+
+impl Default for ReadinessSettings {
+    fn default() -> Self {
+        Self {
+            require_database: false,
+            database_timeout_ms: 500,
+        }
+    }
+}
+
+impl ReadinessSettings {
+    /// [`ReadinessSettings::database_timeout_ms`] as a duration.
+    pub fn database_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_timeout_ms)
+    }
+}
+
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
@@ -95,6 +127,7 @@ impl std::fmt::Debug for Settings {
             .field("database", &self.database)
             .field("service", &self.service)
             .field("shadow_records", &self.shadow_records)
+            .field("readiness", &self.readiness)
             .field("override_header", &self.override_header)
             .field(
                 "override_secret",
@@ -117,6 +150,7 @@ impl Default for Settings {
             database: accounts::DatabaseSettings::default(),
             service: accounts::HttpSettings::default(),
             shadow_records: ShadowRecordSettings::default(),
+            readiness: ReadinessSettings::default(),
             override_header: None,
             override_secret: None,
             served_by_header: "x-served-by".to_owned(),
@@ -136,8 +170,14 @@ pub struct ServerSettings {
     pub max_body_bytes: u64,
     /// The most bytes of request head (request line and headers) accepted.
     pub max_header_bytes: usize,
-    /// How long a client may take to send its request head, in seconds (slowloris guard).
+    /// How long a client may take to send its request head, from its first
+    /// byte, in seconds (slowloris guard).
     pub header_read_timeout_secs: u64,
+    /// How long a keep-alive connection may sit idle between two requests,
+    /// in seconds, before the gateway closes it. It MUST be longer than the
+    /// idle timeout of the load balancer in front, so that the balancer,
+    /// not the gateway, closes idle connections.
+    pub keep_alive_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests before closing them, in seconds.
     pub shutdown_grace_secs: u64,
     /// Whether routes.toml is watched for changes (SIGHUP and `POST /-/reload` always work).
@@ -154,6 +194,7 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             header_read_timeout_secs: 10,
+            keep_alive_timeout_secs: 75,
             shutdown_grace_secs: 30,
             watch_routes: true,
             access_log: true,
@@ -168,6 +209,11 @@ impl ServerSettings {
         Duration::from_secs(self.header_read_timeout_secs)
     }
 
+    /// [`ServerSettings::keep_alive_timeout_secs`] as a duration.
+    pub fn keep_alive_timeout(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_timeout_secs)
+    }
+
     /// How many worker threads serve requests: [`ServerSettings::workers`], else one per CPU.
     pub fn worker_threads(&self) -> usize {
         self.workers.map_or_else(
@@ -180,6 +226,41 @@ impl ServerSettings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+}
+
+/// Whether `key` (a `GATEWAY_` variable without its prefix) is one of the
+/// variables Kubernetes puts into every pod of a namespace that has a
+/// Service named `gateway` (`GATEWAY_SERVICE_HOST`, `GATEWAY_PORT_80_TCP`, …):
+/// they are not settings, and an unknown key would stop the gateway.
+fn is_kubernetes_service_link(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "port"
+        || key.starts_with("port_")
+        || key == "service_host"
+        || key == "service_port"
+        || key.starts_with("service_port_")
+}
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// The placeholder of `deploy/k8s/secret.example.yaml`, refused as a token.
+const PLACEHOLDER_TOKEN: &str = "CHANGE-ME";
+
+/// Refuses an admin token that is too short to resist guessing, or the example's placeholder.
+fn check_admin_token(token: &str) -> Result<(), SettingsError> {
+    if token.trim().eq_ignore_ascii_case(PLACEHOLDER_TOKEN) {
+        return Err(SettingsError::Invalid(format!(
+            "GATEWAY_ADMIN_TOKEN is the placeholder {PLACEHOLDER_TOKEN:?} of deploy/k8s/secret.example.yaml: set a real token (e.g. `openssl rand -hex 32`)"
+        )));
+    }
+    if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+        return Err(SettingsError::Invalid(format!(
+            "GATEWAY_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters (it has {}): use e.g. `openssl rand -hex 32`",
+            token.chars().count()
+        )));
+    }
+    Ok(())
 }
 
 /// Values given on the command line; each wins over every other source.
@@ -213,6 +294,9 @@ impl Settings {
     pub fn load(config: Option<&Path>, overrides: &Overrides) -> Result<Self, SettingsError> {
         let mut settings = Self::read(config, overrides)?;
         settings.sides = settings.parse_sides()?;
+        if let Some(token) = &settings.admin_token {
+            check_admin_token(token)?;
+        }
         if !settings.admin_listen.ip().is_loopback() && settings.admin_token.is_none() {
             return Err(SettingsError::Invalid(format!(
                 "the admin API would listen on {} (beyond loopback) without a token: set GATEWAY_ADMIN_TOKEN, or bind it to 127.0.0.1",
@@ -282,7 +366,8 @@ impl Settings {
             .merge(
                 Env::prefixed("GATEWAY_")
                     .split("__")
-                    .ignore(&["config", "admin_url"]),
+                    .ignore(&["config", "admin_url"])
+                    .filter(|key| !is_kubernetes_service_link(key.as_str())),
             )
             .merge(
                 Env::raw()
@@ -364,6 +449,35 @@ mod tests {
         clippy::result_large_err,
         reason = "figment::Jail closures must return figment::Error"
     )]
+    fn kubernetes_service_links_are_not_settings() {
+        Jail::expect_with(|jail| {
+            for (name, value) in [
+                ("GATEWAY_SERVICE_HOST", "10.0.0.1"),
+                ("GATEWAY_SERVICE_PORT", "80"),
+                ("GATEWAY_SERVICE_PORT_HTTP", "80"),
+                ("GATEWAY_PORT", "tcp://10.0.0.1:80"),
+                ("GATEWAY_PORT_80_TCP_ADDR", "10.0.0.1"),
+            ] {
+                jail.set_env(name, value);
+            }
+            jail.set_env("GATEWAY_SERVICE__MAX_BODY_BYTES", "1234");
+            let settings =
+                Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(settings.service.max_body_bytes, 1234);
+            jail.set_env("GATEWAY_PORTS", "1");
+            assert!(
+                Settings::load(None, &Overrides::default()).is_err(),
+                "other unknown keys are still refused"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail closures must return figment::Error"
+    )]
     fn unknown_keys_and_a_missing_named_file_are_errors() {
         Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "lisen = \"127.0.0.1:1\"\n")?;
@@ -412,6 +526,14 @@ mod tests {
                 "needs a shared secret",
             );
             refused(
+                &[("GATEWAY_ADMIN_TOKEN", "fifteen-chars!!")],
+                "at least 16 characters (it has 15)",
+            );
+            refused(
+                &[("GATEWAY_ADMIN_TOKEN", "CHANGE-ME")],
+                "placeholder \"CHANGE-ME\" of deploy/k8s/secret.example.yaml",
+            );
+            refused(
                 &[
                     ("GATEWAY_OVERRIDE_HEADER", "x-force-side"),
                     ("GATEWAY_OVERRIDE_SECRET", "short"),
@@ -442,7 +564,7 @@ mod tests {
             );
             jail.set_env("GATEWAY_SERVER__WORKERS", "1");
             jail.set_env("GATEWAY_ADMIN_LISTEN", "0.0.0.0:9901");
-            jail.set_env("GATEWAY_ADMIN_TOKEN", "a-token");
+            jail.set_env("GATEWAY_ADMIN_TOKEN", "a-token-of-20-chars!");
             jail.set_env("GATEWAY_OVERRIDE_HEADER", "x-force-side");
             jail.set_env("GATEWAY_OVERRIDE_SECRET", "0123456789abcdef");
             jail.set_env("GATEWAY_SERVED_BY_HEADER", "");

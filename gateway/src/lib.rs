@@ -16,6 +16,7 @@ pub mod error;
 pub mod metrics;
 pub mod overrides;
 pub mod proxy;
+pub mod readiness;
 pub mod reload;
 pub mod request_id;
 pub mod server;

@@ -43,6 +43,13 @@ fn main() -> ExitCode {
         Some(Command::Status { admin_url, config }) => runtime(None)
             .and_then(|runtime| runtime.block_on(app::status(admin_url, config)))
             .map(Some),
+        Some(Command::Health {
+            admin_url,
+            ready,
+            config,
+        }) => runtime(Some(1))
+            .and_then(|runtime| runtime.block_on(app::health(admin_url, ready, config)))
+            .map(Some),
     };
     match result {
         Ok(output) => {

@@ -100,7 +100,45 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         DB_POOL_CONNECTIONS,
         "Database pool connections, by state (open, idle, max)."
     );
+    metrics::describe_counter!(
+        LOG_LINES_DROPPED_TOTAL,
+        "Log lines dropped because the log writer could not keep up."
+    );
+    register_alerted_counters();
     Ok(handle)
+}
+
+/// The `kind` labels of [`UPSTREAM_ERRORS_TOTAL`]: every value of `ForwardError::kind`.
+pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "io", "invalid-uri"];
+/// The `result` labels of [`ROUTE_RELOADS_TOTAL`].
+pub const RELOAD_RESULTS: [&str; 3] = ["reloaded", "unchanged", "rejected"];
+
+/// Exports the counters operators alert on at 0 from start-up, every label
+/// value known without a route table, so that `increase(...)` and
+/// `absent(...)` work on a fresh process: incrementing by 0 registers a
+/// series and leaves a value it already has.
+fn register_alerted_counters() {
+    for kind in UPSTREAM_ERROR_KINDS {
+        metrics::counter!(UPSTREAM_ERRORS_TOTAL, "kind" => kind).increment(0);
+    }
+    for result in RELOAD_RESULTS {
+        metrics::counter!(ROUTE_RELOADS_TOTAL, "result" => result).increment(0);
+    }
+    metrics::counter!(OVERRIDE_REJECTED_TOTAL).increment(0);
+    metrics::counter!(SHADOW_RECORDS_DROPPED_TOTAL).increment(0);
+    metrics::counter!(LOG_LINES_DROPPED_TOTAL).increment(0);
+}
+
+/// Exports [`SHADOW_COMPARISONS_TOTAL`] at 0 for every outcome of each of
+/// `shadowed` routes: called for every route table loaded (start-up and
+/// reloads), so a newly shadowed route's series exist before its first mirror.
+pub fn register_shadowed_routes<'a>(shadowed: impl IntoIterator<Item = &'a str>) {
+    for route in shadowed {
+        for outcome in shadow_diff::Outcome::ALL {
+            metrics::counter!(SHADOW_COMPARISONS_TOTAL, "route" => route.to_owned(), "outcome" => outcome.label())
+                .increment(0);
+        }
+    }
 }
 
 /// `2xx`, `4xx`, … for a status.
@@ -204,7 +242,7 @@ pub fn record_upstream_error(kind: &'static str) {
     metrics::counter!(UPSTREAM_ERRORS_TOTAL, "kind" => kind).increment(1);
 }
 
-/// Records a reload attempt's result: `reloaded`, `unchanged` or `rejected`.
+/// Records a reload attempt's result: one of [`RELOAD_RESULTS`].
 pub fn record_reload(result: &'static str) {
     metrics::counter!(ROUTE_RELOADS_TOTAL, "result" => result).increment(1);
 }

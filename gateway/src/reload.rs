@@ -53,6 +53,13 @@ pub struct Active {
 impl Active {
     fn new(table: RouteTable, upstreams: Upstreams) -> Self {
         let permits = table.shadow_settings().max_in_flight;
+        crate::metrics::register_shadowed_routes(
+            table
+                .routes()
+                .iter()
+                .filter(|route| route.shadow().is_some())
+                .map(|route| route.name()),
+        );
         Self {
             upstreams,
             loaded_at: Utc::now(),

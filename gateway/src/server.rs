@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use crate::config::ServerSettings;
 use crate::proxy::Gateway;
 
+mod timeouts;
+
 /// Serves `gateway` on `listener` until `shutdown` resolves, then drains.
 ///
 /// After `shutdown`, no new connection is accepted; requests in flight get up
@@ -30,12 +32,18 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout())
+        // hyper's own would end idle connections too: `timeouts` keeps the two apart.
+        .header_read_timeout(None)
         .max_buf_size(settings.max_header_bytes.max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+
+    let timeouts = timeouts::Timeouts {
+        keep_alive: settings.keep_alive_timeout(),
+        header_read: settings.header_read_timeout(),
+    };
 
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -54,17 +62,21 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
+        let activity = timeouts::Activity::new();
+        let io = TokioIo::new(timeouts::TimedIo::new(stream, activity.clone(), timeouts));
         let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let gateway = gateway.clone();
+            let answering = activity.begin();
             // Boxed: hyper keeps room for the service's future in every
             // connection, idle ones included; a box of it is 16 bytes, the
             // future itself over 5 KB, allocated only while a request runs.
             let answer: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
-                Ok::<_, Infallible>(gateway.handle(request.map(Body::new), client_addr).await)
+                let response = gateway.handle(request.map(Body::new), client_addr).await;
+                Ok::<_, Infallible>(answering.track(response))
             });
             answer
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = builder.serve_connection_with_upgrades(io, service);
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(err) = connection.await {

@@ -3,6 +3,7 @@
 //! Implements the ports of `application`; knows SQL and configuration
 //! formats so that nothing else has to. MUST NOT import `api`.
 
+pub mod availability;
 pub mod database;
 pub(crate) mod persistence;
 pub mod settings;

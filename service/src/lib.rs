@@ -34,8 +34,11 @@ use crate::infrastructure::persistence::SeaOrmUserRepository;
 
 pub use crate::api::HttpSettings;
 pub use crate::api::problem::{PROBLEM_JSON, Problem};
+pub use crate::infrastructure::availability::{Availability, DatabaseState};
 pub use crate::infrastructure::database::DatabaseUnavailable;
-pub use crate::infrastructure::database::{ConnectError, connect as connect_database};
+pub use crate::infrastructure::database::{
+    ConnectError, connect as connect_database, connect_lazy as connect_database_lazy,
+};
 pub use crate::infrastructure::settings::DatabaseSettings;
 pub use crate::settings::Settings;
 pub use crate::shared::ErrorChain;
@@ -45,6 +48,7 @@ pub use crate::shared::ErrorChain;
 pub struct Accounts {
     router: Router,
     database: DatabaseConnection,
+    availability: Availability,
     max_connections: u32,
 }
 
@@ -77,6 +81,18 @@ impl Accounts {
             .map_err(DatabaseUnavailable::from)
     }
 
+    /// The database's availability as the service last saw it (no query is made).
+    pub fn database_state(&self) -> DatabaseState {
+        self.availability.state()
+    }
+
+    /// The service's view of the database's availability: the host holds
+    /// and releases it (the gateway does while migrations are pending), and
+    /// makes the database suspect when a check of its own failed.
+    pub fn availability(&self) -> &Availability {
+        &self.availability
+    }
+
     /// How many database connections the pool holds, and how many of them are idle.
     pub fn pool_stats(&self) -> PoolStats {
         let (open, idle) = infrastructure::database::pool_usage(&self.database);
@@ -93,6 +109,7 @@ impl Accounts {
     ///
     /// [`DatabaseUnavailable`] when closing fails.
     pub async fn close(self) -> Result<(), DatabaseUnavailable> {
+        self.availability.close();
         self.database
             .close()
             .await
@@ -100,17 +117,32 @@ impl Accounts {
     }
 }
 
-/// Connects to the database and wires every use case to its adapters.
+/// Opens the database's pool and wires every use case to its adapters.
+///
+/// The pool connects lazily and the database is pinged once (within the
+/// acquire timeout): an unreachable database is not an error here. Its
+/// queries are refused at once until a background ping reaches it (see
+/// [`Availability`]), so a host can start and serve without it.
 ///
 /// Does not apply migrations: the `migration` crate owns the schema and the
 /// host (the gateway, or a migration job) runs it first.
 ///
 /// # Errors
 ///
-/// [`ConnectError`] when the database cannot be opened.
+/// [`ConnectError`] when the URL is unusable or a SQLite directory cannot be created.
 pub async fn build(settings: &Settings) -> Result<Accounts, ConnectError> {
-    let database = infrastructure::database::connect(&settings.database).await?;
-    let users: Arc<dyn UserRepository> = Arc::new(SeaOrmUserRepository::new(database.clone()));
+    let database = infrastructure::database::connect_lazy(&settings.database).await?;
+    let availability = Availability::default();
+    infrastructure::availability::watch(
+        database.clone(),
+        availability.clone(),
+        settings.database.acquire_timeout(),
+    )
+    .await;
+    let users: Arc<dyn UserRepository> = Arc::new(SeaOrmUserRepository::new(
+        database.clone(),
+        availability.clone(),
+    ));
     let clock = Arc::new(SystemClock);
     let state = AppState {
         register_user: RegisterUser::new(users.clone(), clock.clone(), Arc::new(UuidV7Generator)),
@@ -121,6 +153,7 @@ pub async fn build(settings: &Settings) -> Result<Accounts, ConnectError> {
     Ok(Accounts {
         router: api::router(state, &settings.http),
         database,
+        availability,
         max_connections: settings.database.max_connections,
     })
 }

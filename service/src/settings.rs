@@ -76,10 +76,16 @@ mod tests {
             assert_eq!(from_file.database.max_connections, 3);
 
             jail.set_env("ACCOUNTS_DATABASE__MAX_CONNECTIONS", "7");
+            jail.set_env("ACCOUNTS_DATABASE__ACQUIRE_TIMEOUT_SECS", "3");
             jail.set_env("DATABASE_URL", "postgres://app:secret@db:5432/accounts");
             let from_env =
                 Settings::load(Some(Path::new("accounts.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(from_env.database.max_connections, 7);
+            assert_eq!(
+                from_env.database.acquire_timeout(),
+                std::time::Duration::from_secs(3),
+                "the older seconds setting still loads, and wins"
+            );
             assert_eq!(
                 from_env.database.url,
                 "postgres://app:secret@db:5432/accounts"

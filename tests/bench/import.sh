@@ -13,7 +13,8 @@
 # Everything lives in one temporary directory, removed at exit.
 #
 #   tests/bench/import.sh                 # ROWS=1000000
-#   ROWS=100000 tests/bench/import.sh
+#   ROWS=2000000 tests/bench/import.sh    # the peak RSS must not grow with ROWS
+#   IMPORT_BIN=target/debug/migration ROWS=100000 tests/bench/import.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,9 +26,13 @@ if [ ! -x "$PGBIN/initdb" ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
   PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
-cargo build --release -q -p migration
-BIN="$PWD/$TARGET_DIR/release/migration"
-[[ "$TARGET_DIR" = /* ]] && BIN="$TARGET_DIR/release/migration"
+if [ -n "${IMPORT_BIN:-}" ]; then
+  BIN="$(cd "$(dirname "$IMPORT_BIN")" && pwd)/$(basename "$IMPORT_BIN")"
+else
+  cargo build --release -q -p migration
+  BIN="$PWD/$TARGET_DIR/release/migration"
+  [[ "$TARGET_DIR" = /* ]] && BIN="$TARGET_DIR/release/migration"
+fi
 
 WORK=$(mktemp -d)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -99,7 +104,7 @@ run() {
 
 FIRST="read=$ROWS inserted=$ROWS updated=0 unchanged=0 rejected=0"
 AGAIN="read=$ROWS inserted=0 updated=0 unchanged=$ROWS rejected=0"
-echo "import-users benchmark: $ROWS rows, $(nproc) cores, release build"
+echo "import-users benchmark: $ROWS rows, $(nproc) cores, $BIN"
 printf '%-24s %9s %19s %10s   %s\n' run wall rate max_rss summary
 run "sqlite jsonl (fresh)" "sqlite://$WORK/sqlite/jsonl.sqlite?mode=rwc" "$WORK/users.jsonl" "$FIRST"
 run "sqlite jsonl (again)" "sqlite://$WORK/sqlite/jsonl.sqlite?mode=rwc" "$WORK/users.jsonl" "$AGAIN"

@@ -14,6 +14,7 @@
 #   tests/bench/shadow.sh            # DURATION=10s CONNECTIONS=32 ROUNDS=2
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -26,57 +27,19 @@ fi
 cargo build --release -q -p gateway
 GATEWAY="$(cd "$TARGET_DIR/release" && pwd)/gateway"
 
-WORK=$(mktemp -d)
-cleanup() {
-  [ -n "${GW_PID:-}" ] && kill "$GW_PID" 2>/dev/null || true
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+work_dir
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 LEGACY_PORT=$(free_port)
 
 # 1. The gateway, first with the accounts routes on the service.
-cat > "$WORK/routes.toml" <<TOML
-[legacy]
-url = "http://127.0.0.1:$LEGACY_PORT"
-[[routes]]
-name = "accounts"
-match = { prefix = "/v1/accounts" }
-target = "service"
-TOML
-(cd "$WORK" && RUST_LOG=warn GATEWAY_SERVER__ACCESS_LOG=false \
-  "$GATEWAY" serve --routes routes.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  > "$WORK/gateway.out" 2> "$WORK/gateway.err") &
-GW_PID=$!
-for _ in $(seq 300); do grep -q "gateway ready" "$WORK/gateway.out" 2>/dev/null && break; sleep 0.1; done
-grep -q "gateway ready" "$WORK/gateway.out" || { echo "the gateway did not start:" >&2; cat "$WORK/gateway.err" >&2; exit 1; }
-LISTEN=$(sed -n 's/.*listen=\([^ ]*\) .*/\1/p' "$WORK/gateway.out")
-ADMIN=$(sed -n 's/.*admin_listen=\([^ ]*\).*/\1/p' "$WORK/gateway.out")
+accounts_routes "$LEGACY_PORT" > "$WORK/routes.toml"
+start_gateway "$WORK" "$GATEWAY"
 USER_PATH=$(curl -sf -D - -o "$WORK/doc.json" -X POST "http://$LISTEN/v1/accounts/users" \
   -H 'content-type: application/json' -d '{"email":"bench@example.com","full_name":"Bench Mark"}' \
   | tr -d '\r' | sed -n 's|^location: ||ip')
 
 # 2. Legacy: nginx serving the same document.
-cat > "$WORK/nginx.conf" <<NGINX
-daemon on;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  server {
-    listen 127.0.0.1:$LEGACY_PORT;
-    root $WORK;
-    location / { default_type application/json; rewrite ^ /doc.json break; }
-  }
-}
-NGINX
-# nginx's workers run unprivileged: let them read the document.
-chmod 755 "$WORK" && chmod 644 "$WORK/doc.json"
-nginx -c "$WORK/nginx.conf"
+serve_doc "$LEGACY_PORT"
 curl -sf "http://127.0.0.1:$LEGACY_PORT/check" | grep -q bench@example.com || { echo "nginx does not serve the user" >&2; exit 1; }
 
 # 3. The measured tables, swapped in by live reloads: the same route and path,

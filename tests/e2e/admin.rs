@@ -32,7 +32,7 @@ async fn health_and_readiness_answer_200() {
 async fn the_admin_token_guards_routes_and_reload_but_not_probes() {
     let stub = LegacyStub::start().await;
     let gateway = Launch::new(routes(&stub.url(), "legacy"))
-        .admin_token("e2e-s3cret")
+        .admin_token("e2e-admin-s3cret-token")
         .start()
         .await;
     let client = gateway.client();
@@ -48,7 +48,7 @@ async fn the_admin_token_guards_routes_and_reload_but_not_probes() {
     };
 
     for (method, path) in [(Method::GET, "/-/routes"), (Method::POST, "/-/reload")] {
-        for authorization in [None, Some("Bearer wrong"), Some("e2e-s3cret")] {
+        for authorization in [None, Some("Bearer wrong"), Some("e2e-admin-s3cret-token")] {
             let reply = call(method.clone(), path, authorization).await;
             test_support::assert_problem(
                 reply.status,
@@ -60,7 +60,12 @@ async fn the_admin_token_guards_routes_and_reload_but_not_probes() {
         }
     }
 
-    let allowed = call(Method::GET, "/-/routes", Some("Bearer e2e-s3cret")).await;
+    let allowed = call(
+        Method::GET,
+        "/-/routes",
+        Some("Bearer e2e-admin-s3cret-token"),
+    )
+    .await;
     assert_eq!(allowed.status, StatusCode::OK, "{allowed:?}");
     assert!(allowed.json()["table"]["version"].is_string());
     let reloaded = gateway.reload().await;
@@ -78,11 +83,14 @@ async fn the_admin_token_guards_routes_and_reload_but_not_probes() {
 async fn the_bearer_scheme_is_case_insensitive() {
     let stub = LegacyStub::start().await;
     let gateway = Launch::new(routes(&stub.url(), "legacy"))
-        .admin_token("e2e-s3cret")
+        .admin_token("e2e-admin-s3cret-token")
         .start()
         .await;
 
-    for authorization in ["bearer e2e-s3cret", "BEARER e2e-s3cret"] {
+    for authorization in [
+        "bearer e2e-admin-s3cret-token",
+        "BEARER e2e-admin-s3cret-token",
+    ] {
         let reply = send(
             &gateway.client(),
             request(Method::GET, &gateway.admin_url("/-/routes"))
@@ -139,4 +147,41 @@ async fn check_accepts_the_repository_routes_file() {
 
     assert!(status.success(), "{status}: {stdout}{stderr}");
     assert!(stdout.contains("ok"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_short_or_placeholder_admin_token_is_refused_at_start_up() {
+    for (token, reason) in [
+        ("short-token", "at least 16 characters"),
+        ("CHANGE-ME", "placeholder"),
+    ] {
+        let (status, stderr) = Launch::new(routes("http://127.0.0.1:9", "legacy"))
+            .admin_token(token)
+            .start_expecting_failure()
+            .await;
+        assert!(!status.success(), "{token}: {status}");
+        assert!(
+            stderr.contains("GATEWAY_ADMIN_TOKEN") && stderr.contains(reason),
+            "{token}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gateway_health_probes_the_admin_api_without_curl() {
+    let stub = LegacyStub::start().await;
+    let gateway = Launch::new(routes(&stub.url(), "legacy")).start().await;
+    let base = gateway.admin_url("");
+    for args in [
+        vec!["health", "--admin-url", base.as_str()],
+        vec!["health", "--ready", "--admin-url", base.as_str()],
+    ] {
+        let (status, stdout, stderr) = run_gateway(&args).await;
+        assert!(status.success(), "{args:?}: {status}\n{stderr}");
+        assert!(stdout.contains("\"status\""), "{args:?}: {stdout}");
+    }
+    drop(gateway);
+    let (status, _, stderr) = run_gateway(&["health", "--admin-url", base.as_str()]).await;
+    assert!(!status.success(), "a stopped gateway is not healthy");
+    assert!(stderr.contains("admin API"), "{stderr}");
 }

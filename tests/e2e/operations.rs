@@ -199,3 +199,82 @@ async fn a_gateway_error_is_logged_with_its_request_id_and_route() {
     assert_eq!(access.len(), 1, "{access:?}");
     assert_eq!(access[0]["status"], 502, "{access:?}");
 }
+
+#[tokio::test]
+async fn the_alerted_counters_exist_at_zero_from_start_up() {
+    let legacy = LegacyStub::start().await;
+    let table = |extra: Option<&str>| {
+        let mut table = test_support::RoutesToml::new(&legacy.url())
+            .default_target("legacy")
+            .accounts_to_service()
+            .get_user("target = \"legacy\"\nshadow = { to = \"service\" }");
+        if let Some(name) = extra {
+            table = table.route(
+                name,
+                "prefix = \"/v1/orders\"",
+                "target = \"legacy\"\nshadow = { to = \"service\" }",
+            );
+        }
+        table.build()
+    };
+    let gateway = Launch::new(table(None)).without_file_watch().start().await;
+
+    let scrape = || async {
+        let reply = gateway.admin(Method::GET, "/-/metrics").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        String::from_utf8_lossy(&reply.body).into_owned()
+    };
+    let text = scrape().await;
+    let mut expected: Vec<String> = ["connect", "timeout", "io", "invalid-uri"]
+        .iter()
+        .map(|kind| format!("gateway_upstream_errors_total{{kind=\"{kind}\"}} 0"))
+        .collect();
+    expected.extend(
+        ["reloaded", "unchanged", "rejected"]
+            .iter()
+            .map(|result| format!("gateway_route_reloads_total{{result=\"{result}\"}} 0")),
+    );
+    expected.extend(
+        [
+            "gateway_override_rejected_total 0",
+            "gateway_shadow_records_dropped_total 0",
+            "gateway_log_lines_dropped_total 0",
+        ]
+        .map(str::to_owned),
+    );
+    for series in &expected {
+        assert!(
+            text.contains(series.as_str()),
+            "missing {series:?} at start-up in:\n{text}"
+        );
+    }
+    // Every outcome label (`shadow_diff::Outcome::ALL`, ten of them) of the shadowed route, at 0.
+    let outcomes: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("gateway_shadow_comparisons_total{route=\"get-user\""))
+        .collect();
+    assert_eq!(outcomes.len(), 10, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|line| line.ends_with(" 0")),
+        "{outcomes:?}"
+    );
+    assert!(
+        !text.contains("route=\"accounts\",outcome="),
+        "only shadowed routes have outcome series:\n{text}"
+    );
+
+    assert!(!text.contains("route=\"orders\""), "{text}");
+
+    // A reload that shadows another route exports its series before its first mirror.
+    gateway.write_routes(&table(Some("orders")));
+    assert_eq!(gateway.reload().await.status, StatusCode::OK);
+    let text = scrape().await;
+    assert!(
+        text.contains("gateway_route_reloads_total{result=\"reloaded\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gateway_shadow_comparisons_total{route=\"orders\",outcome=\"match\"} 0"),
+        "{text}"
+    );
+}

@@ -33,9 +33,9 @@ pub enum AdminError {
     /// Shutdown has begun.
     #[error("the gateway is draining requests in flight before it stops")]
     Draining,
-    /// The database behind the service does not answer.
-    #[error("the database does not answer")]
-    NotReady(#[source] accounts::DatabaseUnavailable),
+    /// A dependency readiness requires is not usable (the reason).
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// A reload found the file invalid, or its flip not earned.
     #[error("the file was rejected; the previous table stays in force")]
     ReloadRefused(#[source] ReloadError),
@@ -72,8 +72,8 @@ impl IntoResponse for AdminError {
             Self::Draining => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "draining", "Shutting down")
             }
-            Self::NotReady(err) => {
-                tracing::warn!(error = %crate::telemetry::ErrorChain(err), "readiness check: database unreachable");
+            Self::NotReady(reason) => {
+                tracing::warn!(%reason, "readiness check failed");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready")
             }
             Self::ReloadRefused(err) => {

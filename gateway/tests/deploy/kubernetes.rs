@@ -75,7 +75,11 @@ fn container(workload: &Value) -> &Value {
     &containers[0]
 }
 
-/// A container's environment; values from the Secret take the example's values.
+/// What an operator puts where the Secret example says `CHANGE-ME` (the gateway refuses the placeholder).
+const FILLED_PLACEHOLDER: &str = "4f1c2e9a7b3d5c8e0a6f2b4d9c1e7a3b";
+
+/// A container's environment; values from the Secret take the example's
+/// values, its `CHANGE-ME` placeholders filled as an operator would.
 fn environment(container: &Value, secret: &Value) -> Vec<(String, String)> {
     container["env"]
         .as_array()
@@ -97,7 +101,8 @@ fn environment(container: &Value, secret: &Value) -> Vec<(String, String)> {
                     "{name}: a Secret other than the one documented"
                 );
                 let key = str_at(reference, "/key", &name);
-                str_at(secret, &format!("/stringData/{key}"), "secret.example.yaml").to_owned()
+                str_at(secret, &format!("/stringData/{key}"), "secret.example.yaml")
+                    .replace("CHANGE-ME", FILLED_PLACEHOLDER)
             } else {
                 panic!("{name}: only value and valueFrom.secretKeyRef are checked: {var}")
             };
@@ -549,4 +554,43 @@ fn secret_example_holds_every_key_the_manifests_read() {
             "secret.example.yaml: {key} must be a CHANGE-ME placeholder"
         );
     }
+}
+
+#[test]
+fn network_policy_admits_the_admin_port_only_from_the_scrapers() {
+    let manifests = Manifests::load();
+    let policy = manifests.one("NetworkPolicy");
+    let deployment = manifests.one("Deployment");
+    let gateway = container(deployment);
+    assert!(selects(
+        &policy["spec"]["podSelector"]["matchLabels"],
+        &deployment["spec"]["template"]["metadata"]["labels"]
+    ));
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress"])
+    );
+    let rules = policy["spec"]["ingress"].as_array().expect("ingress rules");
+    let (listen, admin) = defaults();
+    let mut admitted = BTreeSet::new();
+    for rule in rules {
+        let ports: Vec<u64> = rule["ports"]
+            .as_array()
+            .expect("every rule names its ports")
+            .iter()
+            .map(|port| resolve_port(gateway, &port["port"]))
+            .collect();
+        for port in &ports {
+            admitted.insert(*port);
+        }
+        if ports.contains(&u64::from(admin.port())) {
+            let from = rule["from"].as_array().expect("the admin port has sources");
+            assert!(!from.is_empty(), "the admin port is open to every pod");
+            assert_eq!(ports, vec![u64::from(admin.port())], "{rule}");
+        }
+    }
+    assert_eq!(
+        admitted,
+        BTreeSet::from([u64::from(listen.port()), u64::from(admin.port())])
+    );
 }

@@ -1,4 +1,4 @@
-//! From raw [`Fields`] to a [`Record`] by the accounts domain's own rules, and the in-file duplicate check.
+//! From raw [`Fields`] to a [`Record`] by the accounts domain's own rules, and the in-file duplicate rule's reasons.
 //!
 //! Every rule a field breaks becomes one reason, `"<field>: <why>"`; the
 //! email and full-name reasons are the domain's own messages. Timestamps are
@@ -6,8 +6,6 @@
 //! precision PostgreSQL keeps, so that a second run compares equal). An
 //! `updated_at` before `created_at` is not rejected: it becomes `created_at`,
 //! as [`User::restore`] makes it, so the stored user obeys the domain.
-
-use std::collections::HashMap;
 
 use accounts::domain::{Email, FullName, User, UserId};
 use chrono::{DateTime, Timelike, Utc};
@@ -111,42 +109,23 @@ fn timestamp(raw: Text) -> Result<DateTime<Utc>, String> {
         .unwrap_or(at))
 }
 
-/// The in-file rule: the first row with an id, or with an address (ignoring case), wins.
-///
-/// Later rows repeating either are rejected, naming the line that won; a
-/// rejected row claims nothing. Holds every admitted id and lower-cased
-/// address in memory (about 100 bytes a row).
-#[derive(Debug, Default)]
-pub(super) struct FirstWins {
-    ids: HashMap<Uuid, u64>,
-    emails: HashMap<String, u64>,
-}
-
-impl FirstWins {
-    /// Admits the record of `line` unless an earlier row took its id or address.
-    ///
-    /// # Errors
-    ///
-    /// The reasons, naming the earlier line(s).
-    pub(super) fn admit(&mut self, line: u64, record: &Record) -> Result<(), Vec<String>> {
-        let mut reasons = Vec::new();
-        if let Some(first) = self.ids.get(&record.id) {
-            reasons.push(format!(
-                "id: also on line {first}; the first row with an id wins"
-            ));
-        }
-        if let Some(first) = self.emails.get(&record.email_canonical) {
-            reasons.push(format!(
-                "email: the same address (ignoring case) is on line {first}; the first row wins"
-            ));
-        }
-        if !reasons.is_empty() {
-            return Err(reasons);
-        }
-        self.ids.insert(record.id, line);
-        self.emails.insert(record.email_canonical.clone(), line);
-        Ok(())
+/// The reasons a row is rejected by the in-file rule, the first row with an
+/// id, or with an address (ignoring case), wins: `id_first` and
+/// `email_first` are the lines of the earlier rows that have them. Empty:
+/// the row is admitted. The index of what is admitted is `seen`.
+pub(super) fn duplicate_reasons(id_first: Option<u64>, email_first: Option<u64>) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if let Some(first) = id_first {
+        reasons.push(format!(
+            "id: also on line {first}; the first row with an id wins"
+        ));
     }
+    if let Some(first) = email_first {
+        reasons.push(format!(
+            "email: the same address (ignoring case) is on line {first}; the first row wins"
+        ));
+    }
+    reasons
 }
 
 #[cfg(test)]
@@ -229,34 +208,17 @@ mod tests {
     }
 
     #[test]
-    fn the_first_row_with_an_id_or_address_wins() {
-        let ada = validate(fields()).expect("valid");
-        let mut seen = FirstWins::default();
-        assert_eq!(seen.admit(3, &ada), Ok(()));
-
-        let same_address = Record {
-            id: Uuid::from_u128(7),
-            email: "ADA@example.com".to_owned(),
-            ..ada.clone()
-        };
-        let reasons = seen.admit(5, &same_address).expect_err("a duplicate");
-        assert_eq!(reasons.len(), 1);
-        assert!(reasons[0].contains("line 3"), "{reasons:?}");
-
-        let same_id = Record {
-            email_canonical: "other@example.com".to_owned(),
-            ..ada.clone()
-        };
-        assert!(seen.admit(6, &same_id).is_err());
-        let fresh = Record {
-            id: Uuid::from_u128(8),
-            email_canonical: "other@example.com".to_owned(),
-            ..ada
-        };
-        assert_eq!(
-            seen.admit(7, &fresh),
-            Ok(()),
-            "rejected rows claimed nothing"
+    fn a_duplicate_names_the_line_that_won() {
+        assert!(duplicate_reasons(None, None).is_empty());
+        let reasons = duplicate_reasons(Some(3), Some(5));
+        assert_eq!(reasons.len(), 2);
+        assert!(
+            reasons[0].starts_with("id:") && reasons[0].contains("line 3"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].starts_with("email:") && reasons[1].contains("line 5"),
+            "{reasons:?}"
         );
     }
 }

@@ -58,7 +58,7 @@ pub fn pool_usage(database: &DatabaseConnection) -> (u32, u32) {
     (open, u32::try_from(idle).unwrap_or(u32::MAX))
 }
 
-/// Opens a connection pool as `settings` say.
+/// Opens a connection pool as `settings` say, connecting at once.
 ///
 /// For a SQLite file URL the parent directory is created first, and the file
 /// is opened in WAL mode with a busy timeout so that readers do not block the
@@ -66,8 +66,24 @@ pub fn pool_usage(database: &DatabaseConnection) -> (u32, u32) {
 ///
 /// # Errors
 ///
-/// [`ConnectError`] naming the redacted URL.
+/// [`ConnectError`] naming the redacted URL, when the database cannot be
+/// reached within the acquire timeout.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, ConnectError> {
+    open(settings, false).await
+}
+
+/// Opens a connection pool as [`connect`] does, but lazily: connections are
+/// made when queries need them, so an unreachable database is not an error
+/// here, and the pool reconnects by itself once the database is back.
+///
+/// # Errors
+///
+/// [`ConnectError`] when the URL is unusable or a SQLite directory cannot be created.
+pub async fn connect_lazy(settings: &DatabaseSettings) -> Result<DatabaseConnection, ConnectError> {
+    open(settings, true).await
+}
+
+async fn open(settings: &DatabaseSettings, lazy: bool) -> Result<DatabaseConnection, ConnectError> {
     if let Some(dir) = sqlite_parent_dir(&settings.url) {
         std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
             dir: dir.display().to_string(),
@@ -79,6 +95,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout())
         .connect_timeout(settings.acquire_timeout())
+        .connect_lazy(lazy)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.pragma("journal_mode", "WAL")

@@ -13,5 +13,6 @@ mod routes;
 
 pub use database::{Backend, TestDatabase};
 pub use legacy::{LEGACY_HEADER, LEGACY_USER_EMAIL, LegacyStub, Script, checksum, pattern_body};
+pub use postgres::PostgresServer;
 pub use problem::assert_problem;
 pub use routes::RoutesToml;

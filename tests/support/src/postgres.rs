@@ -133,53 +133,184 @@ fn free_port() -> Result<u16, String> {
 }
 
 fn start_cluster(bin: &Path) -> Result<Server, String> {
-    let as_postgres = is_root();
-    let dir = tempfile::Builder::new()
-        .prefix("project-alpha-pg-")
-        .tempdir_in(std::env::temp_dir())
-        .map_err(|e| format!("creating the cluster directory: {e}"))?
-        .keep();
-    let data = dir.join("data");
-    if as_postgres {
-        let mut chown = Command::new("chown");
-        chown.arg("postgres:postgres").arg(&dir);
-        run(chown, "chown of the cluster directory")?;
+    let cluster = Cluster::init(bin)?;
+    Ok(Server {
+        admin_url: cluster.url("postgres"),
+    })
+}
+
+/// A PostgreSQL cluster of this test process's own, on loopback.
+struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    as_postgres: bool,
+    port: u16,
+}
+
+impl Cluster {
+    /// Creates and starts a cluster; a watchdog removes it once this process has exited.
+    fn init(bin: &Path) -> Result<Self, String> {
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("project-alpha-pg-")
+            .tempdir_in(std::env::temp_dir())
+            .map_err(|e| format!("creating the cluster directory: {e}"))?
+            .keep();
+        if as_postgres {
+            let mut chown = Command::new("chown");
+            chown.arg("postgres:postgres").arg(&dir);
+            run(chown, "chown of the cluster directory")?;
+        }
+        spawn_watchdog(bin, &dir, as_postgres)?;
+
+        let mut initdb = pg_command(bin, "initdb", as_postgres);
+        initdb.arg("-D").arg(dir.join("data")).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]);
+        run(initdb, "initdb")?;
+
+        let mut cluster = Self {
+            bin: bin.to_path_buf(),
+            dir,
+            as_postgres,
+            port: 0,
+        };
+        // A port found free can be taken before the server binds it: try a few.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            cluster.port = free_port()?;
+            match cluster.start() {
+                Ok(()) => return Ok(cluster),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
     }
-    spawn_watchdog(bin, &dir, as_postgres)?;
 
-    let mut initdb = pg_command(bin, "initdb", as_postgres);
-    initdb.arg("-D").arg(&data).args([
-        "-U",
-        "postgres",
-        "-A",
-        "trust",
-        "-E",
-        "UTF8",
-        "--no-locale",
-        "--no-sync",
-    ]);
-    run(initdb, "initdb")?;
+    /// The URL of database `name` on this cluster.
+    fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
 
-    // A port found free can be taken before the server binds it: try a few.
-    let mut last_error = String::new();
-    for _ in 0..5 {
-        let port = free_port()?;
-        let mut start = pg_command(bin, "pg_ctl", as_postgres);
-        start.arg("-D").arg(&data).arg("-l").arg(dir.join("server.log")).args(["-w", "-t", "60", "-o"]).arg(format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-            dir.display()
+    /// Starts the server on its port and waits until it accepts connections.
+    fn start(&self) -> Result<(), String> {
+        let mut start = pg_command(&self.bin, "pg_ctl", self.as_postgres);
+        start.arg("-D").arg(self.dir.join("data")).arg("-l").arg(self.dir.join("server.log")).args(["-w", "-t", "60", "-o"]).arg(format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            self.port,
+            self.dir.display()
         ));
         start.arg("start");
-        match run(start, "pg_ctl start") {
-            Ok(()) => {
-                return Ok(Server {
-                    admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-                });
+        run(start, "pg_ctl start")
+    }
+
+    /// Stops the server (fast: sessions are ended, then it shuts down) and waits until it has.
+    fn stop(&self) -> Result<(), String> {
+        let mut stop = pg_command(&self.bin, "pg_ctl", self.as_postgres);
+        stop.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run(stop, "pg_ctl stop")
+    }
+}
+
+/// A PostgreSQL server of a test's own, which the test may stop and start
+/// again (on the same port) to see what a database outage does.
+///
+/// Unlike the shared server of [`crate::TestDatabase`], it always runs on
+/// this machine's server binaries: `TEST_DATABASE_URL` cannot be stopped.
+/// It is stopped when dropped; its directory goes once the process has exited.
+pub struct PostgresServer {
+    cluster: Cluster,
+}
+
+impl PostgresServer {
+    /// Creates and starts a server.
+    ///
+    /// # Panics
+    ///
+    /// When PostgreSQL is missing or fails to start, unless the developer
+    /// opted out (`TEST_SKIP_POSTGRES=1` with `CI` unset): then `None`.
+    pub fn start() -> Option<Self> {
+        match find_bin_dir() {
+            Some(bin) => Some(Self {
+                cluster: Cluster::init(&bin).unwrap_or_else(|e| panic!("starting PostgreSQL: {e}")),
+            }),
+            None if opted_out() => {
+                eprintln!(
+                    "test-support: SKIPPING a PostgreSQL outage test (TEST_SKIP_POSTGRES=1). {INSTALL_HINT}"
+                );
+                None
             }
-            Err(e) => last_error = e,
+            None => panic!("{INSTALL_HINT}"),
         }
     }
-    Err(last_error)
+
+    /// The URL of database `name` (`postgres` always exists).
+    pub fn url(&self, name: &str) -> String {
+        self.cluster.url(name)
+    }
+
+    /// Stops the server: open sessions are ended, new connections refused.
+    ///
+    /// # Panics
+    ///
+    /// When `pg_ctl stop` fails.
+    pub fn stop(&self) {
+        self.cluster
+            .stop()
+            .unwrap_or_else(|e| panic!("stopping PostgreSQL: {e}"));
+    }
+
+    /// Starts the server again, on the same port, with the same data.
+    ///
+    /// # Panics
+    ///
+    /// When `pg_ctl start` fails.
+    pub fn restart(&self) {
+        self.cluster
+            .start()
+            .unwrap_or_else(|e| panic!("starting PostgreSQL again: {e}"));
+    }
+}
+
+impl PostgresServer {
+    /// The first column of every row `sql` returns from database `name`, as text.
+    ///
+    /// # Panics
+    ///
+    /// When the database cannot be reached or the query fails.
+    pub async fn column(&self, name: &str, sql: &str) -> Vec<String> {
+        use sea_orm::{ConnectionTrait, Database, Statement};
+        let url = self.url(name);
+        let db = Database::connect(url.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+        let rows = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = db.close().await;
+        rows.iter()
+            .map(|row| {
+                row.try_get_by_index::<String>(0)
+                    .unwrap_or_else(|e| panic!("{sql}: the first column as text: {e}"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let _ = self.cluster.stop();
+    }
 }
 
 /// Stops the cluster and removes its directory once this process has exited.

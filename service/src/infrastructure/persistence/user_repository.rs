@@ -8,24 +8,39 @@ use sea_orm::{
 
 use crate::application::{RepositoryError, UserRepository};
 use crate::domain::{Email, FullName, User, UserId};
+use crate::infrastructure::availability::Availability;
 
 use super::entity::user;
 
 /// The users store over a SeaORM connection pool.
+///
+/// Every query first asks [`Availability`]: while the database is known to
+/// be unreachable (or the host holds the service) it is refused at once; a
+/// storage error makes the database suspect.
 #[derive(Clone)]
 pub(crate) struct SeaOrmUserRepository {
     db: DatabaseConnection,
+    availability: Availability,
 }
 
 impl SeaOrmUserRepository {
-    /// Wraps a connection pool.
-    pub(crate) fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// Wraps a connection pool, watched by `availability`.
+    pub(crate) fn new(db: DatabaseConnection, availability: Availability) -> Self {
+        Self { db, availability }
     }
-}
 
-fn unavailable(err: DbErr) -> RepositoryError {
-    RepositoryError::Unavailable(Box::new(err))
+    /// `Ok` when the database may be queried now.
+    fn available(&self) -> Result<(), RepositoryError> {
+        self.availability
+            .check()
+            .map_err(|refused| RepositoryError::Unavailable(Box::new(refused)))
+    }
+
+    /// A storage error: the port's error, and the database becomes suspect.
+    fn unavailable(&self, err: DbErr) -> RepositoryError {
+        self.availability.suspect();
+        RepositoryError::Unavailable(Box::new(err))
+    }
 }
 
 /// Turns a row back into a domain value, re-checking the domain's rules.
@@ -49,6 +64,7 @@ fn to_domain(row: user::Model) -> Result<User, RepositoryError> {
 #[async_trait]
 impl UserRepository for SeaOrmUserRepository {
     async fn insert(&self, user: &User) -> Result<(), RepositoryError> {
+        self.available()?;
         let row = user::ActiveModel {
             id: Set(user.id().as_uuid()),
             email: Set(user.email().as_str().to_owned()),
@@ -68,30 +84,36 @@ impl UserRepository for SeaOrmUserRepository {
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 Err(RepositoryError::DuplicateEmail)
             }
-            Err(err) => Err(unavailable(err)),
+            Err(err) => Err(self.unavailable(err)),
         }
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        self.available()?;
         let row = user::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
             .await
-            .map_err(unavailable)?;
+            .map_err(|err| self.unavailable(err))?;
         row.map(to_domain).transpose()
     }
 
     async fn list(&self, after: Option<UserId>, limit: u64) -> Result<Vec<User>, RepositoryError> {
+        self.available()?;
         let mut query = user::Entity::find()
             .order_by_asc(user::Column::Id)
             .limit(limit);
         if let Some(after) = after {
             query = query.filter(user::Column::Id.gt(after.as_uuid()));
         }
-        let rows = query.all(&self.db).await.map_err(unavailable)?;
+        let rows = query
+            .all(&self.db)
+            .await
+            .map_err(|err| self.unavailable(err))?;
         rows.into_iter().map(to_domain).collect()
     }
 
     async fn update(&self, user: &User) -> Result<(), RepositoryError> {
+        self.available()?;
         let row = user::ActiveModel {
             id: sea_orm::ActiveValue::Unchanged(user.id().as_uuid()),
             full_name: Set(user.full_name().as_str().to_owned()),
@@ -102,7 +124,7 @@ impl UserRepository for SeaOrmUserRepository {
         match row.update(&self.db).await {
             Ok(_) => Ok(()),
             Err(DbErr::RecordNotUpdated) => Err(RepositoryError::NotFound),
-            Err(err) => Err(unavailable(err)),
+            Err(err) => Err(self.unavailable(err)),
         }
     }
 }
@@ -128,7 +150,10 @@ mod tests {
             ..DatabaseSettings::default()
         };
         let db = connect(&settings).await.expect("connecting");
-        Some((SeaOrmUserRepository::new(db), database))
+        Some((
+            SeaOrmUserRepository::new(db, Availability::default()),
+            database,
+        ))
     }
 
     fn user(n: u128, email: &str) -> User {

@@ -1,0 +1,140 @@
+//! Client connections: idle keep-alive has its own timeout, separate from the slow-loris guard.
+
+use std::time::{Duration, Instant};
+
+use test_support::LegacyStub;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::{GatewayProcess, Launch, routes};
+
+/// Sends one GET on `stream` and reads its response; returns the status line.
+async fn exchange(stream: &mut TcpStream, path: &str) -> std::io::Result<String> {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: keep-alive.test\r\n\r\n").as_bytes())
+        .await?;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        match stream.read(&mut buf).await? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => received.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&received[..head_end]).to_lowercase();
+    let chunked = head.contains("transfer-encoding: chunked");
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    let complete = |received: &[u8]| match (chunked, length) {
+        (true, _) => received[head_end..].ends_with(b"0\r\n\r\n"),
+        (false, Some(length)) => received.len() >= head_end + length,
+        (false, None) => true,
+    };
+    while !complete(&received) {
+        match stream.read(&mut buf).await? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => received.extend_from_slice(&buf[..n]),
+        }
+    }
+    Ok(head.lines().next().unwrap_or_default().to_owned())
+}
+
+/// A gateway in front of a legacy stub, with `env` set, and a connection to it.
+async fn connected(env: &[(&str, &str)]) -> (LegacyStub, GatewayProcess, TcpStream) {
+    let legacy = LegacyStub::start().await;
+    let mut launch = Launch::new(routes(&legacy.url(), "legacy")).without_file_watch();
+    for (name, value) in env {
+        launch = launch.env(name, value);
+    }
+    let gateway = launch.start().await;
+    let stream = TcpStream::connect(gateway.listen())
+        .await
+        .expect("connecting");
+    (legacy, gateway, stream)
+}
+
+/// Whether the server has closed `stream` (a read ends) within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_idle_for_30_s_still_serves() {
+    // Default timeouts: the header-read timeout (10 s) no longer ends idle connections.
+    let (legacy, _gateway, mut stream) = connected(&[]).await;
+    let first = exchange(&mut stream, "/first")
+        .await
+        .expect("the first request");
+    assert!(first.contains(" 200"), "{first}");
+
+    tokio::time::sleep(Duration::from_secs(30)).await;
+
+    let second = exchange(&mut stream, "/after-30s-idle")
+        .await
+        .expect("the same connection serves after 30 s idle");
+    assert!(second.contains(" 200"), "{second}");
+    assert_eq!(legacy.requests(), 2);
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
+    let (_legacy, _gateway, mut stream) =
+        connected(&[("GATEWAY_SERVER__KEEP_ALIVE_TIMEOUT_SECS", "2")]).await;
+    let first = exchange(&mut stream, "/first")
+        .await
+        .expect("the first request");
+    assert!(first.contains(" 200"), "{first}");
+    let idle = Instant::now();
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(10)).await,
+        "the idle connection was not closed"
+    );
+    let after = idle.elapsed();
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(6),
+        "closed after {after:?} idle, the keep-alive timeout is 2 s"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_dribbles_its_headers_is_cut_off() {
+    let (legacy, _gateway, mut stream) =
+        connected(&[("GATEWAY_SERVER__HEADER_READ_TIMEOUT_SECS", "1")]).await;
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /dribble HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("the request line");
+    // A header line every 100 ms: always progressing, never finishing.
+    let mut cut_off = false;
+    while started.elapsed() < Duration::from_secs(8) {
+        if stream.write_all(b"X-Drip: a\r\n").await.is_err() {
+            cut_off = true;
+            break;
+        }
+        if closed_within(&mut stream, Duration::from_millis(100)).await {
+            cut_off = true;
+            break;
+        }
+    }
+    let after = started.elapsed();
+    assert!(cut_off, "the dribbling client was never cut off");
+    assert!(
+        after < Duration::from_secs(4),
+        "cut off after {after:?}; the header-read timeout is 1 s"
+    );
+    assert_eq!(
+        legacy.requests(),
+        0,
+        "an incomplete head never reaches legacy"
+    );
+}
