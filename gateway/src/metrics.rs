@@ -109,7 +109,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
 }
 
 /// The `kind` labels of [`UPSTREAM_ERRORS_TOTAL`]: every value of `ForwardError::kind`.
-pub const UPSTREAM_ERROR_KINDS: [&str; 4] = ["connect", "timeout", "io", "invalid-uri"];
+pub const UPSTREAM_ERROR_KINDS: [&str; 5] = ["connect", "tls", "timeout", "io", "invalid-uri"];
 /// The `result` labels of [`ROUTE_RELOADS_TOTAL`].
 pub const RELOAD_RESULTS: [&str; 3] = ["reloaded", "unchanged", "rejected"];
 

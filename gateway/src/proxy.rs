@@ -37,7 +37,7 @@ use crate::shadow::capture::{TeeBody, buffer_request};
 use crate::shadow::{MirrorJob, Shadowing};
 use crate::telemetry;
 use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
-use gateway_routing::{ShadowPolicy, Target, normalize_path};
+use gateway_routing::{RequestFacts, ShadowPolicy, Target, normalize_path};
 
 /// The gateway's request handler: cheap to clone, shared by every connection.
 #[derive(Clone)]
@@ -171,7 +171,19 @@ impl Gateway {
             Some(query) => format!("{}?{query}", path.to_uri_path()),
             None => path.to_uri_path().into_owned(),
         };
-        let resolution = active.table.resolve(request.method(), &path);
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .or_else(|| request.uri().authority().map(http::uri::Authority::as_str));
+        let facts = RequestFacts {
+            host,
+            headers: Some(request.headers()),
+            query: request.uri().query(),
+        };
+        let resolution = active
+            .table
+            .resolve_request(request.method(), &path, &facts);
         let mut target = resolution.target;
         if let Some(canary) = resolution.route.and_then(|route| route.canary()) {
             let key = canary

@@ -176,7 +176,7 @@ async fn admin_raw(
 async fn with_a_token_the_console_lets_a_browser_in_through_its_login_form() {
     let legacy = LegacyStub::start().await;
     let gateway = Launch::new(shadowed(&legacy.url(), ""))
-        .admin_token("console-secret")
+        .admin_token("console-secret-0123456789")
         .start()
         .await;
 
@@ -214,7 +214,7 @@ async fn with_a_token_the_console_lets_a_browser_in_through_its_login_form() {
         Method::POST,
         "/-/console/login",
         &[],
-        Some("token=console-secret&next=%2F-%2Fconsole%2Froutes%2Fget-user"),
+        Some("token=console-secret-0123456789&next=%2F-%2Fconsole%2Froutes%2Fget-user"),
     )
     .await;
     assert_eq!(right.status, StatusCode::SEE_OTHER, "{right:?}");
@@ -253,7 +253,7 @@ async fn with_a_token_the_console_lets_a_browser_in_through_its_login_form() {
         &gateway,
         Method::GET,
         "/-/console/",
-        &[(header::AUTHORIZATION, "Bearer console-secret")],
+        &[(header::AUTHORIZATION, "Bearer console-secret-0123456789")],
         None,
     )
     .await;

@@ -107,7 +107,9 @@ async fn naive_timestamps_for_the_same_instants_are_format_only_and_a_drift_is_a
         "{metrics}"
     );
     assert!(
-        !metrics.contains("outcome=\"mismatch\"} "),
+        metrics.contains(
+            "gateway_shadow_comparisons_total{route=\"get-user\",outcome=\"mismatch\"} 0"
+        ),
         "no mismatch was counted: {metrics}"
     );
     let page = gateway

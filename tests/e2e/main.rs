@@ -18,6 +18,7 @@ mod harness;
 mod instants;
 mod keep_alive;
 mod lifecycle;
+mod matching;
 mod operations;
 mod outage;
 mod paths;

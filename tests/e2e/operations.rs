@@ -225,7 +225,7 @@ async fn the_alerted_counters_exist_at_zero_from_start_up() {
         String::from_utf8_lossy(&reply.body).into_owned()
     };
     let text = scrape().await;
-    let mut expected: Vec<String> = ["connect", "timeout", "io", "invalid-uri"]
+    let mut expected: Vec<String> = ["connect", "tls", "timeout", "io", "invalid-uri"]
         .iter()
         .map(|kind| format!("gateway_upstream_errors_total{{kind=\"{kind}\"}} 0"))
         .collect();
@@ -248,12 +248,12 @@ async fn the_alerted_counters_exist_at_zero_from_start_up() {
             "missing {series:?} at start-up in:\n{text}"
         );
     }
-    // Every outcome label (`shadow_diff::Outcome::ALL`, ten of them) of the shadowed route, at 0.
+    // Every outcome label (`shadow_diff::Outcome::ALL`, eleven of them) of the shadowed route, at 0.
     let outcomes: Vec<&str> = text
         .lines()
         .filter(|line| line.starts_with("gateway_shadow_comparisons_total{route=\"get-user\""))
         .collect();
-    assert_eq!(outcomes.len(), 10, "{outcomes:?}");
+    assert_eq!(outcomes.len(), 11, "{outcomes:?}");
     assert!(
         outcomes.iter().all(|line| line.ends_with(" 0")),
         "{outcomes:?}"

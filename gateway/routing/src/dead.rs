@@ -1,7 +1,7 @@
 //! Dead-route analysis: a route that can never match, because routes tried
-//! before it take every request it would get (a same or wider path set, and
-//! together every one of its methods), is refused, naming the route(s) that
-//! shadow it.
+//! before it take every request it would get (a same or wider path set,
+//! conditions it meets whenever it matches, and together every one of its
+//! methods), is refused, naming the route(s) that shadow it.
 
 use http::Method;
 
@@ -22,7 +22,10 @@ pub(crate) fn report_dead_routes(
         let earlier: Vec<&Route> = priority[..rank]
             .iter()
             .map(|&i| &routes[i])
-            .filter(|route| covers(&route.matcher, &victim.matcher))
+            .filter(|route| {
+                covers(&route.matcher, &victim.matcher)
+                    && route.conditions.covers(&victim.conditions)
+            })
             .collect();
         let takers = if let Some(&taker) = earlier
             .iter()

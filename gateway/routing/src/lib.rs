@@ -94,6 +94,7 @@
 //! - `flip.rs`, `flip/window.rs`, `flip/readiness.rs`: the flip decision.
 
 mod canary;
+mod conditions;
 mod dead;
 mod error;
 pub mod flip;
@@ -110,6 +111,7 @@ mod validate;
 mod values;
 
 pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of, cookie};
+pub use conditions::{Conditions, PresentMarker, RequestFacts, Required};
 pub use error::{PathError, Problem, RouteTableError};
 pub use legacy::{FileSetting, LegacySettings, LegacyTls};
 pub use matcher::{Matcher, Segment};

@@ -9,6 +9,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::canary::CanaryPolicy;
+use crate::conditions::{Conditions, RequestFacts};
 use crate::matcher::Matcher;
 use crate::path::NormalizedPath;
 use crate::shadowing::{FlipRequirement, ShadowPolicy};
@@ -22,6 +23,7 @@ use crate::target::Target;
 pub struct Route {
     pub(crate) name: String,
     pub(crate) matcher: Matcher,
+    pub(crate) conditions: Conditions,
     pub(crate) methods: Option<Vec<Method>>,
     pub(crate) target: Target,
     pub(crate) line: usize,
@@ -40,6 +42,11 @@ impl Route {
     /// The paths the route matches.
     pub fn matcher(&self) -> &Matcher {
         &self.matcher
+    }
+
+    /// What the route requires beyond method and path (host, headers, query).
+    pub fn conditions(&self) -> &Conditions {
+        &self.conditions
     }
 
     /// The methods matched, uppercase and without duplicates; `None` means all.
@@ -131,9 +138,24 @@ impl Route {
             .is_none_or(|methods| methods.contains(method))
     }
 
-    /// Whether the route matches this request (method and normalised path).
+    /// Whether the route matches this request (method and normalised path),
+    /// for a request offering no host, headers or query: a route with
+    /// conditions does not.
     pub fn matches(&self, method: &Method, path: &NormalizedPath) -> bool {
-        self.matcher.matches(path.as_str()) && self.allows(method)
+        self.matches_request(method, path, &RequestFacts::default())
+    }
+
+    /// Whether the route matches this request: method, normalised path and
+    /// the conditions on its host, headers and query.
+    pub fn matches_request(
+        &self,
+        method: &Method,
+        path: &NormalizedPath,
+        facts: &RequestFacts<'_>,
+    ) -> bool {
+        self.matcher.matches(path.as_str())
+            && self.allows(method)
+            && (self.conditions.is_empty() || self.conditions.matches(facts))
     }
 }
 
@@ -143,12 +165,17 @@ impl Serialize for Route {
             .methods
             .as_ref()
             .map(|methods| methods.iter().map(Method::as_str).collect());
-        let mut fields = serializer.serialize_struct("Route", 9)?;
+        let mut fields = serializer.serialize_struct("Route", 10)?;
         fields.serialize_field("name", &self.name)?;
         fields.serialize_field("target", &self.target)?;
         fields.serialize_field("line", &self.line)?;
         fields.serialize_field("methods", &methods)?;
         fields.serialize_field("match", &self.matcher)?;
+        if self.conditions.is_empty() {
+            fields.skip_field("conditions")?;
+        } else {
+            fields.serialize_field("conditions", &self.conditions)?;
+        }
         fields.serialize_field("shadow", &self.shadow)?;
         fields.serialize_field("require", &self.require())?;
         fields.serialize_field("canary", &self.canary)?;

@@ -7,6 +7,8 @@
 //! allowed ones).
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
+
 use toml::Spanned;
 
 use crate::target::Target;
@@ -95,6 +97,12 @@ pub(crate) struct MatchSpec {
     pub(crate) prefix: Option<Spanned<String>>,
     /// The methods matched; absent means all.
     pub(crate) methods: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `host = "acme.example.com"`: the request's host, without port.
+    pub(crate) host: Option<Spanned<String>>,
+    /// `header = { name = "value" | true }`: headers with a value, or present.
+    pub(crate) header: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// `query = { name = "value" | true }`: query parameters with a value, or present.
+    pub(crate) query: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
 }
 
 /// `[shadow]`.

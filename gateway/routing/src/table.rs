@@ -26,6 +26,7 @@ use http::Method;
 use serde::Serialize;
 use toml::Spanned;
 
+use crate::conditions::RequestFacts;
 use crate::dead::report_dead_routes;
 use crate::error::{LineIndex, Problem, RouteTableError};
 use crate::fnv::stable_hash_hex;
@@ -156,7 +157,22 @@ impl RouteTable {
     /// literal before a parameter from the left), then prefixes (more segments
     /// first); equals in file order. No match means `[defaults] target`.
     pub fn resolve(&self, method: &Method, path: &NormalizedPath) -> Resolution<'_> {
-        let route = self.by_priority().find(|route| route.matches(method, path));
+        self.resolve_request(method, path, &RequestFacts::default())
+    }
+
+    /// [`RouteTable::resolve`] for a request with a host, headers and a
+    /// query, which routes with `host`, `header` or `query` conditions match
+    /// on. Routes with more conditions are tried first (a route for one
+    /// tenant before the route for everyone), then by path as above.
+    pub fn resolve_request(
+        &self,
+        method: &Method,
+        path: &NormalizedPath,
+        facts: &RequestFacts<'_>,
+    ) -> Resolution<'_> {
+        let route = self
+            .by_priority()
+            .find(|route| route.matches_request(method, path, facts));
         Resolution {
             route,
             target: route.map_or(self.default_target, Route::target),
@@ -251,11 +267,17 @@ struct LegacySummary {
     timeout: String,
 }
 
-/// Indices of `routes`, most specific first, ties in file order.
+/// Indices of `routes`, most specific first: more conditions first, then
+/// the more specific path, ties in file order.
 fn priority_order(routes: &[Route]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..routes.len()).collect();
     order.sort_by(|&a, &b| {
-        compare_specificity(&routes[a].matcher, &routes[b].matcher).then(a.cmp(&b))
+        routes[b]
+            .conditions
+            .count()
+            .cmp(&routes[a].conditions.count())
+            .then_with(|| compare_specificity(&routes[a].matcher, &routes[b].matcher))
+            .then(a.cmp(&b))
     });
     order
 }

@@ -2,11 +2,14 @@
 //! name, `match`, `methods`, `shadow`, `require`, `canary` and `force`, with
 //! every problem pushed at its position.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use http::HeaderName;
 use toml::Spanned;
 
 use crate::canary::{CanaryPolicy, StickyKey};
+use crate::conditions::{Conditions, PresentMarker, Required, parse_host};
 use crate::error::{LineIndex, Problem};
 use crate::matcher::{parse_path, parse_prefix};
 use crate::route::Route;
@@ -41,7 +44,11 @@ pub(crate) fn build_route(
         path,
         prefix,
         methods,
+        host,
+        header,
+        query,
     } = spec.matcher.into_inner();
+    let conditions = conditions(host, header, query, index, problems);
     let matcher = match (path, prefix) {
         (Some(path), None) => parse_path(path.get_ref())
             .map_err(|message| problems.push(index.problem(path.span().start, message)))
@@ -95,6 +102,7 @@ pub(crate) fn build_route(
     Some(Route {
         name: spec.name.into_inner(),
         matcher: matcher?,
+        conditions: conditions?,
         methods,
         target,
         line,
@@ -103,6 +111,115 @@ pub(crate) fn build_route(
         canary,
         force: spec.force.is_some_and(|f| f.into_inner()),
     })
+}
+
+/// A header or query condition's table: `name = "value"` or `name = true`.
+type ConditionTable = Spanned<BTreeMap<String, Spanned<toml::Value>>>;
+
+/// Validates `match`'s `host`, `header` and `query`, pushing their problems.
+fn conditions(
+    host: Option<Spanned<String>>,
+    header: Option<ConditionTable>,
+    query: Option<ConditionTable>,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<Conditions> {
+    let before = problems.len();
+    let host = host.and_then(|host| {
+        parse_host(host.get_ref())
+            .map_err(|message| problems.push(index.problem(host.span().start, message)))
+            .ok()
+    });
+    let mut headers = Vec::new();
+    for (name, value) in entries(header, "header", index, problems) {
+        let Ok(header_name) = HeaderName::from_bytes(name.as_bytes()) else {
+            problems
+                .push(index.problem(value.span().start, format!("invalid header name {name:?}")));
+            continue;
+        };
+        if let Some(required) = required(&value, "header", index, problems) {
+            if let Required::Equals(text) = &required
+                && !text
+                    .bytes()
+                    .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+            {
+                problems.push(index.problem(
+                    value.span().start,
+                    format!("invalid header value {text:?}: use visible ASCII"),
+                ));
+                continue;
+            }
+            headers.push((header_name, required));
+        }
+    }
+    let mut query_conditions = Vec::new();
+    for (name, value) in entries(query, "query", index, problems) {
+        if let Some(required) = required(&value, "query", index, problems) {
+            query_conditions.push((name, required));
+        }
+    }
+    (problems.len() == before).then_some(Conditions {
+        host,
+        headers,
+        query: query_conditions,
+    })
+}
+
+/// The entries of a `header`/`query` table; an empty table is a problem.
+fn entries(
+    table: Option<ConditionTable>,
+    key: &str,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, Spanned<toml::Value>)> {
+    let Some(table) = table else {
+        return Vec::new();
+    };
+    if table.get_ref().is_empty() {
+        problems.push(index.problem(
+            table.span().start,
+            format!("`{key}` is empty: name at least one, or leave `{key}` out"),
+        ));
+    }
+    table
+        .into_inner()
+        .into_iter()
+        .map(|(name, value)| (name.to_ascii_lowercase_if(key == "header"), value))
+        .collect()
+}
+
+trait LowercaseIf {
+    fn to_ascii_lowercase_if(self, lower: bool) -> String;
+}
+
+impl LowercaseIf for String {
+    fn to_ascii_lowercase_if(self, lower: bool) -> String {
+        if lower {
+            self.to_ascii_lowercase()
+        } else {
+            self
+        }
+    }
+}
+
+/// `"value"` → that value; `true` → present; anything else is a problem.
+fn required(
+    value: &Spanned<toml::Value>,
+    key: &str,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<Required> {
+    match value.get_ref() {
+        toml::Value::String(text) => Some(Required::Equals(text.clone())),
+        toml::Value::Boolean(true) => Some(Required::Present(PresentMarker)),
+        _ => {
+            problems.push(index.problem(
+                value.span().start,
+                format!("a `{key}` condition is a string (the exact value) or `true` (present with any value)"),
+            ));
+            None
+        }
+    }
 }
 
 /// Validates a route's `canary`, pushing its problems.

@@ -533,5 +533,16 @@ mod tests {
         for (error, kind) in cases {
             assert_eq!(error.kind(), kind, "{error}");
         }
+        let tls = ForwardError::Tls {
+            source: std::io::Error::other("bad certificate"),
+        };
+        assert_eq!(tls.kind(), "tls");
+        // Every kind is exported at 0 from start-up.
+        for kind in ["connect", "tls", "timeout", "io", "invalid-uri"] {
+            assert!(
+                crate::metrics::UPSTREAM_ERROR_KINDS.contains(&kind),
+                "{kind}"
+            );
+        }
     }
 }

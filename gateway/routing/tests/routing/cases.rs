@@ -331,7 +331,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { path = \"/\", method = \"GET\" }\ntarget = \"legacy\"\n",
-            "5:23: unknown field `method`, expected one of `path`, `prefix`, `methods`",
+            "5:23: unknown field `method`, expected one of `path`, `prefix`, `methods`, `host`, `header`, `query`",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { path = \"/\" }\ntarget = \"new\"\n",

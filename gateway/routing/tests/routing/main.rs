@@ -4,6 +4,7 @@
 //! runtime). Shared routes.toml texts come from `fixtures.rs`.
 
 mod cases;
+mod conditions;
 mod fixtures;
 mod flip;
 mod path;
