@@ -36,7 +36,9 @@ use crate::request_id::{REQUEST_ID, request_id};
 use crate::shadow::capture::{TeeBody, buffer_request};
 use crate::shadow::{MirrorJob, Shadowing};
 use crate::telemetry;
-use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
+use crate::upstream::{
+    Call, ForwardContext, SideCall, UpstreamError, Upstreams, is_upgrade_request,
+};
 use gateway_routing::{RequestFacts, ShadowPolicy, Target, normalize_path};
 
 /// The gateway's request handler: cheap to clone, shared by every connection.
@@ -199,6 +201,19 @@ impl Gateway {
         {
             target = side;
         }
+        let side_call = |side: Target| {
+            let route = resolution.route?;
+            let rewrite = route.rewrite(side)?;
+            let rewritten = rewrite.path_for(route.matcher(), &path);
+            let path_and_query = match request.uri().query() {
+                Some(query) => format!("{}?{query}", rewritten.to_uri_path()),
+                None => rewritten.to_uri_path().into_owned(),
+            };
+            Some(SideCall {
+                path_and_query,
+                rewrite: rewrite.clone(),
+            })
+        };
         let shadow = resolution
             .route
             .filter(|_| !is_upgrade_request(request.headers()))
@@ -216,6 +231,8 @@ impl Gateway {
                 .to_owned(),
             target,
             call: Call {
+                legacy: side_call(Target::Legacy),
+                service: side_call(Target::Service),
                 path_and_query,
                 context: ForwardContext {
                     client_addr,

@@ -49,7 +49,7 @@ use http::{Request, Response};
 use tracing::Instrument;
 
 use crate::telemetry;
-use gateway_routing::Target;
+use gateway_routing::{SideRewrite, Target};
 
 pub use accounts::AccountsUpstream;
 pub use legacy::{ClientSettings, ForwardContext, ForwardError, LegacyUpstream};
@@ -72,8 +72,35 @@ pub enum UpstreamError {
 pub struct Call {
     /// The normalised path, with the client's query.
     pub path_and_query: String,
+    /// What legacy receives instead, when the route rewrites it.
+    pub legacy: Option<SideCall>,
+    /// What the service receives instead, when the route rewrites it.
+    pub service: Option<SideCall>,
     /// The client's address, the scheme and the request id.
     pub context: ForwardContext,
+}
+
+/// One side's rewritten request: its path and query, and its header edits.
+#[derive(Debug, Clone)]
+pub struct SideCall {
+    /// The rewritten path, with the client's query.
+    pub path_and_query: String,
+    /// The route's rewrite for this side (its header edits apply on sending).
+    pub rewrite: SideRewrite,
+}
+
+impl Call {
+    /// The path and query `target` receives, and its header edits if any.
+    fn for_side(&self, target: Target) -> (&str, Option<&SideRewrite>) {
+        let side = match target {
+            Target::Legacy => self.legacy.as_ref(),
+            Target::Service => self.service.as_ref(),
+        };
+        match side {
+            Some(side) => (side.path_and_query.as_str(), Some(&side.rewrite)),
+            None => (self.path_and_query.as_str(), None),
+        }
+    }
 }
 
 /// Both sides, as the route table in force configures them; cheap to clone.
@@ -95,21 +122,25 @@ impl Upstreams {
     pub async fn send(
         &self,
         target: Target,
-        request: Request<Body>,
+        mut request: Request<Body>,
         call: &Call,
     ) -> Result<Response<Body>, UpstreamError> {
+        let (path_and_query, rewrite) = call.for_side(target);
+        if let Some(rewrite) = rewrite {
+            rewrite.apply_headers(request.headers_mut());
+        }
         match target {
             Target::Legacy => {
                 let span = telemetry::legacy_span(request.method());
                 let result = self
                     .legacy
-                    .forward(request, &call.path_and_query, &call.context)
+                    .forward(request, path_and_query, &call.context)
                     .instrument(span.clone())
                     .await;
                 telemetry::record_call(&span, &result, ForwardError::kind);
                 Ok(result?)
             }
-            Target::Service => self.accounts.dispatch(request, &call.path_and_query).await,
+            Target::Service => self.accounts.dispatch(request, path_and_query).await,
         }
     }
 }

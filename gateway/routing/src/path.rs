@@ -60,6 +60,11 @@ const NOT_PCHAR_OR_SLASH: &AsciiSet = &NON_ALPHANUMERIC
 pub struct NormalizedPath(String);
 
 impl NormalizedPath {
+    /// A path built from normalised parts (a rewrite's output).
+    pub(crate) fn from_decoded(path: String) -> Self {
+        Self(path)
+    }
+
     /// The decoded path, which routes are matched against.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -12,6 +12,7 @@ use crate::canary::CanaryPolicy;
 use crate::conditions::{Conditions, RequestFacts};
 use crate::matcher::Matcher;
 use crate::path::NormalizedPath;
+use crate::rewrite::{Rewrites, SideRewrite};
 use crate::shadowing::{FlipRequirement, ShadowPolicy};
 use crate::target::Target;
 
@@ -24,6 +25,7 @@ pub struct Route {
     pub(crate) name: String,
     pub(crate) matcher: Matcher,
     pub(crate) conditions: Conditions,
+    pub(crate) rewrites: Rewrites,
     pub(crate) methods: Option<Vec<Method>>,
     pub(crate) target: Target,
     pub(crate) line: usize,
@@ -47,6 +49,14 @@ impl Route {
     /// What the route requires beyond method and path (host, headers, query).
     pub fn conditions(&self) -> &Conditions {
         &self.conditions
+    }
+
+    /// How `side`'s request differs from the client's, if it does.
+    pub fn rewrite(&self, side: Target) -> Option<&SideRewrite> {
+        match side {
+            Target::Legacy => self.rewrites.legacy.as_ref(),
+            Target::Service => self.rewrites.service.as_ref(),
+        }
     }
 
     /// The methods matched, uppercase and without duplicates; `None` means all.
@@ -165,12 +175,17 @@ impl Serialize for Route {
             .methods
             .as_ref()
             .map(|methods| methods.iter().map(Method::as_str).collect());
-        let mut fields = serializer.serialize_struct("Route", 10)?;
+        let mut fields = serializer.serialize_struct("Route", 11)?;
         fields.serialize_field("name", &self.name)?;
         fields.serialize_field("target", &self.target)?;
         fields.serialize_field("line", &self.line)?;
         fields.serialize_field("methods", &methods)?;
         fields.serialize_field("match", &self.matcher)?;
+        if self.rewrites == Rewrites::default() {
+            fields.skip_field("rewrite")?;
+        } else {
+            fields.serialize_field("rewrite", &self.rewrites)?;
+        }
         if self.conditions.is_empty() {
             fields.skip_field("conditions")?;
         } else {

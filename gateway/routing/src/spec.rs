@@ -85,6 +85,30 @@ pub(crate) struct RouteSpec {
     pub(crate) force: Option<Spanned<bool>>,
     /// `canary = {...}`: send a share of the route's requests to the other side.
     pub(crate) canary: Option<Spanned<CanarySpec>>,
+    /// `rewrite = { legacy = {...}, service = {...} }`: what each side receives.
+    pub(crate) rewrite: Option<RewriteSpec>,
+}
+
+/// A route's `rewrite`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RewriteSpec {
+    /// What legacy receives.
+    pub(crate) legacy: Option<SideRewriteSpec>,
+    /// What the service receives.
+    pub(crate) service: Option<SideRewriteSpec>,
+}
+
+/// `rewrite.legacy` or `rewrite.service`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SideRewriteSpec {
+    /// The new prefix (prefix routes) or a template with the match's `{param}`s.
+    pub(crate) path: Option<Spanned<String>>,
+    /// Request headers to set (replace).
+    pub(crate) set_headers: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    /// Request headers to remove.
+    pub(crate) remove_headers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A route's `match` table.

@@ -5,16 +5,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use toml::Spanned;
 
 use crate::canary::{CanaryPolicy, StickyKey};
 use crate::conditions::{Conditions, PresentMarker, Required, parse_host};
 use crate::error::{LineIndex, Problem};
-use crate::matcher::{parse_path, parse_prefix};
+use crate::matcher::{Matcher, parse_path, parse_prefix};
+use crate::rewrite::{Rewrites, SideRewrite, parse_path_rewrite};
 use crate::route::Route;
 use crate::shadowing::{ShadowSettings, flip_requirement, shadow_policy};
-use crate::spec::{CanarySpec, MatchSpec, RouteSpec};
+use crate::spec::{CanarySpec, MatchSpec, RewriteSpec, RouteSpec, SideRewriteSpec};
 use crate::target::Target;
 use crate::values::parse_methods;
 
@@ -71,6 +72,11 @@ pub(crate) fn build_route(
             None
         }
     };
+    let rewrites = match (spec.rewrite, &matcher) {
+        (Some(rewrite), Some(matcher)) => rewrites(rewrite, matcher, index, problems),
+        (None, _) => Some(Rewrites::default()),
+        (Some(_), None) => None,
+    };
     let methods = match methods {
         None => Some(None),
         Some(methods) => parse_methods(methods, index, problems).map(Some),
@@ -103,6 +109,7 @@ pub(crate) fn build_route(
         name: spec.name.into_inner(),
         matcher: matcher?,
         conditions: conditions?,
+        rewrites: rewrites?,
         methods,
         target,
         line,
@@ -111,6 +118,110 @@ pub(crate) fn build_route(
         canary,
         force: spec.force.is_some_and(|f| f.into_inner()),
     })
+}
+
+/// Headers a rewrite may not set or remove: the gateway sets them itself.
+const GATEWAY_HEADERS: [&str; 8] = [
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+];
+
+/// Validates a route's `rewrite`, pushing its problems.
+fn rewrites(
+    spec: RewriteSpec,
+    matcher: &Matcher,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<Rewrites> {
+    let before = problems.len();
+    let mut side = |spec: Option<SideRewriteSpec>| {
+        spec.map(|spec| side_rewrite(spec, matcher, index, problems))
+    };
+    let rewrites = Rewrites {
+        legacy: side(spec.legacy),
+        service: side(spec.service),
+    };
+    (problems.len() == before).then_some(rewrites)
+}
+
+fn side_rewrite(
+    spec: SideRewriteSpec,
+    matcher: &Matcher,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> SideRewrite {
+    let path = spec.path.and_then(|path| {
+        parse_path_rewrite(path.get_ref(), matcher)
+            .map_err(|message| problems.push(index.problem(path.span().start, message)))
+            .ok()
+    });
+    let mut set_headers = Vec::new();
+    let mut remove_headers = Vec::new();
+    for (name, value) in spec
+        .set_headers
+        .map(Spanned::into_inner)
+        .unwrap_or_default()
+    {
+        let Some(header) = rewrite_header(&name, value.span().start, index, problems) else {
+            continue;
+        };
+        match HeaderValue::from_str(value.get_ref()) {
+            Ok(header_value) if value.get_ref().is_ascii() => {
+                set_headers.push((header, header_value))
+            }
+            _ => problems.push(index.problem(
+                value.span().start,
+                format!(
+                    "invalid header value {:?}: use visible ASCII",
+                    value.get_ref()
+                ),
+            )),
+        }
+    }
+    for name in spec
+        .remove_headers
+        .map(Spanned::into_inner)
+        .unwrap_or_default()
+    {
+        if let Some(header) = rewrite_header(name.get_ref(), name.span().start, index, problems) {
+            remove_headers.push(header);
+        }
+    }
+    SideRewrite {
+        path,
+        set_headers,
+        remove_headers,
+    }
+}
+
+/// A header name a rewrite sets or removes, or its problem.
+fn rewrite_header(
+    raw: &str,
+    at: usize,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<HeaderName> {
+    let lower = raw.to_ascii_lowercase();
+    match HeaderName::from_bytes(lower.as_bytes()) {
+        Ok(_) if GATEWAY_HEADERS.contains(&lower.as_str()) => {
+            problems.push(index.problem(
+                at,
+                format!("header {raw:?} is the gateway's own: a rewrite cannot change it"),
+            ));
+            None
+        }
+        Ok(name) => Some(name),
+        Err(_) => {
+            problems.push(index.problem(at, format!("invalid header name {raw:?}")));
+            None
+        }
+    }
 }
 
 /// A header or query condition's table: `name = "value"` or `name = true`.

@@ -271,3 +271,40 @@ proptest! {
         prop_assert_eq!(got, expected.as_deref(), "{}", source);
     }
 }
+
+#[test]
+fn rewrites_are_validated_at_their_position() {
+    let cases = [
+        (
+            "{ path = \"/api/users/{id}\" }",
+            "rewrite.service = { path = \"/v1/users/{user}\" }",
+            "7:28: rewrite path \"/v1/users/{user}\" names {user}, which the route's match does not have",
+        ),
+        (
+            "{ prefix = \"/api\" }",
+            "rewrite.legacy = { path = \"/v1/\" }",
+            "7:27: invalid prefix \"/v1/\": a prefix must not end with '/' (\"/v1\" already matches every path below it) (a prefix route's rewrite is the prefix that replaces the matched one)",
+        ),
+        (
+            "{ prefix = \"/api\" }",
+            "rewrite.legacy = { set_headers = { host = \"x\" } }",
+            "7:43: header \"host\" is the gateway's own: a rewrite cannot change it",
+        ),
+        (
+            "{ prefix = \"/api\" }",
+            "rewrite.legacy = { remove_headers = [\"x y\"] }",
+            "7:38: invalid header name \"x y\"",
+        ),
+        (
+            "{ prefix = \"/api\" }",
+            "rewrite.both = { path = \"/v1\" }",
+            "7:9: unknown field `both`, expected `legacy` or `service`",
+        ),
+    ];
+    for (matcher, rewrite, expected) in cases {
+        let source = Routes::new()
+            .route("r", matcher, &["target = \"legacy\"", rewrite])
+            .build();
+        assert_eq!(problems(&source), [expected], "{rewrite}");
+    }
+}
