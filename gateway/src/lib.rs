@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod overrides;
 pub mod proxy;
 pub mod reload;
+pub mod replay;
 pub mod request_id;
 pub mod server;
 pub mod shadow;

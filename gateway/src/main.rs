@@ -1,4 +1,4 @@
-//! `gateway`: serve, check a routes file, or show a running gateway's status.
+//! `gateway`: serve, check a routes file, show a running gateway's status, or replay its mismatches.
 
 use std::process::ExitCode;
 
@@ -42,6 +42,17 @@ fn main() -> ExitCode {
         Some(Command::Check { file, config }) => app::check(file, config).map(Some),
         Some(Command::Status { admin_url, config }) => runtime(None)
             .and_then(|runtime| runtime.block_on(app::status(admin_url, config)))
+            .map(Some),
+        Some(Command::Replay {
+            route,
+            since,
+            limit,
+            admin_url,
+            config,
+        }) => runtime(None)
+            .and_then(|runtime| {
+                runtime.block_on(app::replay(&route, since, limit, admin_url, config))
+            })
             .map(Some),
     };
     match result {

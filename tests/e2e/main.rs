@@ -20,5 +20,6 @@ mod lifecycle;
 mod operations;
 mod paths;
 mod reload;
+mod replay;
 mod shadow;
 mod shutdown;

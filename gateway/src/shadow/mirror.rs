@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::budget::{BudgetReport, ComparisonBudget, Reservation, metered};
 use super::capture::capture_response;
-use super::exchange::{RecordedExchange, record_answer, record_request};
+use super::exchange::{RecordedExchange, record_answer, record_body, record_request};
 use super::headroom::Headroom;
 use super::recorder::Recorder;
 use super::stats::ShadowStats;
@@ -202,7 +202,7 @@ impl Shadowing {
         }
         let noise = self.stats.noise(&job.route);
         let mut comparison = compare(&primary, &shadow, &job.policy.rules, Some(&noise));
-        redact(&mut comparison, &job.redact);
+        redact_comparison(&mut comparison, &job.redact);
         self.stats
             .latencies(&job.route, job.primary_latency, shadow_latency);
         metrics::histogram!(crate::metrics::SHADOW_SIDE_DURATION_SECONDS, "route" => job.route.clone(), "side" => "primary")
@@ -279,6 +279,10 @@ impl Shadowing {
                     primary: record_answer(primary, &job.policy.compare_headers, &job.redact),
                     shadow: record_answer(shadow, &job.policy.compare_headers, &job.redact),
                 }),
+                request_body: Some(record_body(
+                    &CapturedBody::Complete(job.body.clone()),
+                    &job.redact,
+                )),
             });
         }
     }
@@ -340,7 +344,7 @@ fn mirrored_request(job: &MirrorJob) -> Request<Body> {
 const REDACTED: &str = "\"[redacted]\"";
 
 /// Replaces the values of differences at redacted names.
-fn redact(comparison: &mut Comparison, names: &[String]) {
+pub(super) fn redact_comparison(comparison: &mut Comparison, names: &[String]) {
     if names.is_empty() {
         return;
     }

@@ -252,6 +252,7 @@ mod tests {
             differences,
             request: None,
             exchange: None,
+            request_body: None,
         }
     }
 
