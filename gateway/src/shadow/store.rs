@@ -564,6 +564,33 @@ impl ShadowStore {
     }
 }
 
+#[cfg(test)]
+impl MismatchRecord {
+    /// A `GET /v1/accounts/users/7` mismatch of `route` with `differences`,
+    /// legacy primary, as an earlier release recorded it (no request, no answers).
+    pub(crate) fn for_test(route: &str, differences: serde_json::Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            route: route.to_owned(),
+            template: "pattern /v1/accounts/users/{id}".into(),
+            method: "GET".into(),
+            path: "/v1/accounts/users/7".into(),
+            request_id: "req-1".into(),
+            recorded_at: super::recorder::now(),
+            outcome: "mismatch".into(),
+            primary_side: "legacy".into(),
+            primary_status: 200,
+            shadow_status: 200,
+            primary_latency_ms: 1.5,
+            shadow_latency_ms: 2.5,
+            differences,
+            request: None,
+            exchange: None,
+            request_body: None,
+        }
+    }
+}
+
 fn to_record(row: RecordRow) -> MismatchRecord {
     MismatchRecord {
         id: row.id,

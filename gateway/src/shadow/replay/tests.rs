@@ -6,20 +6,7 @@ use crate::shadow::exchange::RecordedHeader;
 
 fn record(method: &str, body: Option<RecordedBody>) -> MismatchRecord {
     MismatchRecord {
-        id: Uuid::now_v7(),
-        route: "users".into(),
-        template: "pattern /v1/users/{id}".into(),
         method: method.into(),
-        path: "/v1/users/7".into(),
-        request_id: "req-1".into(),
-        recorded_at: Utc::now(),
-        outcome: "mismatch".into(),
-        primary_side: "legacy".into(),
-        primary_status: 200,
-        shadow_status: 200,
-        primary_latency_ms: 1.0,
-        shadow_latency_ms: 1.0,
-        differences: json!({"differences": [{"path": "/name"}, {"path": "/age"}]}),
         request: Some(RecordedRequest {
             method: method.into(),
             path_and_query: "/v1/users/7?token=[redacted]&page=2".into(),
@@ -39,8 +26,11 @@ fn record(method: &str, body: Option<RecordedBody>) -> MismatchRecord {
             ],
             truncated: false,
         }),
-        exchange: None,
         request_body: body,
+        ..MismatchRecord::for_test(
+            "users",
+            json!({"differences": [{"path": "/name"}, {"path": "/age"}]}),
+        )
     }
 }
 

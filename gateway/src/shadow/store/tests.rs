@@ -276,20 +276,6 @@ fn record(route: &str, request: Option<RecordedRequest>) -> MismatchRecord {
         },
     };
     MismatchRecord {
-        id: Uuid::now_v7(),
-        route: route.to_owned(),
-        template: "pattern /v1/accounts/users/{id}".into(),
-        method: "GET".into(),
-        path: "/v1/accounts/users/7".into(),
-        request_id: "req-1".into(),
-        recorded_at: crate::shadow::recorder::now(),
-        outcome: "mismatch".into(),
-        primary_side: "legacy".into(),
-        primary_status: 200,
-        shadow_status: 200,
-        primary_latency_ms: 1.5,
-        shadow_latency_ms: 2.5,
-        differences: serde_json::json!({"differences": [{"path": "/full_name"}]}),
         exchange: request.as_ref().map(|_| RecordedExchange {
             primary: answer("Ada King"),
             shadow: answer("Ada Lovelace"),
@@ -299,6 +285,10 @@ fn record(route: &str, request: Option<RecordedRequest>) -> MismatchRecord {
             truncated: false,
         }),
         request,
+        ..MismatchRecord::for_test(
+            route,
+            serde_json::json!({"differences": [{"path": "/full_name"}]}),
+        )
     }
 }
 
