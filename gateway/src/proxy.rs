@@ -264,7 +264,7 @@ impl Gateway {
             shadowing.count(&plan.route, outcome);
             self.send_primary(&active.upstreams, plan.target, request, &plan.call)
         };
-        if !policy.mirrors(request.method()) {
+        if !policy.mirrors_from(plan.target, request.method()) {
             let outcome = Outcome::Skipped(SkipReason::MethodNotMirrored);
             return unmirrored(outcome, request).await;
         }

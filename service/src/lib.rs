@@ -26,13 +26,11 @@ use std::sync::Arc;
 use axum::Router;
 use sea_orm::DatabaseConnection;
 
-use crate::api::AppState;
-use crate::application::{
-    GetUserById, ListUsers, RegisterUser, SystemClock, UpdateUser, UserRepository, UuidV7Generator,
-};
-use crate::infrastructure::persistence::SeaOrmUserRepository;
+use crate::api::{AppState, RollbackWiring};
+use crate::application::{Clock, IdGenerator, SystemClock, UserRepository, UuidV7Generator};
+use crate::infrastructure::persistence::{SeaOrmUnitOfWork, SeaOrmUserRepository};
 
-pub use crate::api::HttpSettings;
+pub use crate::api::{HttpSettings, RollbackWrites};
 pub use crate::api::problem::{PROBLEM_JSON, Problem};
 pub use crate::infrastructure::database::DatabaseUnavailable;
 pub use crate::infrastructure::database::{ConnectError, connect as connect_database};
@@ -111,15 +109,17 @@ impl Accounts {
 pub async fn build(settings: &Settings) -> Result<Accounts, ConnectError> {
     let database = infrastructure::database::connect(&settings.database).await?;
     let users: Arc<dyn UserRepository> = Arc::new(SeaOrmUserRepository::new(database.clone()));
-    let clock = Arc::new(SystemClock);
-    let state = AppState {
-        register_user: RegisterUser::new(users.clone(), clock.clone(), Arc::new(UuidV7Generator)),
-        get_user: GetUserById::new(users.clone()),
-        list_users: ListUsers::new(users.clone()),
-        update_user: UpdateUser::new(users, clock),
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Generator);
+    let rollback = RollbackWiring {
+        units: Arc::new(SeaOrmUnitOfWork::new(database.clone())),
+        clock: clock.clone(),
+        ids: ids.clone(),
+        http: settings.http.clone(),
     };
+    let state = AppState::wire(users, clock, ids);
     Ok(Accounts {
-        router: api::router(state, &settings.http),
+        router: api::router(state, &settings.http, rollback),
         database,
         max_connections: settings.database.max_connections,
     })

@@ -115,6 +115,6 @@ pub use legacy::{FileSetting, LegacySettings, LegacyTls};
 pub use matcher::{Matcher, Segment};
 pub use path::{NormalizedPath, normalize_path};
 pub use route::Route;
-pub use shadowing::{FlipRequirement, ShadowPolicy, ShadowSettings};
+pub use shadowing::{FlipRequirement, ShadowPolicy, ShadowSettings, ShadowWrites};
 pub use table::{Resolution, RouteTable, RouteTableSummary};
 pub use target::Target;

@@ -25,7 +25,7 @@ use super::recorder::Recorder;
 use super::stats::ShadowStats;
 use super::store::MismatchRecord;
 use crate::upstream::{Call, Upstreams};
-use gateway_routing::{ShadowPolicy, Target};
+use gateway_routing::{ShadowPolicy, ShadowWrites, Target};
 
 /// The header that marks a mirrored request, so either side can suppress side effects.
 pub const SHADOW_HEADER: &str = "x-gateway-shadow";
@@ -328,7 +328,9 @@ async fn gather(
     Ok((primary, shadow, shadow_latency, second))
 }
 
-/// A copy of the client's request, marked as a mirror.
+/// A copy of the client's request, marked as a mirror; with `writes =
+/// "rollback"` (validated: the service is the mirrored side), marked so the
+/// service rolls back whatever it writes.
 fn mirrored_request(job: &MirrorJob) -> Request<Body> {
     let mut request = Request::new(Body::from(job.body.clone()));
     *request.method_mut() = job.method.clone();
@@ -338,6 +340,9 @@ fn mirrored_request(job: &MirrorJob) -> Request<Body> {
     request
         .headers_mut()
         .insert(SHADOW_HEADER, HeaderValue::from_static("1"));
+    if job.policy.writes == ShadowWrites::Rollback {
+        request.extensions_mut().insert(accounts::RollbackWrites);
+    }
     request
 }
 
