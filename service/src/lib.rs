@@ -30,8 +30,8 @@ use crate::api::{AppState, RollbackWiring};
 use crate::application::{Clock, IdGenerator, SystemClock, UserRepository, UuidV7Generator};
 use crate::infrastructure::persistence::{SeaOrmUnitOfWork, SeaOrmUserRepository};
 
-pub use crate::api::{HttpSettings, RollbackWrites};
 pub use crate::api::problem::{PROBLEM_JSON, Problem};
+pub use crate::api::{HttpSettings, RollbackWrites};
 pub use crate::infrastructure::database::DatabaseUnavailable;
 pub use crate::infrastructure::database::{ConnectError, connect as connect_database};
 pub use crate::infrastructure::settings::DatabaseSettings;

@@ -21,5 +21,6 @@ mod operations;
 mod paths;
 mod reload;
 mod replay;
+mod rollback;
 mod shadow;
 mod shutdown;

@@ -19,8 +19,14 @@
 //!   request's `notes` say so, since either side may answer it differently
 //!   than the original. `Content-Length` is computed again; both requests
 //!   carry `x-gateway-shadow: replay` and a fresh `X-Request-Id`.
-//! - Only safe methods (`GET`, `HEAD`, `OPTIONS`): a write would be applied
-//!   to both sides again, so it is refused with the reason.
+//! - Safe methods (`GET`, `HEAD`, `OPTIONS`) go to both sides. A write is
+//!   replayed only on a route with `writes = "rollback"` whose record
+//!   mirrored it to the service: it is sent to the service alone, inside a
+//!   rolled-back transaction as when it was mirrored, and compared with the
+//!   primary's answer *as recorded* (legacy is not asked again: that would
+//!   write there twice). Both answers are then seen as the record keeps them
+//!   (the compared headers and the body, redacted), so a redacted member is
+//!   `[redacted]` on both sides. Any other write is refused with the reason.
 //! - A request recorded cut to the record's bounds, with a body recorded by
 //!   its size only (binary, too large, or naming a redacted field), or
 //!   recorded before requests were kept, is refused with the reason.
@@ -40,17 +46,17 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, header};
 use serde::Serialize;
-use shadow_diff::{Captured, Comparison, Outcome, compare};
+use shadow_diff::{Captured, CapturedBody, Comparison, Outcome, compare};
 use uuid::Uuid;
 
 use super::capture::capture_response;
-use super::exchange::{REDACTED, RecordedBody, RecordedRequest};
+use super::exchange::{REDACTED, RecordedAnswer, RecordedBody, RecordedRequest, record_answer};
 use super::mirror::{SHADOW_HEADER, redact_comparison};
 use super::stats::ShadowStats;
 use super::store::{MismatchRecord, ShadowStore, StoreError};
 use crate::reload::Active;
 use crate::upstream::{Call, ForwardContext};
-use gateway_routing::Target;
+use gateway_routing::{ShadowPolicy, ShadowWrites, Target};
 
 /// How many records one replay takes when no limit is given.
 pub const DEFAULT_LIMIT: u64 = 50;
@@ -266,12 +272,18 @@ pub async fn replay(
             continue;
         };
         let mut replayed = ReplayedRequest::of(&record);
-        match prepare(&record) {
+        match prepare(&record, policy) {
             Err(reason) => replayed.refuse(reason),
             Ok(prepared) => {
                 replayed.notes.clone_from(&prepared.notes);
                 let request_id = Uuid::now_v7().to_string();
-                let answers = send_both(active, &prepared, &request_id, settings).await;
+                let answers = match prepared.write {
+                    false => send_both(active, &prepared, &request_id, settings).await,
+                    true => {
+                        send_rolled_back(active, &record, &prepared, &request_id, policy, settings)
+                            .await
+                    }
+                };
                 replayed.request_id = Some(request_id);
                 match answers {
                     Err(reason) => {
@@ -396,6 +408,8 @@ struct Prepared {
     body: Bytes,
     primary: Target,
     notes: Vec<String>,
+    /// A write, replayed on the service alone in a rolled-back transaction.
+    write: bool,
 }
 
 /// Whether `method` changes nothing on the server (RFC 9110's safe methods that replay).
@@ -404,17 +418,12 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// Turns a record into the request to resend, or says why it cannot be resent.
-fn prepare(record: &MismatchRecord) -> Result<Prepared, String> {
+fn prepare(record: &MismatchRecord, policy: &ShadowPolicy) -> Result<Prepared, String> {
     let Some(request) = &record.request else {
         return Err("recorded by an earlier release, which kept no request".to_owned());
     };
     let method = Method::from_bytes(request.method.as_bytes())
         .map_err(|_| format!("the recorded method {:?} is not a method", request.method))?;
-    if !is_safe(&method) {
-        return Err(format!(
-            "{method} is a write: it would be applied to both sides again; only GET, HEAD and OPTIONS are replayed"
-        ));
-    }
     if request.truncated {
         return Err("the request was cut to the record's size bound when recorded".to_owned());
     }
@@ -423,6 +432,12 @@ fn prepare(record: &MismatchRecord) -> Result<Prepared, String> {
         "service" => Target::Service,
         other => return Err(format!("the recorded primary side {other:?} is unknown")),
     };
+    let write = !is_safe(&method);
+    if write && (policy.writes != ShadowWrites::Rollback || primary != Target::Legacy) {
+        return Err(format!(
+            "{method} is a write: it would be applied again; only GET, HEAD and OPTIONS are replayed, and writes mirrored to the service on a route with `writes = \"rollback\"`"
+        ));
+    }
     let uri: Uri = request
         .path_and_query
         .parse()
@@ -442,6 +457,7 @@ fn prepare(record: &MismatchRecord) -> Result<Prepared, String> {
         body,
         primary,
         notes,
+        write,
     })
 }
 
@@ -524,14 +540,74 @@ impl Prepared {
     }
 }
 
-/// Sends the request to both sides at once; their answers, primary first.
-async fn send_both(
+/// One side's answer as a record keeps it: the status, the compared headers and the body.
+///
+/// # Errors
+///
+/// Why the body cannot be compared: cut, or kept by its size only.
+fn as_recorded(status: u16, answer: &RecordedAnswer) -> Result<Captured, String> {
+    let status = http::StatusCode::from_u16(status)
+        .map_err(|_| format!("the recorded status {status} is not a status"))?;
+    let mut headers = HeaderMap::new();
+    for recorded in &answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(recorded.name.as_str()),
+            HeaderValue::from_str(&recorded.value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let body = match &answer.body {
+        RecordedBody::Json {
+            text,
+            truncated: false,
+        }
+        | RecordedBody::Text {
+            text,
+            truncated: false,
+        } => CapturedBody::Complete(Bytes::from(text.clone())),
+        RecordedBody::TooLarge { limit } => CapturedBody::TooLarge { limit: *limit },
+        _ => {
+            return Err(
+                "the primary's recorded body cannot be compared (cut, binary or redacted)"
+                    .to_owned(),
+            );
+        }
+    };
+    Ok(Captured::new(status, headers, body))
+}
+
+/// Sends a write to the service alone, rolled back, and pairs its answer
+/// with the primary's as recorded; both as the record keeps them.
+async fn send_rolled_back(
     active: &Active,
+    record: &MismatchRecord,
     prepared: &Prepared,
     request_id: &str,
+    policy: &ShadowPolicy,
     settings: &gateway_routing::ShadowSettings,
 ) -> Result<(Captured, Captured), String> {
-    let call = Call {
+    let Some(exchange) = &record.exchange else {
+        return Err("the primary's answer was not recorded (an earlier release)".to_owned());
+    };
+    let primary = as_recorded(record.primary_status, &exchange.primary)?;
+    let mut request = prepared.request();
+    request.extensions_mut().insert(accounts::RollbackWrites);
+    let shadow = send_one(
+        active,
+        Target::Service,
+        request,
+        &call(prepared, request_id),
+        settings,
+    )
+    .await?;
+    let kept = record_answer(&shadow, &policy.compare_headers, &settings.redact);
+    Ok((primary, as_recorded(shadow.status.as_u16(), &kept)?))
+}
+
+/// Where a replayed request goes besides its side.
+fn call(prepared: &Prepared, request_id: &str) -> Call {
+    Call {
         path_and_query: prepared.uri.to_string(),
         context: ForwardContext {
             client_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -539,30 +615,46 @@ async fn send_both(
             request_id: HeaderValue::from_str(request_id)
                 .unwrap_or(HeaderValue::from_static("replay")),
         },
-    };
-    let one = |side: Target| {
-        let call = &call;
-        async move {
-            let sent = tokio::time::timeout(settings.timeout, async {
-                let response = active
-                    .upstreams
-                    .send(side, prepared.request(), call)
-                    .await
-                    .map_err(|err| format!("{side} gave no answer: {err}"))?;
-                capture_response(response, settings.max_body_bytes)
-                    .await
-                    .map_err(|err| format!("{side}'s answer could not be read: {err}"))
-            })
-            .await;
-            sent.unwrap_or_else(|_| {
-                Err(format!(
-                    "{side} did not answer within [shadow] timeout ({:?})",
-                    settings.timeout
-                ))
-            })
-        }
-    };
-    let (primary, shadow) = tokio::join!(one(prepared.primary), one(prepared.primary.other()));
+    }
+}
+
+/// Sends `request` to `side`, bounded by `[shadow] timeout`; its answer.
+async fn send_one(
+    active: &Active,
+    side: Target,
+    request: Request<Body>,
+    call: &Call,
+    settings: &gateway_routing::ShadowSettings,
+) -> Result<Captured, String> {
+    let sent = tokio::time::timeout(settings.timeout, async {
+        let response = active
+            .upstreams
+            .send(side, request, call)
+            .await
+            .map_err(|err| format!("{side} gave no answer: {err}"))?;
+        capture_response(response, settings.max_body_bytes)
+            .await
+            .map_err(|err| format!("{side}'s answer could not be read: {err}"))
+    })
+    .await;
+    sent.unwrap_or_else(|_| {
+        Err(format!(
+            "{side} did not answer within [shadow] timeout ({:?})",
+            settings.timeout
+        ))
+    })
+}
+
+/// Sends the request to both sides at once; their answers, primary first.
+async fn send_both(
+    active: &Active,
+    prepared: &Prepared,
+    request_id: &str,
+    settings: &gateway_routing::ShadowSettings,
+) -> Result<(Captured, Captured), String> {
+    let call = call(prepared, request_id);
+    let side = |side: Target| send_one(active, side, prepared.request(), &call, settings);
+    let (primary, shadow) = tokio::join!(side(prepared.primary), side(prepared.primary.other()));
     Ok((primary?, shadow?))
 }
 

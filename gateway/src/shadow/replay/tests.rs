@@ -34,6 +34,63 @@ fn record(method: &str, body: Option<RecordedBody>) -> MismatchRecord {
     }
 }
 
+/// The shadow policy of a route with `shadow = {shadow}`, legacy serving.
+fn policy(shadow: &str) -> std::sync::Arc<ShadowPolicy> {
+    let source = format!(
+        "[legacy]\nurl = \"http://127.0.0.1:9\"\n\n[[routes]]\nname = \"users\"\nmatch = {{ prefix = \"/\" }}\ntarget = \"legacy\"\nshadow = {shadow}\n"
+    );
+    let table = gateway_routing::RouteTable::parse(&source, std::path::Path::new("routes.toml"))
+        .expect("a valid table");
+    table.routes()[0].shadow().expect("shadowed").clone()
+}
+
+fn prepare(record: &MismatchRecord) -> Result<Prepared, String> {
+    super::prepare(record, &policy("{ to = \"service\" }"))
+}
+
+#[test]
+fn a_write_is_replayed_only_when_the_route_rolls_writes_back_on_the_service() {
+    let rollback = policy("{ to = \"service\", methods = [\"POST\"], writes = \"rollback\" }");
+    let body = RecordedBody::Json {
+        text: r#"{"full_name":"Ada"}"#.into(),
+        truncated: false,
+    };
+    let prepared = super::prepare(&record("POST", Some(body.clone())), &rollback).unwrap();
+    assert!(prepared.write);
+    assert_eq!(prepared.method, Method::POST);
+    // Recorded when the service served (a canary): legacy was written, not rolled back.
+    let mut served = record("POST", Some(body));
+    served.primary_side = "service".into();
+    assert!(
+        super::prepare(&served, &rollback)
+            .unwrap_err()
+            .contains("write")
+    );
+}
+
+#[test]
+fn a_recorded_answer_compares_as_the_record_keeps_it() {
+    use crate::shadow::exchange::RecordedAnswer;
+    let answer = RecordedAnswer {
+        headers: vec![RecordedHeader {
+            name: "content-type".into(),
+            value: "application/json".into(),
+        }],
+        body: RecordedBody::Json {
+            text: r#"{"email":"[redacted]","full_name":"Ada"}"#.into(),
+            truncated: false,
+        },
+    };
+    let captured = as_recorded(201, &answer).unwrap();
+    assert_eq!(captured.status, http::StatusCode::CREATED);
+    assert_eq!(captured.headers["content-type"], "application/json");
+    let cut = RecordedAnswer {
+        body: RecordedBody::Binary { bytes: 3 },
+        ..answer
+    };
+    assert!(as_recorded(200, &cut).is_err());
+}
+
 #[test]
 fn a_safe_request_is_resent_without_its_redacted_headers_and_says_so() {
     let body = RecordedBody::Json {

@@ -317,9 +317,18 @@ mod tests {
         let inside = work.users();
         let grace = user(2, "grace@example.com");
         inside.insert(&grace).await.unwrap();
-        assert_eq!(inside.find_by_id(grace.id()).await.unwrap(), Some(grace.clone()));
-        let err = inside.insert(&user(3, "ADA@example.com")).await.unwrap_err();
-        assert!(matches!(err, RepositoryError::DuplicateEmail), "got {err:?}");
+        assert_eq!(
+            inside.find_by_id(grace.id()).await.unwrap(),
+            Some(grace.clone())
+        );
+        let err = inside
+            .insert(&user(3, "ADA@example.com"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::DuplicateEmail),
+            "got {err:?}"
+        );
         drop(inside);
         work.roll_back().await.unwrap();
         assert_eq!(repo.find_by_id(grace.id()).await.unwrap(), None);
