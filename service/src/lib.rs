@@ -8,7 +8,10 @@
 //! - [`shared`]: the application error family.
 //!
 //! [`build`] is the one wiring path: the gateway calls it to host the
-//! service in-process, and the tests call it too.
+//! service in-process, and the tests call it too. A request carrying the
+//! [`RollbackWrites`] extension runs inside one database transaction that is
+//! always rolled back (the gateway's shadowed writes in `writes = "rollback"`
+//! mode): its answer is real, its writes are not kept.
 
 pub mod api;
 pub mod application;
