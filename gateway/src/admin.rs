@@ -2,7 +2,7 @@
 //!
 //! `/-/healthz` and `/-/readyz` are open (for probes); every other endpoint
 //! (`/-/routes`, `/-/reload`, `/-/metrics`, `/-/shadow…`, including
-//! `POST /-/shadow/routes/{route}/reset`)
+//! `POST /-/shadow/routes/{route}/reset` and `…/replay`)
 //! requires `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>` when a token is set.
 //! The console's pages (`/-/console/`, [`crate::console`]) take the same
 //! token, or the cookie its login form sets.
@@ -31,6 +31,7 @@ use crate::console;
 use crate::overrides::constant_time_eq;
 use crate::reload::{ReloadOutcome, RouteState};
 use crate::shadow::Shadowing;
+use crate::shadow::replay::{self, ReplayOptions, ReplayReport};
 use crate::shadow::results::{MAX_SERIES_MINUTES, minute_series, route_results};
 use crate::shadow::store::MismatchRecord;
 use crate::shadow::summary::{RouteSummary, summarise};
@@ -62,6 +63,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/-/shadow", get(shadow_summaries))
         .route("/-/shadow/routes/{route}", get(shadow_summary))
         .route("/-/shadow/routes/{route}/reset", post(reset_results))
+        .route("/-/shadow/routes/{route}/replay", post(replay_mismatches))
         .route("/-/shadow/routes/{route}/series", get(shadow_series))
         .route("/-/shadow/diffs", get(shadow_diffs))
         .route("/-/shadow/diffs/{id}", get(shadow_diff))
@@ -224,6 +226,57 @@ async fn reset_results(
     recorder.restart(&route, at);
     tracing::info!(route, reset_at = %at, "shadow results reset");
     Ok(Json(json!({ "route": route, "reset_at": at })))
+}
+
+/// Query of `POST /-/shadow/routes/{route}/replay`.
+#[derive(Debug, serde::Deserialize)]
+struct ReplayQuery {
+    since: Option<String>,
+    limit: Option<u64>,
+}
+
+/// `POST /-/shadow/routes/{route}/replay?since=&limit=`: resends the route's
+/// newest recorded mismatches (default 50, at most 500, optionally only
+/// those of the last `since`, e.g. `30m`) to both sides and compares them
+/// with the rules in force ([`crate::shadow::replay`]); not counted as shadow outcomes.
+async fn replay_mismatches(
+    State(state): State<AdminState>,
+    Path(route): Path<String>,
+    query: Result<Query<ReplayQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ReplayReport>, AdminError> {
+    let recorder = state.shadowing.recorder().ok_or(AdminError::NoRecords)?;
+    let Ok(Query(query)) = query else {
+        return Err(AdminError::InvalidQuery(
+            "`since` must be a duration such as 30m, `limit` a number".to_owned(),
+        ));
+    };
+    let limit = query.limit.unwrap_or(replay::DEFAULT_LIMIT);
+    if !(1..=replay::MAX_LIMIT).contains(&limit) {
+        return Err(AdminError::InvalidQuery(format!(
+            "`limit` must be between 1 and {}",
+            replay::MAX_LIMIT
+        )));
+    }
+    let since = match query.since.as_deref().map(humantime::parse_duration) {
+        None => None,
+        Some(Ok(since)) => Some(since),
+        Some(Err(err)) => {
+            return Err(AdminError::InvalidQuery(format!(
+                "`since` is not a duration such as 30m or 2h: {err}"
+            )));
+        }
+    };
+    let active = state.routes.current();
+    let options = ReplayOptions { since, limit };
+    let report = replay::replay(
+        recorder.store(),
+        &active,
+        state.shadowing.stats(),
+        &route,
+        options,
+    )
+    .await?;
+    Ok(Json(report))
 }
 
 /// `GET /-/shadow`: every shadowed route's results and verdict, and what the comparison budget spent.

@@ -339,3 +339,29 @@ pub async fn status(admin_url: Option<String>, config: Option<PathBuf>) -> anyho
     let shadow = crate::status::fetch(&base, "/-/shadow", token).await.ok();
     Ok(crate::status::render(&routes, shadow.as_ref()))
 }
+
+/// `gateway replay`: asks the admin API to replay `route`'s recorded mismatches; the report as text.
+///
+/// # Errors
+///
+/// When the settings cannot be read, or the admin API cannot be reached or refuses.
+pub async fn replay(
+    route: &str,
+    since: Option<std::time::Duration>,
+    limit: Option<u64>,
+    admin_url: Option<String>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<String> {
+    let settings =
+        Settings::read(config.as_deref(), &Overrides::default()).context("loading settings")?;
+    let base = admin_url.unwrap_or_else(|| format!("http://{}", settings.admin_listen));
+    let path = crate::replay::path(route, since, limit);
+    let report = crate::status::call(
+        http::Method::POST,
+        &base,
+        &path,
+        settings.admin_token.as_deref(),
+    )
+    .await?;
+    Ok(crate::replay::render(&report))
+}

@@ -5,10 +5,12 @@
 //! gateway check [FILE]
 //! gateway status [--admin-url URL]
 //! gateway health [--admin-url URL] [--ready]
+//! gateway replay --route NAME [--since DURATION] [--limit N] [--admin-url URL]
 //! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -63,6 +65,26 @@ pub enum Command {
         /// Probe readiness instead of liveness.
         #[arg(long)]
         ready: bool,
+        /// Settings file, to find the admin address when --admin-url is not given.
+        #[arg(long, env = "GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Resend a route's recorded mismatches to both sides now, and report what is fixed.
+    ///
+    /// Only GET, HEAD and OPTIONS are resent; replays are not counted as shadow results.
+    Replay {
+        /// The route whose mismatches to replay.
+        #[arg(long)]
+        route: String,
+        /// Only mismatches recorded in the last DURATION (e.g. 30m, 2h) [default: all kept]
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
+        /// At most N mismatches, newest first (1 to 500) [default: 50]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=500))]
+        limit: Option<u64>,
+        /// The admin API's base URL [default: http://ADMIN_LISTEN of the settings]
+        #[arg(long, env = "GATEWAY_ADMIN_URL")]
+        admin_url: Option<String>,
         /// Settings file, to find the admin address when --admin-url is not given.
         #[arg(long, env = "GATEWAY_CONFIG")]
         config: Option<PathBuf>,
@@ -143,6 +165,23 @@ mod tests {
                 .command,
             Some(Command::Health { ready: true, .. })
         ));
+        let cli = Cli::try_parse_from([
+            "gateway", "replay", "--route", "users", "--since", "90m", "--limit", "20",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Replay { route, since: Some(since), limit: Some(20), .. })
+                if route == "users" && since == Duration::from_secs(5400)
+        ));
+        assert!(Cli::try_parse_from(["gateway", "replay"]).is_err());
+        assert!(
+            Cli::try_parse_from(["gateway", "replay", "--route", "r", "--limit", "0"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["gateway", "replay", "--route", "r", "--since", "soon"]).is_err()
+        );
+
         assert!(Cli::try_parse_from(["gateway", "--listen", "not-an-address"]).is_err());
     }
 }

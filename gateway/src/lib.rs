@@ -18,6 +18,7 @@ pub mod overrides;
 pub mod proxy;
 pub mod readiness;
 pub mod reload;
+pub mod replay;
 pub mod request_id;
 pub mod server;
 pub mod shadow;

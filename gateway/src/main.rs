@@ -1,4 +1,4 @@
-//! `gateway`: serve, check a routes file, or show a running gateway's status.
+//! `gateway`: serve, check a routes file, show a running gateway's status, or replay its mismatches.
 
 use std::process::ExitCode;
 
@@ -49,6 +49,17 @@ fn main() -> ExitCode {
             config,
         }) => runtime(Some(1))
             .and_then(|runtime| runtime.block_on(app::health(admin_url, ready, config)))
+            .map(Some),
+        Some(Command::Replay {
+            route,
+            since,
+            limit,
+            admin_url,
+            config,
+        }) => runtime(None)
+            .and_then(|runtime| {
+                runtime.block_on(app::replay(&route, since, limit, admin_url, config))
+            })
             .map(Some),
     };
     match result {

@@ -36,9 +36,7 @@ use crate::request_id::{REQUEST_ID, request_id};
 use crate::shadow::capture::{TeeBody, buffer_request};
 use crate::shadow::{MirrorJob, Shadowing};
 use crate::telemetry;
-use crate::upstream::{
-    Call, ForwardContext, SideCall, UpstreamError, Upstreams, is_upgrade_request,
-};
+use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
 use gateway_routing::{RequestFacts, ShadowPolicy, Target, normalize_path};
 
 /// The gateway's request handler: cheap to clone, shared by every connection.
@@ -169,10 +167,6 @@ impl Gateway {
         if declared_length(request).is_some_and(|len| len > limit) {
             return Err(GatewayError::BodyTooLarge { limit });
         }
-        let path_and_query = match request.uri().query() {
-            Some(query) => format!("{}?{query}", path.to_uri_path()),
-            None => path.to_uri_path().into_owned(),
-        };
         let host = request
             .headers()
             .get(http::header::HOST)
@@ -201,19 +195,6 @@ impl Gateway {
         {
             target = side;
         }
-        let side_call = |side: Target| {
-            let route = resolution.route?;
-            let rewrite = route.rewrite(side)?;
-            let rewritten = rewrite.path_for(route.matcher(), &path);
-            let path_and_query = match request.uri().query() {
-                Some(query) => format!("{}?{query}", rewritten.to_uri_path()),
-                None => rewritten.to_uri_path().into_owned(),
-            };
-            Some(SideCall {
-                path_and_query,
-                rewrite: rewrite.clone(),
-            })
-        };
         let shadow = resolution
             .route
             .filter(|_| !is_upgrade_request(request.headers()))
@@ -230,16 +211,16 @@ impl Gateway {
                 .map_or("(default)", |r| r.name())
                 .to_owned(),
             target,
-            call: Call {
-                legacy: side_call(Target::Legacy),
-                service: side_call(Target::Service),
-                path_and_query,
-                context: ForwardContext {
+            call: Call::new(
+                resolution.route,
+                &path,
+                request.uri().query(),
+                ForwardContext {
                     client_addr,
                     scheme: "http",
                     request_id: id.clone(),
                 },
-            },
+            ),
             shadow,
         })
     }
@@ -293,7 +274,7 @@ impl Gateway {
             shadowing.count(&plan.route, outcome);
             self.send_primary(&active.upstreams, plan.target, request, &plan.call)
         };
-        if !policy.mirrors(request.method()) {
+        if !policy.mirrors_from(plan.target, request.method()) {
             let outcome = Outcome::Skipped(SkipReason::MethodNotMirrored);
             return unmirrored(outcome, request).await;
         }

@@ -20,6 +20,7 @@ pub mod exchange;
 pub mod headroom;
 pub mod mirror;
 pub mod recorder;
+pub mod replay;
 pub mod results;
 pub mod stats;
 pub mod store;

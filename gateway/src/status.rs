@@ -13,10 +13,24 @@ use serde_json::Value;
 ///
 /// When the admin API cannot be reached, answers with an error, or not with JSON.
 pub async fn fetch(base: &str, path: &str, token: Option<&str>) -> anyhow::Result<Value> {
+    call(http::Method::GET, base, path, token).await
+}
+
+/// Sends `method path` (no body) to the admin API at `base` and parses the JSON answer.
+///
+/// # Errors
+///
+/// When the admin API cannot be reached, answers with an error, or not with JSON.
+pub async fn call(
+    method: http::Method,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+) -> anyhow::Result<Value> {
     let uri: http::Uri = format!("{}{path}", base.trim_end_matches('/'))
         .parse()
         .with_context(|| format!("invalid admin URL {base}"))?;
-    let mut request = http::Request::get(uri.clone());
+    let mut request = http::Request::builder().method(method).uri(uri.clone());
     if let Some(token) = token {
         request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
     }

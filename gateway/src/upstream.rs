@@ -49,7 +49,7 @@ use http::{Request, Response};
 use tracing::Instrument;
 
 use crate::telemetry;
-use gateway_routing::{SideRewrite, Target};
+use gateway_routing::{NormalizedPath, Route, SideRewrite, Target};
 
 pub use accounts::AccountsUpstream;
 pub use legacy::{ClientSettings, ForwardContext, ForwardError, LegacyUpstream};
@@ -90,6 +90,34 @@ pub struct SideCall {
 }
 
 impl Call {
+    /// The call for a request to `path` (normalised) with `query`, matched by
+    /// `route`: each side's rewrite of the route, if it has one, applies.
+    pub fn new(
+        route: Option<&Route>,
+        path: &NormalizedPath,
+        query: Option<&str>,
+        context: ForwardContext,
+    ) -> Self {
+        let with_query = |path: &NormalizedPath| match query {
+            Some(query) => format!("{}?{query}", path.to_uri_path()),
+            None => path.to_uri_path().into_owned(),
+        };
+        let side = |side: Target| {
+            let route = route?;
+            let rewrite = route.rewrite(side)?;
+            Some(SideCall {
+                path_and_query: with_query(&rewrite.path_for(route.matcher(), path)),
+                rewrite: rewrite.clone(),
+            })
+        };
+        Self {
+            path_and_query: with_query(path),
+            legacy: side(Target::Legacy),
+            service: side(Target::Service),
+            context,
+        }
+    }
+
     /// The path and query `target` receives, and its header edits if any.
     fn for_side(&self, target: Target) -> (&str, Option<&SideRewrite>) {
         let side = match target {

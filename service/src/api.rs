@@ -13,7 +13,10 @@ mod formats;
 mod models;
 mod openapi;
 pub mod problem;
+mod rollback;
 mod users;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -22,7 +25,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use serde::{Deserialize, Serialize};
 
-use crate::application::{GetUserById, ListUsers, RegisterUser, UpdateUser};
+use crate::application::{
+    Clock, GetUserById, IdGenerator, ListUsers, RegisterUser, UpdateUser, UserRepository,
+};
+
+pub use rollback::{RollbackWiring, RollbackWrites};
 
 /// The use cases the handlers call; cheap to clone.
 #[derive(Clone)]
@@ -35,6 +42,22 @@ pub struct AppState {
     pub list_users: ListUsers,
     /// `PATCH /v1/accounts/users/{id}` and `POST …/deactivate`.
     pub update_user: UpdateUser,
+}
+
+impl AppState {
+    /// Every use case over `users`, `clock` and `ids`.
+    pub fn wire(
+        users: Arc<dyn UserRepository>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Self {
+        Self {
+            register_user: RegisterUser::new(users.clone(), clock.clone(), ids),
+            get_user: GetUserById::new(users.clone()),
+            list_users: ListUsers::new(users.clone()),
+            update_user: UpdateUser::new(users, clock),
+        }
+    }
 }
 
 /// Limits of the accounts HTTP API.
@@ -53,8 +76,17 @@ impl Default for HttpSettings {
     }
 }
 
-/// Builds the router of the accounts API with its middleware.
-pub fn router(state: AppState, http: &HttpSettings) -> Router {
+/// Builds the router of the accounts API with its middleware; requests
+/// marked [`RollbackWrites`] run in a rolled-back unit of work of `rollback`.
+pub fn router(state: AppState, http: &HttpSettings, rollback: RollbackWiring) -> Router {
+    routes(state, http).layer(axum::middleware::from_fn_with_state(
+        rollback,
+        rollback::rolled_back,
+    ))
+}
+
+/// The routes with their middleware, over `state`.
+fn routes(state: AppState, http: &HttpSettings) -> Router {
     Router::new()
         .route(
             "/v1/accounts/users",

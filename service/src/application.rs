@@ -18,7 +18,8 @@ pub use dto::{UserDto, UserPage};
 pub use get_user::{GetUserById, GetUserError};
 pub use list_users::{ListUsers, ListUsersError, ListUsersQuery};
 pub use ports::{
-    Clock, IdGenerator, RepositoryError, SystemClock, UserRepository, UuidV7Generator,
+    Clock, IdGenerator, RepositoryError, SystemClock, UnitOfWork, UserRepository, UuidV7Generator,
+    Work,
 };
 pub use register_user::{RegisterUser, RegisterUserCommand, RegisterUserError};
 pub use update_user::{UpdateUser, UpdateUserCommand, UpdateUserError};

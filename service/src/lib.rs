@@ -8,7 +8,10 @@
 //! - [`shared`]: the application error family.
 //!
 //! [`build`] is the one wiring path: the gateway calls it to host the
-//! service in-process, and the tests call it too.
+//! service in-process, and the tests call it too. A request carrying the
+//! [`RollbackWrites`] extension runs inside one database transaction that is
+//! always rolled back (the gateway's shadowed writes in `writes = "rollback"`
+//! mode): its answer is real, its writes are not kept.
 
 pub mod api;
 pub mod application;
@@ -26,14 +29,12 @@ use std::sync::Arc;
 use axum::Router;
 use sea_orm::DatabaseConnection;
 
-use crate::api::AppState;
-use crate::application::{
-    GetUserById, ListUsers, RegisterUser, SystemClock, UpdateUser, UserRepository, UuidV7Generator,
-};
-use crate::infrastructure::persistence::SeaOrmUserRepository;
+use crate::api::{AppState, RollbackWiring};
+use crate::application::{Clock, IdGenerator, SystemClock, UserRepository, UuidV7Generator};
+use crate::infrastructure::persistence::{SeaOrmUnitOfWork, SeaOrmUserRepository};
 
-pub use crate::api::HttpSettings;
 pub use crate::api::problem::{PROBLEM_JSON, Problem};
+pub use crate::api::{HttpSettings, RollbackWrites};
 pub use crate::infrastructure::availability::{Availability, DatabaseState};
 pub use crate::infrastructure::database::DatabaseUnavailable;
 pub use crate::infrastructure::database::{
@@ -143,15 +144,20 @@ pub async fn build(settings: &Settings) -> Result<Accounts, ConnectError> {
         database.clone(),
         availability.clone(),
     ));
-    let clock = Arc::new(SystemClock);
-    let state = AppState {
-        register_user: RegisterUser::new(users.clone(), clock.clone(), Arc::new(UuidV7Generator)),
-        get_user: GetUserById::new(users.clone()),
-        list_users: ListUsers::new(users.clone()),
-        update_user: UpdateUser::new(users, clock),
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Generator);
+    let rollback = RollbackWiring {
+        units: Arc::new(SeaOrmUnitOfWork::new(
+            database.clone(),
+            availability.clone(),
+        )),
+        clock: clock.clone(),
+        ids: ids.clone(),
+        http: settings.http.clone(),
     };
+    let state = AppState::wire(users, clock, ids);
     Ok(Accounts {
-        router: api::router(state, &settings.http),
+        router: api::router(state, &settings.http, rollback),
         database,
         availability,
         max_connections: settings.database.max_connections,

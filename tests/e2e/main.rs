@@ -23,5 +23,7 @@ mod operations;
 mod outage;
 mod paths;
 mod reload;
+mod replay;
+mod rollback;
 mod shadow;
 mod shutdown;

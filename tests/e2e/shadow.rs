@@ -164,7 +164,7 @@ async fn a_route_whose_sides_differ_in_one_field_shows_exactly_that_field() {
         )
         .await;
     assert_eq!(full.status, StatusCode::OK);
-    // The record in full is the listed one plus the request and both answers, redacted.
+    // The record in full is the listed one plus the request, its body and both answers, redacted.
     let mut full = full.json();
     let request = full
         .as_object_mut()
@@ -174,6 +174,15 @@ async fn a_route_whose_sides_differ_in_one_field_shows_exactly_that_field() {
         .as_object_mut()
         .and_then(|f| f.remove("exchange"))
         .expect("both answers");
+    let request_body = full
+        .as_object_mut()
+        .and_then(|f| f.remove("request_body"))
+        .expect("the request's body");
+    assert_eq!(
+        request_body,
+        serde_json::json!({"kind": "text", "text": "", "truncated": false}),
+        "a GET's empty body"
+    );
     assert_eq!(&full, record);
     assert_eq!(request["method"], "GET", "{request}");
     assert_eq!(request["path_and_query"], path, "{request}");

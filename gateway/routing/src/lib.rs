@@ -47,7 +47,9 @@
 //! segments, `?`, `#` or `%`.
 //!
 //! A route's `shadow` table mirrors its requests to the other side and
-//! compares the answers; `require` says what the comparisons must show
+//! compares the answers (its `writes = "rollback"`, only with `to =
+//! "service"`, has the service roll back a mirrored write: [`ShadowWrites`]);
+//! `require` says what the comparisons must show
 //! before the route is ready to flip; `[shadow]` holds the limits every
 //! mirror shares (see the README); `canary` sends a sticky share of the
 //! route's requests to the other side ([`CanaryPolicy`]). Any unknown key is
@@ -119,6 +121,6 @@ pub use matcher::{Matcher, Segment};
 pub use path::{NormalizedPath, normalize_path};
 pub use rewrite::{Rewrites, SideRewrite};
 pub use route::Route;
-pub use shadowing::{FlipRequirement, ShadowPolicy, ShadowSettings};
+pub use shadowing::{FlipRequirement, ShadowPolicy, ShadowSettings, ShadowWrites};
 pub use table::{Resolution, RouteTable, RouteTableSummary};
 pub use target::Target;

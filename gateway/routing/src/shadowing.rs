@@ -118,6 +118,20 @@ pub struct ShadowPolicy {
     pub naive_timezone: Option<String>,
     /// Whether numbers written as strings equal the numbers, for display.
     pub numeric_strings: bool,
+    /// What becomes of a mirrored write.
+    pub writes: ShadowWrites,
+}
+
+/// What becomes of a mirrored write (`shadow.writes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShadowWrites {
+    /// `"apply"`, the default: the mirrored side performs it for real (a mirrored `POST` writes twice).
+    #[default]
+    Apply,
+    /// `"rollback"`: the in-process service runs it inside one database
+    /// transaction that is always rolled back; only with `to = "service"`.
+    Rollback,
 }
 
 fn method_names<S: serde::Serializer>(
@@ -131,6 +145,17 @@ impl ShadowPolicy {
     /// Whether requests with `method` are mirrored.
     pub fn mirrors(&self, method: &Method) -> bool {
         self.methods.contains(method)
+    }
+
+    /// Whether a request with `method` that `primary` serves is mirrored:
+    /// as [`mirrors`](Self::mirrors), except that with `writes = "rollback"`
+    /// a write is never mirrored to legacy (a canary or an override sent it
+    /// to the service), since only the service's writes can be rolled back.
+    pub fn mirrors_from(&self, primary: Target, method: &Method) -> bool {
+        self.mirrors(method)
+            && (self.writes == ShadowWrites::Apply
+                || primary.other() == Target::Service
+                || is_safe(method))
     }
 
     /// A stable hash of what decides a comparison's outcome (the rules and
@@ -363,6 +388,27 @@ pub(crate) fn shadow_policy(
         index,
         problems,
     );
+    let writes = match spec.writes.as_ref().map(|w| (w, w.get_ref().as_str())) {
+        None | Some((_, "apply")) => ShadowWrites::Apply,
+        Some((w, "rollback")) => {
+            if to != Target::Service {
+                problems.push(index.problem(
+                    w.span().start,
+                    "`writes = \"rollback\"` needs the in-process service as the mirrored side (`to = \"service\"`): the gateway cannot roll back legacy's writes",
+                ));
+            }
+            ShadowWrites::Rollback
+        }
+        Some((w, other)) => {
+            problems.push(index.problem(
+                w.span().start,
+                format!(
+                    "invalid `writes` {other:?}: use \"apply\" (the mirrored side writes for real) or \"rollback\" (the service's writes are rolled back)"
+                ),
+            ));
+            ShadowWrites::Apply
+        }
+    };
     if problems.len() > before {
         return None;
     }
@@ -401,6 +447,7 @@ pub(crate) fn shadow_policy(
             Timestamps::Strict => None,
         },
         numeric_strings: formats.numeric_strings,
+        writes,
     })
 }
 

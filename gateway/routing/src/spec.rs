@@ -173,6 +173,8 @@ pub(crate) struct ShadowSpec {
     pub(crate) naive_timezone: Option<Spanned<String>>,
     /// Whether a string holding a JSON number equals that number.
     pub(crate) numeric_strings: Option<Spanned<bool>>,
+    /// `"apply"` (default) or `"rollback"`: whether a mirrored write is kept.
+    pub(crate) writes: Option<Spanned<String>>,
 }
 
 /// A route's `require` table.

@@ -36,9 +36,23 @@ pub enum AdminError {
     /// A dependency readiness requires is not usable (the reason).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// The route has no shadow rules in force (a replay needs them).
+    #[error("{0}")]
+    NotShadowed(String),
     /// A reload found the file invalid, or its flip not earned.
     #[error("the file was rejected; the previous table stays in force")]
     ReloadRefused(#[source] ReloadError),
+}
+
+impl From<crate::shadow::replay::ReplayError> for AdminError {
+    fn from(err: crate::shadow::replay::ReplayError) -> Self {
+        use crate::shadow::replay::ReplayError;
+        match err {
+            ReplayError::NoRoute(_) => Self::NotFound(err.to_string()),
+            ReplayError::NotShadowed(_) => Self::NotShadowed(err.to_string()),
+            ReplayError::Store(err) => Self::RecordsUnavailable(err),
+        }
+    }
 }
 
 impl From<StoreError> for AdminError {
@@ -61,6 +75,9 @@ impl IntoResponse for AdminError {
                 "Invalid request",
             ),
             Self::NoRecords => Problem::new(StatusCode::NOT_FOUND, "no-records", "No records"),
+            Self::NotShadowed(_) => {
+                Problem::new(StatusCode::CONFLICT, "not-shadowed", "Route not shadowed")
+            }
             Self::RecordsUnavailable(err) => {
                 tracing::warn!(error = %crate::telemetry::ErrorChain(err), "shadow records unavailable");
                 Problem::new(
@@ -128,6 +145,11 @@ mod tests {
                 "validation-failed",
             ),
             (AdminError::NoRecords, 404, "no-records"),
+            (
+                AdminError::NotShadowed("route \"r\" is not shadowed".into()),
+                409,
+                "not-shadowed",
+            ),
             (AdminError::Draining, 503, "draining"),
             (
                 AdminError::ReloadRefused(ReloadError::Gated {

@@ -41,6 +41,8 @@ pub(crate) mod mismatch {
         pub(crate) request: Option<String>,
         /// Both answers, as JSON ([`crate::shadow::exchange::RecordedExchange`]); `NULL` in older records.
         pub(crate) exchange: Option<String>,
+        /// The request's body, as JSON ([`crate::shadow::exchange::RecordedBody`]); `NULL` in older records.
+        pub(crate) request_body: Option<String>,
     }
 
     /// No relations.

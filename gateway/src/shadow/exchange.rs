@@ -1,12 +1,13 @@
 //! What a mismatch record keeps of the exchange: the request that produced
 //! it and both answers, redacted and bounded.
 //!
-//! The console's diff view shows them, and a replay can resend the request:
-//! method, normalised path and query, headers. Nothing a `[shadow] redact`
+//! The console's diff view shows them, and a replay ([`super::replay`]) can
+//! resend the request: method, normalised path and query, headers, and its
+//! body (recorded as answers' bodies are). Nothing a `[shadow] redact`
 //! name covers is kept: header values and query parameters of those names,
 //! JSON members of those names (at any depth), and non-JSON bodies that
 //! mention one, are replaced by [`REDACTED`] before anything is stored.
-//! Every part has a size bound, so a record costs at most about 60 KiB
+//! Every part has a size bound, so a record costs at most about 76 KiB
 //! (bodies [`MAX_BODY_BYTES`] each, the request [`MAX_TARGET_BYTES`] +
 //! [`MAX_HEADER_BYTES`], the differences the comparison's own caps); a
 //! typical JSON record is 1 to 3 KiB.

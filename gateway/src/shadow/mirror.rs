@@ -19,13 +19,13 @@ use tracing::Instrument;
 
 use super::budget::{BudgetReport, ComparisonBudget, Reservation, metered};
 use super::capture::capture_response;
-use super::exchange::{RecordedExchange, record_answer, record_request};
+use super::exchange::{RecordedExchange, record_answer, record_body, record_request};
 use super::headroom::Headroom;
 use super::recorder::Recorder;
 use super::stats::ShadowStats;
 use super::store::MismatchRecord;
 use crate::upstream::{Call, Upstreams};
-use gateway_routing::{ShadowPolicy, Target};
+use gateway_routing::{ShadowPolicy, ShadowWrites, Target};
 
 /// The header that marks a mirrored request, so either side can suppress side effects.
 pub const SHADOW_HEADER: &str = "x-gateway-shadow";
@@ -202,7 +202,7 @@ impl Shadowing {
         }
         let noise = self.stats.noise(&job.route);
         let mut comparison = compare(&primary, &shadow, &job.policy.rules, Some(&noise));
-        redact(&mut comparison, &job.redact);
+        redact_comparison(&mut comparison, &job.redact);
         self.stats
             .latencies(&job.route, job.primary_latency, shadow_latency);
         metrics::histogram!(crate::metrics::SHADOW_SIDE_DURATION_SECONDS, "route" => job.route.clone(), "side" => "primary")
@@ -279,6 +279,10 @@ impl Shadowing {
                     primary: record_answer(primary, &job.policy.compare_headers, &job.redact),
                     shadow: record_answer(shadow, &job.policy.compare_headers, &job.redact),
                 }),
+                request_body: Some(record_body(
+                    &CapturedBody::Complete(job.body.clone()),
+                    &job.redact,
+                )),
             });
         }
     }
@@ -324,7 +328,9 @@ async fn gather(
     Ok((primary, shadow, shadow_latency, second))
 }
 
-/// A copy of the client's request, marked as a mirror.
+/// A copy of the client's request, marked as a mirror; with `writes =
+/// "rollback"` (validated: the service is the mirrored side), marked so the
+/// service rolls back whatever it writes.
 fn mirrored_request(job: &MirrorJob) -> Request<Body> {
     let mut request = Request::new(Body::from(job.body.clone()));
     *request.method_mut() = job.method.clone();
@@ -334,13 +340,16 @@ fn mirrored_request(job: &MirrorJob) -> Request<Body> {
     request
         .headers_mut()
         .insert(SHADOW_HEADER, HeaderValue::from_static("1"));
+    if job.policy.writes == ShadowWrites::Rollback {
+        request.extensions_mut().insert(accounts::RollbackWrites);
+    }
     request
 }
 
 const REDACTED: &str = "\"[redacted]\"";
 
 /// Replaces the values of differences at redacted names.
-fn redact(comparison: &mut Comparison, names: &[String]) {
+pub(super) fn redact_comparison(comparison: &mut Comparison, names: &[String]) {
     if names.is_empty() {
         return;
     }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::entity::{earned_share, mismatch, outcome_bucket, reset, rule_epoch};
-use super::exchange::{RecordedExchange, RecordedRequest};
+use super::exchange::{RecordedBody, RecordedExchange, RecordedRequest};
 
 /// The shadow tables could not be read or written; the database's error is the source.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +95,10 @@ pub struct MismatchRecord {
     /// Both answers as compared, redacted and bounded; `None` as for `request`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exchange: Option<RecordedExchange>,
+    /// The request's body, redacted and bounded (what a replay resends);
+    /// `None` as for `request`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<RecordedBody>,
 }
 
 /// A record's columns but the request and the exchange: what lists read.
@@ -176,6 +180,10 @@ impl ShadowStore {
                 .and_then(|v| serde_json::to_string(v).ok())),
             exchange: Set(r
                 .exchange
+                .as_ref()
+                .and_then(|v| serde_json::to_string(v).ok())),
+            request_body: Set(r
+                .request_body
                 .as_ref()
                 .and_then(|v| serde_json::to_string(v).ok())),
         });
@@ -429,7 +437,7 @@ impl ShadowStore {
             .collect())
     }
 
-    /// One record in full, with its request and exchange.
+    /// One record in full, with its request, its body and the exchange.
     ///
     /// # Errors
     ///
@@ -444,10 +452,14 @@ impl ShadowStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let (request, exchange): (Option<String>, Option<String>) =
+        let (request, exchange, body): (Option<String>, Option<String>, Option<String>) =
             mismatch::Entity::find_by_id(id)
                 .select_only()
-                .columns([mismatch::Column::Request, mismatch::Column::Exchange])
+                .columns([
+                    mismatch::Column::Request,
+                    mismatch::Column::Exchange,
+                    mismatch::Column::RequestBody,
+                ])
                 .into_tuple()
                 .one(&self.db)
                 .await?
@@ -456,6 +468,7 @@ impl ShadowStore {
         // A record written by an older or newer release may not parse: it is shown without them.
         record.request = request.and_then(|text| serde_json::from_str(&text).ok());
         record.exchange = exchange.and_then(|text| serde_json::from_str(&text).ok());
+        record.request_body = body.and_then(|text| serde_json::from_str(&text).ok());
         Ok(Some(record))
     }
 
@@ -551,6 +564,33 @@ impl ShadowStore {
     }
 }
 
+#[cfg(test)]
+impl MismatchRecord {
+    /// A `GET /v1/accounts/users/7` mismatch of `route` with `differences`,
+    /// legacy primary, as an earlier release recorded it (no request, no answers).
+    pub(crate) fn for_test(route: &str, differences: serde_json::Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            route: route.to_owned(),
+            template: "pattern /v1/accounts/users/{id}".into(),
+            method: "GET".into(),
+            path: "/v1/accounts/users/7".into(),
+            request_id: "req-1".into(),
+            recorded_at: super::recorder::now(),
+            outcome: "mismatch".into(),
+            primary_side: "legacy".into(),
+            primary_status: 200,
+            shadow_status: 200,
+            primary_latency_ms: 1.5,
+            shadow_latency_ms: 2.5,
+            differences,
+            request: None,
+            exchange: None,
+            request_body: None,
+        }
+    }
+}
+
 fn to_record(row: RecordRow) -> MismatchRecord {
     MismatchRecord {
         id: row.id,
@@ -569,6 +609,7 @@ fn to_record(row: RecordRow) -> MismatchRecord {
         differences: serde_json::from_str(&row.differences).unwrap_or(serde_json::Value::Null),
         request: None,
         exchange: None,
+        request_body: None,
     }
 }
 

@@ -237,21 +237,7 @@ mod tests {
     fn record(n: u128, differences: serde_json::Value) -> MismatchRecord {
         MismatchRecord {
             id: uuid::Uuid::from_u128(n),
-            route: "r".into(),
-            template: "t".into(),
-            method: "GET".into(),
-            path: "/".into(),
-            request_id: "x".into(),
-            recorded_at: chrono::Utc::now(),
-            outcome: "mismatch".into(),
-            primary_side: "legacy".into(),
-            primary_status: 200,
-            shadow_status: 200,
-            primary_latency_ms: 1.0,
-            shadow_latency_ms: 1.0,
-            differences,
-            request: None,
-            exchange: None,
+            ..MismatchRecord::for_test("r", differences)
         }
     }
 

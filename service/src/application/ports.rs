@@ -1,5 +1,7 @@
 //! Ports: capabilities the use cases need and the infrastructure provides.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
@@ -58,6 +60,42 @@ pub trait UserRepository: Send + Sync {
     /// [`RepositoryError::NotFound`] when the user does not exist,
     /// [`RepositoryError::Unavailable`] for anything else.
     async fn update(&self, user: &User) -> Result<(), RepositoryError>;
+}
+
+/// A request-scoped unit of work: the repositories one request uses, over
+/// one transaction of the store.
+///
+/// The use cases take their repositories from a unit of work when a request
+/// asks that its writes not persist (a shadowed write, compared but never
+/// kept): everything done through [`Work::users`] is undone by
+/// [`Work::roll_back`], and MUST be invisible to every other unit of work
+/// and request meanwhile (the store's transaction isolation), while the
+/// store's constraints (the email's uniqueness) apply inside it as they do
+/// outside.
+#[async_trait]
+pub trait UnitOfWork: Send + Sync {
+    /// Begins a unit of work whose writes are always undone.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`] when the store cannot begin one.
+    async fn begin_rolled_back(&self) -> Result<Box<dyn Work>, RepositoryError>;
+}
+
+/// One unit of work, begun by [`UnitOfWork::begin_rolled_back`].
+#[async_trait]
+pub trait Work: Send + Sync {
+    /// The users, as seen and written inside this unit of work.
+    fn users(&self) -> Arc<dyn UserRepository>;
+
+    /// Ends the unit of work, undoing every write made through it.
+    ///
+    /// Dropping a unit of work without calling this undoes its writes too.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`] when the store reports a failure (its writes are not kept either way).
+    async fn roll_back(self: Box<Self>) -> Result<(), RepositoryError>;
 }
 
 /// The source of "now" for use cases, so tests can control time.

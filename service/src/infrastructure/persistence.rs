@@ -7,4 +7,4 @@
 pub(crate) mod entity;
 mod user_repository;
 
-pub(crate) use user_repository::SeaOrmUserRepository;
+pub(crate) use user_repository::{SeaOrmUnitOfWork, SeaOrmUserRepository};

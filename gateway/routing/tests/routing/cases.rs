@@ -155,6 +155,20 @@ fn reports_each_problem_at_its_position() {
         ),
         (
             root_route(&[
+                "target = \"service\"",
+                "shadow = { to = \"legacy\", methods = [\"POST\"], writes = \"rollback\" }",
+            ]),
+            "7:56: `writes = \"rollback\"` needs the in-process service as the mirrored side (`to = \"service\"`): the gateway cannot roll back legacy's writes",
+        ),
+        (
+            root_route(&[
+                "target = \"legacy\"",
+                "shadow = { to = \"service\", writes = \"discard\" }",
+            ]),
+            "7:37: invalid `writes` \"discard\": use \"apply\" (the mirrored side writes for real) or \"rollback\" (the service's writes are rolled back)",
+        ),
+        (
+            root_route(&[
                 "target = \"legacy\"",
                 "require = { match_rate = 1.5, min_samples = 0 }",
             ]),

@@ -244,3 +244,23 @@ fn timestamps_compare_as_instants_in_utc_unless_the_route_says_otherwise() {
     assert_eq!(distinct_formats.len(), 4);
     assert_eq!(distinct_prints.len(), 4);
 }
+
+#[test]
+fn rolled_back_writes_are_mirrored_only_to_the_service() {
+    use gateway_routing::{ShadowWrites, Target};
+    use http::Method;
+
+    let applied = shadowed("{ to = \"service\", methods = [\"GET\", \"POST\"] }");
+    assert_eq!(applied.writes, ShadowWrites::Apply);
+    let rollback =
+        shadowed("{ to = \"service\", methods = [\"GET\", \"POST\"], writes = \"rollback\" }");
+    assert_eq!(rollback.writes, ShadowWrites::Rollback);
+    // Legacy serves: the write is mirrored to the service, rolled back there.
+    assert!(rollback.mirrors_from(Target::Legacy, &Method::POST));
+    // A canary sent it to the service: legacy's write could not be undone.
+    assert!(!rollback.mirrors_from(Target::Service, &Method::POST));
+    assert!(rollback.mirrors_from(Target::Service, &Method::GET));
+    // Today's explicit opt-in is unchanged.
+    assert!(applied.mirrors_from(Target::Service, &Method::POST));
+    assert!(!rollback.mirrors_from(Target::Legacy, &Method::DELETE));
+}

@@ -276,31 +276,25 @@ fn record(route: &str, request: Option<RecordedRequest>) -> MismatchRecord {
         },
     };
     MismatchRecord {
-        id: Uuid::now_v7(),
-        route: route.to_owned(),
-        template: "pattern /v1/accounts/users/{id}".into(),
-        method: "GET".into(),
-        path: "/v1/accounts/users/7".into(),
-        request_id: "req-1".into(),
-        recorded_at: crate::shadow::recorder::now(),
-        outcome: "mismatch".into(),
-        primary_side: "legacy".into(),
-        primary_status: 200,
-        shadow_status: 200,
-        primary_latency_ms: 1.5,
-        shadow_latency_ms: 2.5,
-        differences: serde_json::json!({"differences": [{"path": "/full_name"}]}),
         exchange: request.as_ref().map(|_| RecordedExchange {
             primary: answer("Ada King"),
             shadow: answer("Ada Lovelace"),
         }),
+        request_body: request.as_ref().map(|_| RecordedBody::Json {
+            text: r#"{"query":"[redacted]"}"#.into(),
+            truncated: false,
+        }),
         request,
+        ..MismatchRecord::for_test(
+            route,
+            serde_json::json!({"differences": [{"path": "/full_name"}]}),
+        )
     }
 }
 
 #[rstest]
 #[tokio::test]
-async fn a_record_keeps_its_request_and_answers_and_lists_leave_them_out(
+async fn a_record_keeps_its_request_its_body_and_answers_and_lists_leave_them_out(
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
     use crate::shadow::exchange::RecordedHeader;
@@ -328,7 +322,7 @@ async fn a_record_keeps_its_request_and_answers_and_lists_leave_them_out(
     assert!(
         listed
             .iter()
-            .all(|r| r.request.is_none() && r.exchange.is_none())
+            .all(|r| r.request.is_none() && r.exchange.is_none() && r.request_body.is_none())
     );
     assert_eq!(listed[1].differences, full.differences);
 }

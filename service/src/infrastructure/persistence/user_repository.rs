@@ -1,34 +1,42 @@
 //! [`UserRepository`] backed by SeaORM (SQLite or PostgreSQL).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    TransactionTrait,
 };
 
-use crate::application::{RepositoryError, UserRepository};
+use crate::application::{RepositoryError, UnitOfWork, UserRepository, Work};
 use crate::domain::{Email, FullName, User, UserId};
 use crate::infrastructure::availability::Availability;
 
 use super::entity::user;
 
-/// The users store over a SeaORM connection pool.
+/// The users store over a SeaORM connection pool, or over one transaction of it.
 ///
 /// Every query first asks [`Availability`]: while the database is known to
 /// be unreachable (or the host holds the service) it is refused at once; a
 /// storage error makes the database suspect.
 #[derive(Clone)]
-pub(crate) struct SeaOrmUserRepository {
-    db: DatabaseConnection,
+pub(crate) struct SeaOrmUserRepository<C = DatabaseConnection> {
+    db: Arc<C>,
     availability: Availability,
 }
 
 impl SeaOrmUserRepository {
     /// Wraps a connection pool, watched by `availability`.
     pub(crate) fn new(db: DatabaseConnection, availability: Availability) -> Self {
-        Self { db, availability }
+        Self {
+            db: Arc::new(db),
+            availability,
+        }
     }
+}
 
+impl<C> SeaOrmUserRepository<C> {
     /// `Ok` when the database may be queried now.
     fn available(&self) -> Result<(), RepositoryError> {
         self.availability
@@ -38,9 +46,73 @@ impl SeaOrmUserRepository {
 
     /// A storage error: the port's error, and the database becomes suspect.
     fn unavailable(&self, err: DbErr) -> RepositoryError {
-        self.availability.suspect();
-        RepositoryError::Unavailable(Box::new(err))
+        unavailable(&self.availability, err)
     }
+}
+
+/// [`UnitOfWork`] over a SeaORM connection pool: one database transaction per unit.
+#[derive(Clone)]
+pub(crate) struct SeaOrmUnitOfWork {
+    db: DatabaseConnection,
+    availability: Availability,
+}
+
+impl SeaOrmUnitOfWork {
+    /// Wraps a connection pool, watched by `availability`.
+    pub(crate) fn new(db: DatabaseConnection, availability: Availability) -> Self {
+        Self { db, availability }
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for SeaOrmUnitOfWork {
+    async fn begin_rolled_back(&self) -> Result<Box<dyn Work>, RepositoryError> {
+        self.availability
+            .check()
+            .map_err(|refused| RepositoryError::Unavailable(Box::new(refused)))?;
+        let transaction = self
+            .db
+            .begin()
+            .await
+            .map_err(|err| unavailable(&self.availability, err))?;
+        Ok(Box::new(SeaOrmWork {
+            transaction: Arc::new(transaction),
+            availability: self.availability.clone(),
+        }))
+    }
+}
+
+/// One transaction, always rolled back.
+struct SeaOrmWork {
+    transaction: Arc<DatabaseTransaction>,
+    availability: Availability,
+}
+
+#[async_trait]
+impl Work for SeaOrmWork {
+    fn users(&self) -> Arc<dyn UserRepository> {
+        Arc::new(SeaOrmUserRepository {
+            db: self.transaction.clone(),
+            availability: self.availability.clone(),
+        })
+    }
+
+    async fn roll_back(self: Box<Self>) -> Result<(), RepositoryError> {
+        match Arc::try_unwrap(self.transaction) {
+            Ok(transaction) => transaction
+                .rollback()
+                .await
+                .map_err(|err| unavailable(&self.availability, err)),
+            // A repository outlived the request: the last one dropped rolls back.
+            Err(_shared) => Ok(()),
+        }
+    }
+}
+
+/// A storage error: the port's error, and the database becomes suspect.
+fn unavailable(availability: &Availability, err: DbErr) -> RepositoryError {
+    availability.suspect();
+    RepositoryError::Unavailable(Box::new(err))
 }
 
 /// Turns a row back into a domain value, re-checking the domain's rules.
@@ -62,7 +134,7 @@ fn to_domain(row: user::Model) -> Result<User, RepositoryError> {
 }
 
 #[async_trait]
-impl UserRepository for SeaOrmUserRepository {
+impl<C: ConnectionTrait + Send + Sync + 'static> UserRepository for SeaOrmUserRepository<C> {
     async fn insert(&self, user: &User) -> Result<(), RepositoryError> {
         self.available()?;
         let row = user::ActiveModel {
@@ -75,7 +147,7 @@ impl UserRepository for SeaOrmUserRepository {
             updated_at: Set(user.updated_at()),
         };
         match user::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&*self.db)
             .await
         {
             Ok(_) => Ok(()),
@@ -91,7 +163,7 @@ impl UserRepository for SeaOrmUserRepository {
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         self.available()?;
         let row = user::Entity::find_by_id(id.as_uuid())
-            .one(&self.db)
+            .one(&*self.db)
             .await
             .map_err(|err| self.unavailable(err))?;
         row.map(to_domain).transpose()
@@ -106,7 +178,7 @@ impl UserRepository for SeaOrmUserRepository {
             query = query.filter(user::Column::Id.gt(after.as_uuid()));
         }
         let rows = query
-            .all(&self.db)
+            .all(&*self.db)
             .await
             .map_err(|err| self.unavailable(err))?;
         rows.into_iter().map(to_domain).collect()
@@ -121,7 +193,7 @@ impl UserRepository for SeaOrmUserRepository {
             updated_at: Set(user.updated_at()),
             ..Default::default()
         };
-        match row.update(&self.db).await {
+        match row.update(&*self.db).await {
             Ok(_) => Ok(()),
             Err(DbErr::RecordNotUpdated) => Err(RepositoryError::NotFound),
             Err(err) => Err(self.unavailable(err)),
@@ -278,5 +350,37 @@ mod tests {
             matches!(err, RepositoryError::Unavailable(_)),
             "got {err:?}"
         );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn a_rolled_back_unit_of_work_sees_its_writes_and_keeps_none(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((repo, _db)) = repository(backend).await else {
+            return;
+        };
+        repo.insert(&user(1, "ada@example.com")).await.unwrap();
+        let units = SeaOrmUnitOfWork::new((*repo.db).clone(), Availability::default());
+        let work = units.begin_rolled_back().await.unwrap();
+        let inside = work.users();
+        let grace = user(2, "grace@example.com");
+        inside.insert(&grace).await.unwrap();
+        assert_eq!(
+            inside.find_by_id(grace.id()).await.unwrap(),
+            Some(grace.clone())
+        );
+        let err = inside
+            .insert(&user(3, "ADA@example.com"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RepositoryError::DuplicateEmail),
+            "got {err:?}"
+        );
+        drop(inside);
+        work.roll_back().await.unwrap();
+        assert_eq!(repo.find_by_id(grace.id()).await.unwrap(), None);
+        assert_eq!(repo.list(None, 10).await.unwrap().len(), 1);
     }
 }
