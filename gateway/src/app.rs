@@ -87,7 +87,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     .context("connecting to the database for shadow records")?;
     let records = &settings.shadow_records;
     let (recorder, recorder_task) = Recorder::spawn(
-        ShadowStore::new(store_db),
+        ShadowStore::new(store_db).with_seal_key(records.seal_key()?.map(Arc::new)),
         records.queue,
         Retention {
             max_records: records.max_records,

@@ -73,6 +73,37 @@ pub struct ShadowRecordSettings {
     pub max_age_secs: u64,
     /// Outcome counts (per route and minute) older than this many seconds are deleted.
     pub counts_max_age_secs: u64,
+    /// The key sealing what redaction changed in a recorded request, so a
+    /// replay resends it as received (32 bytes, hex or base64); none: not kept.
+    pub seal_key: Option<Secret>,
+}
+
+/// A secret setting: its value is never shown in debug output.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl ShadowRecordSettings {
+    /// [`ShadowRecordSettings::seal_key`], parsed.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError::Invalid`] naming the variable when it is not a key.
+    pub fn seal_key(&self) -> Result<Option<crate::shadow::seal::SealKey>, SettingsError> {
+        self.seal_key
+            .as_ref()
+            .map(|Secret(text)| crate::shadow::seal::SealKey::parse(text))
+            .transpose()
+            .map_err(|err| {
+                SettingsError::Invalid(format!("{err} (GATEWAY_SHADOW_RECORDS__SEAL_KEY)"))
+            })
+    }
 }
 
 impl Default for ShadowRecordSettings {
@@ -82,6 +113,7 @@ impl Default for ShadowRecordSettings {
             max_records: 100_000,
             max_age_secs: 7 * 24 * 3600,
             counts_max_age_secs: 30 * 24 * 3600,
+            seal_key: None,
         }
     }
 }
@@ -297,6 +329,7 @@ impl Settings {
         if let Some(token) = &settings.admin_token {
             check_admin_token(token)?;
         }
+        settings.shadow_records.seal_key()?;
         if !settings.admin_listen.ip().is_loopback() && settings.admin_token.is_none() {
             return Err(SettingsError::Invalid(format!(
                 "the admin API would listen on {} (beyond loopback) without a token: set GATEWAY_ADMIN_TOKEN, or bind it to 127.0.0.1",

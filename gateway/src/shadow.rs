@@ -22,6 +22,7 @@ pub mod mirror;
 pub mod recorder;
 pub mod replay;
 pub mod results;
+pub mod seal;
 pub mod stats;
 pub mod store;
 pub mod summary;

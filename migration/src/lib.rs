@@ -24,6 +24,7 @@ mod m20261125_000002_create_shadow_tables;
 mod m20261201_000003_create_fleet_result_tables;
 mod m20261201_000004_add_mismatch_exchange;
 mod m20261201_000005_add_mismatch_request_body;
+mod m20261201_000006_add_mismatch_sealed_request;
 
 #[cfg(test)]
 mod frozen;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_create_fleet_result_tables::Migration),
             Box::new(m20261201_000004_add_mismatch_exchange::Migration),
             Box::new(m20261201_000005_add_mismatch_request_body::Migration),
+            Box::new(m20261201_000006_add_mismatch_sealed_request::Migration),
         ]
     }
 }

@@ -13,6 +13,9 @@ use test_support::{Backend, LegacyStub, TestDatabase};
 use crate::harness::{GatewayProcess, Launch, eventually};
 use crate::shadow::summary_when;
 
+/// The key sealing the originals of `mirrors`' records (a test value).
+const SEAL_KEY: &str = "5ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea1";
+
 /// Legacy serves registrations; each is mirrored to the service, rolled back.
 fn mirroring(legacy_url: &str) -> String {
     test_support::RoutesToml::new(legacy_url)
@@ -61,6 +64,8 @@ async fn mirrored_registrations_are_compared_and_rolled_back_while_real_ones_per
     let legacy = LegacyStub::start().await;
     let mirrors = Launch::new(mirroring(&legacy.url()))
         .env("DATABASE_URL", database.url())
+        // What redaction takes out of a record is sealed, so a replay resends it.
+        .env("GATEWAY_SHADOW_RECORDS__SEAL_KEY", SEAL_KEY)
         .start()
         .await;
     // A replica whose registrations go to the service for real.
@@ -122,23 +127,31 @@ async fn mirrored_registrations_are_compared_and_rolled_back_while_real_ones_per
     );
 
     // Replaying the writes uses the same mode: the service alone, rolled
-    // back, against legacy's answer as recorded (the redacted email is sent
-    // as "[redacted]", which the service refuses, and the notes say so).
+    // back, against legacy's answer as recorded. The redacted email is
+    // unsealed and resent as received, so the service creates the user again
+    // (201, as recorded) instead of refusing "[redacted]" (422).
     let reply = mirrors
         .admin(Method::POST, "/-/shadow/routes/create-user/replay?limit=5")
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     let report = reply.json();
     assert_eq!(report["summary"]["replayed"], 5, "{report}");
+    assert_eq!(report["summary"]["still_differing"], 5, "{report}");
     for request in report["requests"].as_array().into_iter().flatten() {
         assert_eq!(request["method"], "POST", "{report}");
-        assert!(
-            request["notes"].as_array().is_some_and(|n| n
-                .iter()
-                .any(|n| n.as_str().is_some_and(|n| n.contains("JSON members")))),
-            "{report}"
-        );
+        let notes = request["notes"].to_string();
+        assert!(notes.contains("resent as received"), "{report}");
+        assert!(!notes.contains("JSON members"), "{report}");
+        let status = request["fields"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["path"] == "status"))
+            .unwrap_or_else(|| panic!("the status still differs: {report}"));
+        assert_eq!(status["shadow"], "201", "{report}");
     }
+    assert!(
+        !report.to_string().contains("@example.com"),
+        "the unsealed addresses are resent, never shown: {report}"
+    );
 
     // Nothing a mirror or a replay wrote persists; every real registration does.
     let page = real.get("/v1/accounts/users?limit=500").await;

@@ -43,6 +43,8 @@ pub(crate) mod mismatch {
         pub(crate) exchange: Option<String>,
         /// The request's body, as JSON ([`crate::shadow::exchange::RecordedBody`]); `NULL` in older records.
         pub(crate) request_body: Option<String>,
+        /// What redaction changed, sealed ([`crate::shadow::seal`]); `NULL` when nothing was sealed.
+        pub(crate) request_sealed: Option<String>,
     }
 
     /// No relations.

@@ -12,10 +12,13 @@
 //! [`MAX_HEADER_BYTES`], the differences the comparison's own caps); a
 //! typical JSON record is 1 to 3 KiB.
 
+use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shadow_diff::{Captured, CapturedBody};
+
+use super::seal::Original;
 
 /// What a redacted value is replaced with.
 pub const REDACTED: &str = "[redacted]";
@@ -164,6 +167,33 @@ pub fn record_request(
     }
 }
 
+/// What redaction changed in a request, as received, for sealing
+/// ([`super::seal`]): `None` when it changed neither the path and query nor
+/// the body, or when either exceeds its bound (such a request is not
+/// replayed anyway).
+pub fn redacted_original(
+    uri: &Uri,
+    body: &Bytes,
+    recorded: &RecordedRequest,
+    recorded_body: &RecordedBody,
+) -> Option<Original> {
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{}?{query}", uri.path()),
+        None => uri.path().to_owned(),
+    };
+    let body_redacted = match recorded_body {
+        RecordedBody::Json { text, .. } => text.contains(&format!("\"{REDACTED}\"")),
+        RecordedBody::Redacted { .. } => true,
+        _ => false,
+    };
+    let changed = body_redacted || recorded.path_and_query != path_and_query;
+    let fits = path_and_query.len() <= MAX_TARGET_BYTES && body.len() <= MAX_BODY_BYTES;
+    (changed && fits && !recorded.truncated).then(|| Original {
+        path_and_query,
+        body: body.clone(),
+    })
+}
+
 /// The query with the values of redacted parameters replaced (names compared percent-decoded).
 fn redact_query(query: &str, redact: &[String]) -> String {
     query
@@ -299,6 +329,33 @@ mod tests {
         assert!(!request.truncated);
         let text = serde_json::to_string(&request).unwrap();
         assert!(!text.contains("s3cret") && !text.contains("abc") && !text.contains("a%40b"));
+    }
+
+    #[test]
+    fn the_original_is_kept_for_sealing_only_when_redaction_changed_the_query_or_body() {
+        let none = HeaderMap::new();
+        let original = |target: &str, body: &'static [u8]| {
+            let uri: Uri = target.parse().unwrap();
+            let body = Bytes::from_static(body);
+            let recorded = record_request(&Method::POST, &uri, &none, &redact());
+            let recorded_body = record_body(&CapturedBody::Complete(body.clone()), &redact());
+            redacted_original(&uri, &body, &recorded, &recorded_body)
+        };
+        assert_eq!(original("/v1/users?page=2", br#"{"name":"Ada"}"#), None);
+        let kept = original("/v1/users?token=t0k", br#"{"name":"Ada"}"#).unwrap();
+        assert_eq!(kept.path_and_query, "/v1/users?token=t0k");
+        let kept = original("/v1/users", br#"{"email":"ada@example.com"}"#).unwrap();
+        assert_eq!(kept.path_and_query, "/v1/users");
+        assert_eq!(&kept.body[..], br#"{"email":"ada@example.com"}"#);
+        // A form body naming a redacted field is recorded by its size only; its original is kept.
+        assert!(original("/login", b"email=ada%40example.com&x=1").is_some());
+        // Beyond the record's bound it would not be replayed: nothing is kept.
+        let big = format!(r#"{{"email":"a@b.c","pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let uri: Uri = "/v1/users".parse().unwrap();
+        let body = Bytes::from(big);
+        let recorded = record_request(&Method::POST, &uri, &none, &redact());
+        let recorded_body = record_body(&CapturedBody::Complete(body.clone()), &redact());
+        assert_eq!(redacted_original(&uri, &body, &recorded, &recorded_body), None);
     }
 
     #[test]

@@ -19,9 +19,12 @@ use tracing::Instrument;
 
 use super::budget::{BudgetReport, ComparisonBudget, Reservation, metered};
 use super::capture::capture_response;
-use super::exchange::{RecordedExchange, record_answer, record_body, record_request};
+use super::exchange::{
+    RecordedExchange, record_answer, record_body, record_request, redacted_original,
+};
 use super::headroom::Headroom;
 use super::recorder::Recorder;
+use super::seal::Sealed;
 use super::stats::ShadowStats;
 use super::store::MismatchRecord;
 use crate::upstream::{Call, Upstreams};
@@ -248,6 +251,12 @@ impl Shadowing {
         );
         self.stats.fields(&job.route, fields.iter().copied());
         if let Some(recorder) = &self.recorder {
+            let request = record_request(&job.method, &job.uri, &job.headers, &job.redact);
+            let request_body = record_body(&CapturedBody::Complete(job.body.clone()), &job.redact);
+            let original = match redacted_original(&job.uri, &job.body, &request, &request_body) {
+                Some(original) if recorder.seals() => Sealed::Original(original),
+                _ => Sealed::None,
+            };
             recorder.record(MismatchRecord {
                 id: uuid::Uuid::now_v7(),
                 route: job.route.clone(),
@@ -269,20 +278,13 @@ impl Shadowing {
                     "formats": comparison.formats,
                     "truncated": comparison.truncated,
                 }),
-                request: Some(record_request(
-                    &job.method,
-                    &job.uri,
-                    &job.headers,
-                    &job.redact,
-                )),
+                request: Some(request),
                 exchange: Some(RecordedExchange {
                     primary: record_answer(primary, &job.policy.compare_headers, &job.redact),
                     shadow: record_answer(shadow, &job.policy.compare_headers, &job.redact),
                 }),
-                request_body: Some(record_body(
-                    &CapturedBody::Complete(job.body.clone()),
-                    &job.redact,
-                )),
+                request_body: Some(request_body),
+                original,
             });
         }
     }

@@ -154,6 +154,11 @@ impl Recorder {
         &self.store
     }
 
+    /// Whether records' originals are sealed (a `shadow_records.seal_key` is set).
+    pub fn seals(&self) -> bool {
+        self.store.seals()
+    }
+
     /// Waits (at most `limit`) until every queued record has been taken by the writer.
     pub async fn wait_idle(&self, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;

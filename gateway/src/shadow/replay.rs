@@ -14,10 +14,12 @@
 //! # What is resent
 //!
 //! - The recorded method, path and query, headers and body. What redaction
-//!   replaced cannot be resent as it was: a redacted header is left out, and
-//!   a redacted query parameter or JSON member is sent as `[redacted]`; the
-//!   request's `notes` say so, since either side may answer it differently
-//!   than the original. `Content-Length` is computed again; both requests
+//!   replaced in the query and body is resent as received when the record
+//!   sealed it ([`super::seal`], `shadow_records.seal_key`); otherwise a
+//!   redacted query parameter or JSON member is sent as `[redacted]`. A
+//!   redacted header is always left out. The request's `notes` say which,
+//!   since either side may answer a changed request differently than the
+//!   original. `Content-Length` is computed again; both requests
 //!   carry `x-gateway-shadow: replay` and a fresh `X-Request-Id`.
 //! - Safe methods (`GET`, `HEAD`, `OPTIONS`) go to both sides. A write is
 //!   replayed only on a route with `writes = "rollback"` whose record
@@ -52,6 +54,7 @@ use uuid::Uuid;
 use super::capture::capture_response;
 use super::exchange::{REDACTED, RecordedAnswer, RecordedBody, RecordedRequest, record_answer};
 use super::mirror::{SHADOW_HEADER, redact_comparison};
+use super::seal::Sealed;
 use super::stats::ShadowStats;
 use super::store::{MismatchRecord, ShadowStore, StoreError};
 use crate::reload::Active;
@@ -440,17 +443,44 @@ fn prepare(record: &MismatchRecord, policy: &ShadowPolicy) -> Result<Prepared, S
             "{method} is a write: it would be applied again; only GET, HEAD and OPTIONS are replayed, and writes mirrored to the service on a route with `writes = \"rollback\"`"
         ));
     }
-    let uri: Uri = request
-        .path_and_query
+    let mut notes = Vec::new();
+    let (path_and_query, body) = match &record.original {
+        Sealed::Original(original) => {
+            notes.push(
+                "the query and body are resent as received (sealed with the record under shadow_records.seal_key)"
+                    .to_owned(),
+            );
+            (original.path_and_query.as_str(), original.body.clone())
+        }
+        sealed => {
+            let redacted = |notes: &mut Vec<String>, what: String| {
+                notes.push(match sealed {
+                    Sealed::Unreadable(why) => format!("{what}; the original: {why}"),
+                    _ => format!("{what} (set shadow_records.seal_key to resend them as received)"),
+                });
+            };
+            if request.path_and_query.contains(&format!("={REDACTED}")) {
+                redacted(
+                    &mut notes,
+                    format!("query parameters redacted when recorded are sent as {REDACTED}"),
+                );
+            }
+            let body = body(record.request_body.as_ref())?;
+            if body.redacted {
+                redacted(
+                    &mut notes,
+                    format!("JSON members redacted when recorded are sent as \"{REDACTED}\""),
+                );
+            }
+            if body.unrecorded {
+                notes.push("the body was not recorded (an earlier release): sent empty".to_owned());
+            }
+            (request.path_and_query.as_str(), body.bytes)
+        }
+    };
+    let uri: Uri = path_and_query
         .parse()
         .map_err(|_| "the recorded path and query do not form a URI".to_owned())?;
-    let mut notes = Vec::new();
-    if request.path_and_query.contains(&format!("={REDACTED}")) {
-        notes.push(format!(
-            "query parameters redacted when recorded are sent as {REDACTED}"
-        ));
-    }
-    let body = body(record.request_body.as_ref(), &mut notes)?;
     let headers = headers(request, body.len(), &mut notes);
     Ok(Prepared {
         route: record.route.clone(),
@@ -464,33 +494,43 @@ fn prepare(record: &MismatchRecord, policy: &ShadowPolicy) -> Result<Prepared, S
     })
 }
 
-/// The body to resend, or why there is none.
-fn body(recorded: Option<&RecordedBody>, notes: &mut Vec<String>) -> Result<Bytes, String> {
+/// A recorded body to resend.
+struct ResentBody {
+    bytes: Bytes,
+    /// It holds JSON members sent as [`REDACTED`].
+    redacted: bool,
+    /// No body was recorded (an earlier release): it is sent empty.
+    unrecorded: bool,
+}
+
+/// The recorded body to resend, or why there is none.
+fn body(recorded: Option<&RecordedBody>) -> Result<ResentBody, String> {
+    let resent = |text: &str| ResentBody {
+        bytes: Bytes::from(text.to_owned()),
+        redacted: false,
+        unrecorded: false,
+    };
     match recorded {
-        None => {
-            notes.push("the body was not recorded (an earlier release): sent empty".to_owned());
-            Ok(Bytes::new())
-        }
+        None => Ok(ResentBody {
+            unrecorded: true,
+            ..resent("")
+        }),
         Some(RecordedBody::Json {
             truncated: true, ..
         })
         | Some(RecordedBody::Text {
             truncated: true, ..
         }) => Err("the body was cut to the record's size bound when recorded".to_owned()),
-        Some(RecordedBody::Json { text, .. }) => {
-            if text.contains(&format!("\"{REDACTED}\"")) {
-                notes.push(format!(
-                    "JSON members redacted when recorded are sent as \"{REDACTED}\""
-                ));
-            }
-            Ok(Bytes::from(text.clone()))
-        }
-        Some(RecordedBody::Text { text, .. }) => Ok(Bytes::from(text.clone())),
+        Some(RecordedBody::Json { text, .. }) => Ok(ResentBody {
+            redacted: text.contains(&format!("\"{REDACTED}\"")),
+            ..resent(text)
+        }),
+        Some(RecordedBody::Text { text, .. }) => Ok(resent(text)),
         Some(RecordedBody::Binary { bytes }) => Err(format!(
             "the body is binary ({bytes} bytes): only its size was recorded"
         )),
         Some(RecordedBody::Redacted { bytes }) => Err(format!(
-            "the body ({bytes} bytes) is not JSON and names a redacted field: only its size was recorded"
+            "the body ({bytes} bytes) is not JSON and names a redacted field: only its size was recorded (with shadow_records.seal_key set, it is sealed and resent as received)"
         )),
         Some(RecordedBody::TooLarge { limit }) => Err(format!(
             "the body was larger than {limit} bytes: it was not recorded"

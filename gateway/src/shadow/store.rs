@@ -7,6 +7,7 @@
 //! the admin API, flip gating and [`super::results`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, OnConflict};
@@ -19,6 +20,15 @@ use uuid::Uuid;
 
 use super::entity::{earned_share, mismatch, outcome_bucket, reset, rule_epoch};
 use super::exchange::{RecordedBody, RecordedExchange, RecordedRequest};
+use super::seal::{SealKey, Sealed};
+
+/// A record's JSON columns read by [`ShadowStore::get`]: request, exchange, body, sealed original.
+type Exchange = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The shadow tables could not be read or written; the database's error is the source.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +109,11 @@ pub struct MismatchRecord {
     /// `None` as for `request`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_body: Option<RecordedBody>,
+    /// What redaction changed in the request, as received: set by the
+    /// mirror, stored only sealed under `shadow_records.seal_key` (dropped
+    /// without one), unsealed by [`ShadowStore::get`]. Never serialised.
+    #[serde(skip)]
+    pub original: Sealed,
 }
 
 /// A record's columns but the request and the exchange: what lists read.
@@ -142,12 +157,25 @@ const ROW_COLUMNS: [mismatch::Column; 14] = [
 #[derive(Clone)]
 pub struct ShadowStore {
     db: DatabaseConnection,
+    seal_key: Option<Arc<SealKey>>,
 }
 
 impl ShadowStore {
     /// Wraps a connection pool (the one the service uses is fine).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, seal_key: None }
+    }
+
+    /// Seals the originals of records' requests under `key` ([`super::seal`]).
+    #[must_use]
+    pub fn with_seal_key(mut self, key: Option<Arc<SealKey>>) -> Self {
+        self.seal_key = key;
+        self
+    }
+
+    /// Whether records' originals are sealed ([`ShadowStore::with_seal_key`]).
+    pub fn seals(&self) -> bool {
+        self.seal_key.is_some()
     }
 
     /// Stores mismatch records.
@@ -186,6 +214,10 @@ impl ShadowStore {
                 .request_body
                 .as_ref()
                 .and_then(|v| serde_json::to_string(v).ok())),
+            request_sealed: Set(match (&self.seal_key, &r.original) {
+                (Some(key), Sealed::Original(original)) => key.seal(&r.id, original),
+                _ => None,
+            }),
         });
         mismatch::Entity::insert_many(rows)
             .exec_without_returning(&self.db)
@@ -452,13 +484,13 @@ impl ShadowStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let (request, exchange, body): (Option<String>, Option<String>, Option<String>) =
-            mismatch::Entity::find_by_id(id)
+        let (request, exchange, body, sealed): Exchange = mismatch::Entity::find_by_id(id)
                 .select_only()
                 .columns([
                     mismatch::Column::Request,
                     mismatch::Column::Exchange,
                     mismatch::Column::RequestBody,
+                    mismatch::Column::RequestSealed,
                 ])
                 .into_tuple()
                 .one(&self.db)
@@ -469,6 +501,13 @@ impl ShadowStore {
         record.request = request.and_then(|text| serde_json::from_str(&text).ok());
         record.exchange = exchange.and_then(|text| serde_json::from_str(&text).ok());
         record.request_body = body.and_then(|text| serde_json::from_str(&text).ok());
+        record.original = match (sealed, &self.seal_key) {
+            (None, _) => Sealed::None,
+            (Some(text), Some(key)) => key.unseal(&id, &text),
+            (Some(_), None) => Sealed::Unreadable(
+                "sealed, but no shadow_records.seal_key is set to unseal it".to_owned(),
+            ),
+        };
         Ok(Some(record))
     }
 
@@ -587,6 +626,7 @@ impl MismatchRecord {
             request: None,
             exchange: None,
             request_body: None,
+            original: Sealed::None,
         }
     }
 }
@@ -610,6 +650,7 @@ fn to_record(row: RecordRow) -> MismatchRecord {
         request: None,
         exchange: None,
         request_body: None,
+        original: Sealed::None,
     }
 }
 

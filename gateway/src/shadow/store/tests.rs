@@ -329,6 +329,61 @@ async fn a_record_keeps_its_request_its_body_and_answers_and_lists_leave_them_ou
 
 #[rstest]
 #[tokio::test]
+async fn an_original_is_stored_only_sealed_and_read_back_only_with_its_key_on(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use crate::shadow::seal::{Original, SealKey, Sealed};
+    let Some((store, _db)) = store(backend).await else {
+        return;
+    };
+    let key = |n: u8| Some(Arc::new(SealKey::parse(&format!("{}{n}", "a".repeat(63))).unwrap()));
+    let original = Original {
+        path_and_query: "/v1/accounts/users/7?token=t0k3n".into(),
+        body: bytes::Bytes::from_static(br#"{"query":"s3cret"}"#),
+    };
+    let with_original = |route: &str| MismatchRecord {
+        original: Sealed::Original(original.clone()),
+        ..record(route, None)
+    };
+    let sealing = store.clone().with_seal_key(key(1));
+    let (sealed, unsealed) = (with_original("sealed"), with_original("unsealed"));
+    sealing.insert(std::slice::from_ref(&sealed)).await.unwrap();
+    store.insert(std::slice::from_ref(&unsealed)).await.unwrap();
+
+    // Nothing readable is stored: the column holds the sealed text only.
+    let stored: Vec<Option<String>> = mismatch::Entity::find()
+        .select_only()
+        .column(mismatch::Column::RequestSealed)
+        .order_by_asc(mismatch::Column::Id)
+        .into_tuple()
+        .all(&store.db)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    let text = stored[0].as_deref().expect("sealed with the key");
+    assert!(!text.contains("s3cret") && !text.contains("t0k3n"), "{text}");
+    assert_eq!(stored[1], None, "without a key the original is not kept");
+
+    let read = sealing.get(sealed.id).await.unwrap().unwrap();
+    assert_eq!(read.original, Sealed::Original(original));
+    assert_eq!(read.request_body, sealed.request_body);
+    assert_eq!(
+        sealing.get(unsealed.id).await.unwrap().unwrap().original,
+        Sealed::None
+    );
+    let other = store.clone().with_seal_key(key(2));
+    let Sealed::Unreadable(why) = other.get(sealed.id).await.unwrap().unwrap().original else {
+        panic!("another key unsealed it");
+    };
+    assert!(why.contains("another key"), "{why}");
+    let Sealed::Unreadable(why) = store.get(sealed.id).await.unwrap().unwrap().original else {
+        panic!("read without a key");
+    };
+    assert!(why.contains("no shadow_records.seal_key"), "{why}");
+}
+
+#[rstest]
+#[tokio::test]
 async fn the_minute_series_sums_every_writer_per_minute_with_what_is_pending(
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
