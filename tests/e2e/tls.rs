@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
@@ -191,18 +191,9 @@ impl TlsConnection {
                 }
             }
             .map_err(|e| format!("GET {uri}: {e}"))?;
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
+            Reply::read(response)
                 .await
-                .map_err(|e| format!("GET {uri}: reading the body: {e}"))?
-                .to_bytes();
-            Ok(Reply {
-                status: parts.status,
-                version: parts.version,
-                headers: parts.headers,
-                body,
-            })
+                .map_err(|e| format!("GET {uri}: reading the body: {e}"))
         };
         tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
             .await
@@ -277,13 +268,49 @@ async fn metric(gateway: &GatewayProcess, series: &str) -> Option<f64> {
         })
 }
 
+/// A legacy stub, a CA, and a gateway serving HTTPS with the CA's first leaf (serial 1) from a Secret volume.
+///
+/// Destructure it with `_stub` bound: the stub must outlive the requests.
+struct Https {
+    _stub: LegacyStub,
+    ca: TestCa,
+    first: Leaf,
+    volume: SecretVolume,
+    gateway: GatewayProcess,
+}
+
+impl Https {
+    /// Starts it all, the gateway with the environment `env` besides the certificate's.
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let stub = LegacyStub::start().await;
+        let ca = TestCa::new("e2e CA");
+        let first = ca.leaf(&[HOST], 1);
+        let volume = SecretVolume::new(&first);
+        let mut launch = volume.launch(routes(&stub.url(), "legacy"));
+        for (name, value) in env {
+            launch = launch.env(name, value);
+        }
+        let gateway = launch.start().await;
+        Self {
+            _stub: stub,
+            ca,
+            first,
+            volume,
+            gateway,
+        }
+    }
+}
+
 #[tokio::test]
 async fn https_serves_http1_and_h2_by_alpn_and_tells_legacy_the_scheme() {
-    let stub = LegacyStub::start().await;
-    let ca = TestCa::new("e2e CA");
-    let volume = SecretVolume::new(&ca.leaf(&[HOST], 1));
+    let Https {
+        _stub,
+        ca,
+        volume,
+        gateway,
+        ..
+    } = Https::start(&[]).await;
     let ca_file = ca.write_pem(volume.dir.path(), "ca.pem");
-    let gateway = volume.launch(routes(&stub.url(), "legacy")).start().await;
     let ready = gateway
         .log_line("the ready log line", |line| line.contains("gateway ready"))
         .await;
@@ -327,15 +354,14 @@ async fn https_serves_http1_and_h2_by_alpn_and_tells_legacy_the_scheme() {
 
 #[tokio::test]
 async fn a_rotated_certificate_serves_new_connections_without_a_failed_request() {
-    let stub = LegacyStub::start().await;
-    let ca = TestCa::new("e2e CA");
-    let first = ca.leaf(&[HOST], 1);
-    let volume = SecretVolume::new(&first);
-    let gateway = volume
-        .launch(routes(&stub.url(), "legacy"))
-        .env("GATEWAY_SERVER__TLS__WATCH_INTERVAL_MS", "100")
-        .start()
-        .await;
+    let Https {
+        _stub,
+        ca,
+        first,
+        volume,
+        gateway,
+        ..
+    } = Https::start(&[("GATEWAY_SERVER__TLS__WATCH_INTERVAL_MS", "100")]).await;
     let addr = gateway.listen();
     let h1 = client_config(&ca, &[b"http/1.1"]);
     let h2 = client_config(&ca, &[b"h2", b"http/1.1"]);
@@ -448,16 +474,15 @@ async fn a_rotated_certificate_serves_new_connections_without_a_failed_request()
 
 #[tokio::test]
 async fn a_bad_replacement_keeps_the_old_certificate_and_sighup_reloads() {
-    let stub = LegacyStub::start().await;
-    let ca = TestCa::new("e2e CA");
-    let first = ca.leaf(&[HOST], 1);
-    let volume = SecretVolume::new(&first);
     // Polling off: only SIGHUP reloads, so each step below is one reload.
-    let gateway = volume
-        .launch(routes(&stub.url(), "legacy"))
-        .env("GATEWAY_SERVER__TLS__WATCH_INTERVAL_MS", "0")
-        .start()
-        .await;
+    let Https {
+        _stub,
+        ca,
+        first,
+        volume,
+        gateway,
+        ..
+    } = Https::start(&[("GATEWAY_SERVER__TLS__WATCH_INTERVAL_MS", "0")]).await;
     let addr = gateway.listen();
     let config = client_config(&ca, &[b"h2"]);
 
@@ -509,14 +534,9 @@ async fn a_bad_replacement_keeps_the_old_certificate_and_sighup_reloads() {
 
 #[tokio::test]
 async fn a_client_that_never_shakes_hands_is_cut_off_and_blocks_no_one() {
-    let stub = LegacyStub::start().await;
-    let ca = TestCa::new("e2e CA");
-    let volume = SecretVolume::new(&ca.leaf(&[HOST], 1));
-    let gateway = volume
-        .launch(routes(&stub.url(), "legacy"))
-        .env("GATEWAY_SERVER__HEADER_READ_TIMEOUT_SECS", "1")
-        .start()
-        .await;
+    let Https {
+        _stub, ca, gateway, ..
+    } = Https::start(&[("GATEWAY_SERVER__HEADER_READ_TIMEOUT_SECS", "1")]).await;
     let started = Instant::now();
     let mut silent = TcpStream::connect(gateway.listen()).await.unwrap();
 
@@ -566,49 +586,32 @@ async fn unusable_certificate_settings_stop_the_start_naming_the_file() {
     let stub = LegacyStub::start().await;
     let ca = TestCa::new("e2e CA");
     let volume = SecretVolume::new(&ca.leaf(&[HOST], 1));
-
-    let missing = volume.dir.path().join("absent.key");
-    let (status, stderr) = Launch::new(routes(&stub.url(), "legacy"))
-        .env(
-            "GATEWAY_SERVER__TLS__CERT_FILE",
-            &volume.cert().display().to_string(),
-        )
-        .env(
-            "GATEWAY_SERVER__TLS__KEY_FILE",
-            &missing.display().to_string(),
-        )
-        .start_expecting_failure()
-        .await;
-    assert!(!status.success());
-    assert!(
-        stderr.contains(&format!("cannot read {}", missing.display())),
-        "{stderr}"
-    );
-
     let other = ca.leaf(&[HOST], 2);
     let wrong_key = volume.dir.path().join("other.key");
     std::fs::write(&wrong_key, &other.key_pem).unwrap();
-    let (status, stderr) = Launch::new(routes(&stub.url(), "legacy"))
-        .env(
-            "GATEWAY_SERVER__TLS__CERT_FILE",
-            &volume.cert().display().to_string(),
-        )
-        .env(
-            "GATEWAY_SERVER__TLS__KEY_FILE",
-            &wrong_key.display().to_string(),
-        )
-        .start_expecting_failure()
-        .await;
-    assert!(!status.success());
-    assert!(stderr.contains("other.key: is not the key of"), "{stderr}");
+    let missing = volume.dir.path().join("absent.key");
 
-    let (status, stderr) = Launch::new(routes(&stub.url(), "legacy"))
-        .env(
+    let cases = [
+        (
+            Some(missing.clone()),
+            format!("cannot read {}", missing.display()),
+        ),
+        (Some(wrong_key), "other.key: is not the key of".to_owned()),
+        (None, "TLS needs both".to_owned()),
+    ];
+    for (key_file, expected) in cases {
+        let mut launch = Launch::new(routes(&stub.url(), "legacy")).env(
             "GATEWAY_SERVER__TLS__CERT_FILE",
             &volume.cert().display().to_string(),
-        )
-        .start_expecting_failure()
-        .await;
-    assert!(!status.success());
-    assert!(stderr.contains("TLS needs both"), "{stderr}");
+        );
+        if let Some(key_file) = key_file {
+            launch = launch.env(
+                "GATEWAY_SERVER__TLS__KEY_FILE",
+                &key_file.display().to_string(),
+            );
+        }
+        let (status, stderr) = launch.start_expecting_failure().await;
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&expected), "{expected:?} in:\n{stderr}");
+    }
 }
