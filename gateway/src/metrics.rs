@@ -42,7 +42,7 @@ pub const TLS_RELOADS_TOTAL: &str = "gateway_tls_reloads_total";
 pub const TLS_RELOAD_OK: &str = "ok";
 /// The `result` label of [`TLS_RELOADS_TOTAL`] for a changed pair that did not load.
 pub const TLS_RELOAD_ERROR: &str = "error";
-/// Client TLS handshakes that failed or timed out, by reason (`timeout`, `error`).
+/// Client TLS handshakes that failed, by reason (`timeout`, `error`, `plain-http`).
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "gateway_tls_handshake_failures_total";
 /// Log lines dropped because the log writer could not keep up.
 pub const LOG_LINES_DROPPED_TOTAL: &str = "gateway_log_lines_dropped_total";
@@ -114,7 +114,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
     );
     metrics::describe_counter!(
         TLS_HANDSHAKE_FAILURES_TOTAL,
-        "Client TLS handshakes that failed or timed out, by reason."
+        "Client TLS handshakes that failed, timed out, or met plain HTTP, by reason."
     );
     metrics::describe_counter!(
         LOG_LINES_DROPPED_TOTAL,
@@ -127,7 +127,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
 /// The `kind` labels of [`UPSTREAM_ERRORS_TOTAL`]: every value of `ForwardError::kind`.
 pub const UPSTREAM_ERROR_KINDS: [&str; 5] = ["connect", "tls", "timeout", "io", "invalid-uri"];
 /// The `reason` labels of [`TLS_HANDSHAKE_FAILURES_TOTAL`].
-pub const TLS_HANDSHAKE_FAILURE_REASONS: [&str; 2] = ["timeout", "error"];
+pub const TLS_HANDSHAKE_FAILURE_REASONS: [&str; 3] = ["timeout", "error", "plain-http"];
 /// The `result` labels of [`ROUTE_RELOADS_TOTAL`].
 pub const RELOAD_RESULTS: [&str; 3] = ["reloaded", "unchanged", "rejected"];
 

@@ -19,7 +19,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use axum::response::IntoResponse;
+
 use crate::config::ServerSettings;
+use crate::error::GatewayError;
 use crate::metrics::TLS_HANDSHAKE_FAILURES_TOTAL;
 use crate::proxy::{Gateway, Scheme};
 
@@ -89,11 +92,11 @@ pub async fn serve(
                 tokio::spawn(connection);
             }
             Some(acceptor) => {
-                let accepting = acceptor.accept(stream);
+                let acceptor = acceptor.clone();
                 let builder = builder.clone();
                 tokio::spawn(async move {
                     let Some(stream) =
-                        handshake(accepting, timeouts.header_read, client_addr).await
+                        handshake(acceptor, stream, timeouts.header_read, client_addr).await
                     else {
                         return;
                     };
@@ -112,25 +115,63 @@ pub async fn serve(
     }
 }
 
-/// Completes a TLS handshake within `within`; `None` (logged, counted) when it fails or is too slow.
+/// The first byte of every TLS connection: a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Completes a TLS handshake on `stream` within `within`; `None` (logged,
+/// counted) when it fails or is too slow. A client that speaks plain HTTP
+/// instead gets a 400 problem+json saying so, as nginx does.
 async fn handshake(
-    accepting: tokio_rustls::Accept<TcpStream>,
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
     within: Duration,
     client_addr: SocketAddr,
 ) -> Option<TlsStream<TcpStream>> {
-    match tokio::time::timeout(within, accepting).await {
+    let deadline = tokio::time::Instant::now() + within;
+    let failed = |reason: &'static str| {
+        metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "reason" => reason).increment(1);
+    };
+    let mut first = [0_u8; 1];
+    match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+        Ok(Ok(1..)) if first[0] != TLS_HANDSHAKE_RECORD => {
+            failed("plain-http");
+            tracing::debug!(client = %client_addr, "plain HTTP on the HTTPS listener: answered 400");
+            let _ = tokio::time::timeout_at(deadline, answer_plain_http(stream)).await;
+            return None;
+        }
+        Ok(_) => {}
+        Err(_) => {
+            failed("timeout");
+            tracing::debug!(client = %client_addr, ?within, "TLS handshake not started in time");
+            return None;
+        }
+    }
+    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(err)) => {
-            metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "reason" => "error").increment(1);
+            failed("error");
             tracing::debug!(error = %err, client = %client_addr, "TLS handshake failed");
             None
         }
         Err(_) => {
-            metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "reason" => "timeout").increment(1);
+            failed("timeout");
             tracing::debug!(client = %client_addr, ?within, "TLS handshake not completed in time");
             None
         }
     }
+}
+
+/// Answers one plain HTTP/1.1 request with [`GatewayError::PlainHttpOnTls`], then closes.
+async fn answer_plain_http(stream: TcpStream) {
+    let service = hyper::service::service_fn(|_request: http::Request<Incoming>| {
+        std::future::ready(Ok::<_, Infallible>(
+            GatewayError::PlainHttpOnTls.into_response(),
+        ))
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// One accepted client connection, before it is served.

@@ -243,6 +243,7 @@ async fn the_alerted_counters_exist_at_zero_from_start_up() {
             "gateway_tls_reloads_total{result=\"error\"} 0",
             "gateway_tls_handshake_failures_total{reason=\"timeout\"} 0",
             "gateway_tls_handshake_failures_total{reason=\"error\"} 0",
+            "gateway_tls_handshake_failures_total{reason=\"plain-http\"} 0",
         ]
         .map(str::to_owned),
     );

@@ -1,7 +1,8 @@
 //! TLS on the client listener: HTTPS with curl and a rustls client, HTTP/2
 //! by ALPN, `X-Forwarded-Proto: https` at legacy, certificate rotation under
 //! load (a Kubernetes Secret volume's `..data` swap), a bad replacement, a
-//! handshake that never comes, and certificate files that stop the start.
+//! handshake that never comes, plain HTTP on the HTTPS port, and certificate
+//! files that stop the start.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -343,6 +344,18 @@ async fn https_serves_http1_and_h2_by_alpn_and_tells_legacy_the_scheme() {
             assert_eq!(reply.echo()["headers"]["x-forwarded-proto"], "https");
         }
     }
+    // Plain HTTP on the HTTPS port: a 400 that says so, not a TLS alert.
+    let reply = gateway.get("/legacy/plain").await;
+    reply.gateway_problem(StatusCode::BAD_REQUEST, "plain-http-on-https-port");
+    assert_eq!(
+        metric(
+            &gateway,
+            "gateway_tls_handshake_failures_total{reason=\"plain-http\"}"
+        )
+        .await,
+        Some(1.0)
+    );
+
     // A client of the service gets its answer over TLS too.
     let mut connection = TlsConnection::open(gateway.listen(), &client_config(&ca, &[b"h2"]))
         .await
