@@ -17,10 +17,11 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{self, AdminState};
 use crate::cli::ServeArgs;
-use crate::config::{Overrides, Settings};
+use crate::config::{Overrides, ServerTlsSettings, Settings};
 use crate::proxy::Gateway;
 use crate::reload::{self, RouteState};
 use crate::server;
+use crate::server::tls::ClientTls;
 use crate::shadow::Shadowing;
 use crate::shadow::headroom::Headroom;
 use crate::shadow::recorder::{Recorder, Retention};
@@ -43,6 +44,33 @@ pub struct App {
     migrations: Option<JoinHandle<()>>,
     draining: Arc<AtomicBool>,
     _watcher: Option<notify::RecommendedWatcher>,
+    tls: Option<ClientTlsRuntime>,
+}
+
+/// TLS on the client listener, and the tasks that reload its certificate.
+struct ClientTlsRuntime {
+    tls: Arc<ClientTls>,
+    reloaders: Vec<JoinHandle<()>>,
+}
+
+/// Loads the client listener's certificate when `server.tls` names one, and
+/// starts reloading it (polling the files, and on SIGHUP).
+fn client_tls(settings: &ServerTlsSettings) -> anyhow::Result<Option<ClientTlsRuntime>> {
+    let Some((cert_file, key_file)) = settings.files()? else {
+        return Ok(None);
+    };
+    let tls = Arc::new(
+        ClientTls::load(cert_file, key_file)
+            .context("loading the client TLS certificate (server.tls)")?,
+    );
+    let mut reloaders = vec![
+        tls.reload_on_sighup()
+            .context("installing the SIGHUP handler for the TLS certificate")?,
+    ];
+    if let Some(interval) = settings.watch_interval() {
+        reloaders.push(tls.watch(interval));
+    }
+    Ok(Some(ClientTlsRuntime { tls, reloaders }))
 }
 
 /// Wires the gateway from `settings`: the route table, pending migrations,
@@ -55,8 +83,9 @@ pub struct App {
 /// Any start-up failure (route table, database, binding), with context.
 pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let metrics_handle = crate::metrics::install().context("installing the metrics recorder")?;
-    // The file is checked before anything else: a bad table never gets as far as the database.
+    // The files are checked before anything else: a bad table or certificate never gets as far as the database.
     RouteTable::load(&settings.routes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tls = client_tls(&settings.server.tls)?;
     // An unreachable database is no reason not to start: legacy routes do not need it.
     let accounts = accounts::build(&settings.accounts())
         .await
@@ -130,6 +159,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         migrations,
         draining,
         _watcher: watcher,
+        tls,
     })
 }
 
@@ -188,6 +218,11 @@ impl App {
         self.listener.local_addr()
     }
 
+    /// Whether clients connect over TLS (`server.tls`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// The admin API's address.
     ///
     /// # Errors
@@ -226,9 +261,13 @@ impl App {
             self.listener,
             self.gateway,
             &self.settings.server,
+            self.tls.as_ref().map(|runtime| runtime.tls.acceptor()),
             signalled,
         )
         .await;
+        for reloader in self.tls.iter().flat_map(|runtime| &runtime.reloaders) {
+            reloader.abort();
+        }
         let _ = stop_admin.send(());
         if let Ok(Err(err)) = admin_task.await {
             tracing::warn!(error = %err, "admin server ended with an error");
@@ -270,7 +309,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let workers = settings.server.worker_threads();
     let app = build(settings).await?;
     let (listen, admin_listen) = (app.listen()?, app.admin_listen()?);
-    tracing::info!(%listen, %admin_listen, routes = %app.routes.path().display(), version = app.routes.current().table.version(), %database, workers, "gateway ready");
+    let scheme = if app.is_tls() { "https" } else { "http" };
+    tracing::info!(%listen, %admin_listen, scheme, routes = %app.routes.path().display(), version = app.routes.current().table.version(), %database, workers, "gateway ready");
     // One line on stdout for scripts: `gateway ready listen=ADDR admin_listen=ADDR`.
     println!("gateway ready listen={listen} admin_listen={admin_listen}");
     app.serve(server::shutdown_signal()).await

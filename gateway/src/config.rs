@@ -218,6 +218,55 @@ pub struct ServerSettings {
     pub access_log: bool,
     /// Threads serving requests (like nginx's `worker_processes`); absent: one per CPU.
     pub workers: Option<std::num::NonZeroUsize>,
+    /// TLS termination for clients; plain HTTP (and h2c) unless both files are set.
+    pub tls: ServerTlsSettings,
+}
+
+/// The client listener's certificate and key (`server.tls.*`): both or neither.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerTlsSettings {
+    /// The PEM certificate chain, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of the chain's leaf.
+    pub key_file: Option<PathBuf>,
+    /// How often both files are read to notice a rotation, in milliseconds; 0 turns polling off (SIGHUP still reloads).
+    pub watch_interval_ms: u64,
+}
+
+impl Default for ServerTlsSettings {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            watch_interval_ms: 2000,
+        }
+    }
+}
+
+impl ServerTlsSettings {
+    /// The certificate and key files when TLS is on.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError::Invalid`] when only one of the two is set.
+    pub fn files(&self) -> Result<Option<(&Path, &Path)>, SettingsError> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Ok(Some((cert, key))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(SettingsError::Invalid(
+                "server.tls.cert_file is set but server.tls.key_file is not (GATEWAY_SERVER__TLS__KEY_FILE): TLS needs both".to_owned(),
+            )),
+            (None, Some(_)) => Err(SettingsError::Invalid(
+                "server.tls.key_file is set but server.tls.cert_file is not (GATEWAY_SERVER__TLS__CERT_FILE): TLS needs both".to_owned(),
+            )),
+        }
+    }
+
+    /// [`ServerTlsSettings::watch_interval_ms`] as a duration; `None` when polling is off.
+    pub fn watch_interval(&self) -> Option<Duration> {
+        (self.watch_interval_ms > 0).then(|| Duration::from_millis(self.watch_interval_ms))
+    }
 }
 
 impl Default for ServerSettings {
@@ -231,6 +280,7 @@ impl Default for ServerSettings {
             watch_routes: true,
             access_log: true,
             workers: None,
+            tls: ServerTlsSettings::default(),
         }
     }
 }
@@ -322,10 +372,12 @@ impl Settings {
     /// [`SettingsError::Load`]: figment's error, naming the source (file,
     /// variable) of a bad value, or a missing explicitly named file;
     /// [`SettingsError::Invalid`]: an admin API beyond loopback without a
-    /// token, an override without a good secret, an invalid header name.
+    /// token, an override without a good secret, an invalid header name,
+    /// a TLS certificate without its key or the reverse.
     pub fn load(config: Option<&Path>, overrides: &Overrides) -> Result<Self, SettingsError> {
         let mut settings = Self::read(config, overrides)?;
         settings.sides = settings.parse_sides()?;
+        settings.server.tls.files()?;
         if let Some(token) = &settings.admin_token {
             check_admin_token(token)?;
         }
@@ -584,6 +636,14 @@ mod tests {
                 &[("GATEWAY_SERVED_BY_HEADER", "bad header")],
                 "invalid served_by_header",
             );
+            refused(
+                &[("GATEWAY_SERVER__TLS__CERT_FILE", "/certs/tls.crt")],
+                "server.tls.key_file is not (GATEWAY_SERVER__TLS__KEY_FILE)",
+            );
+            refused(
+                &[("GATEWAY_SERVER__TLS__KEY_FILE", "/certs/tls.key")],
+                "server.tls.cert_file is not (GATEWAY_SERVER__TLS__CERT_FILE)",
+            );
             assert_eq!(
                 defaults.server.worker_threads(),
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -601,7 +661,28 @@ mod tests {
             jail.set_env("GATEWAY_OVERRIDE_HEADER", "x-force-side");
             jail.set_env("GATEWAY_OVERRIDE_SECRET", "0123456789abcdef");
             jail.set_env("GATEWAY_SERVED_BY_HEADER", "");
+            assert!(
+                defaults
+                    .server
+                    .tls
+                    .files()
+                    .map_err(|e| e.to_string())?
+                    .is_none(),
+                "plain HTTP by default"
+            );
+            jail.set_env("GATEWAY_SERVER__TLS__CERT_FILE", "/certs/tls.crt");
+            jail.set_env("GATEWAY_SERVER__TLS__KEY_FILE", "/certs/tls.key");
+            jail.set_env("GATEWAY_SERVER__TLS__WATCH_INTERVAL_MS", "0");
             let usable = Settings::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                usable.server.tls.files().map_err(|e| e.to_string())?,
+                Some((Path::new("/certs/tls.crt"), Path::new("/certs/tls.key")))
+            );
+            assert_eq!(
+                usable.server.tls.watch_interval(),
+                None,
+                "0 turns polling off"
+            );
             assert!(usable.sides.forced.is_some());
             assert!(
                 usable.sides.served_by.is_none(),

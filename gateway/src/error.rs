@@ -35,6 +35,9 @@ pub enum GatewayError {
     /// Legacy could not be reached or answered too late (502/504/500).
     #[error("forwarding to legacy failed")]
     Legacy(#[from] ForwardError),
+    /// A plain HTTP request arrived on the listener that speaks HTTPS (400).
+    #[error("a plain HTTP request on the HTTPS listener")]
+    PlainHttpOnTls,
 }
 
 impl GatewayError {
@@ -45,6 +48,7 @@ impl GatewayError {
             Self::BadUri => (StatusCode::BAD_REQUEST, "bad-uri"),
             Self::BodyRead => (StatusCode::BAD_REQUEST, "bad-request-body"),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
+            Self::PlainHttpOnTls => (StatusCode::BAD_REQUEST, "plain-http-on-https-port"),
             Self::Legacy(ForwardError::Connect { .. } | ForwardError::Io { .. }) => {
                 (StatusCode::BAD_GATEWAY, "upstream-unreachable")
             }
@@ -64,6 +68,7 @@ impl GatewayError {
             Self::BadUri => "Bad request URI",
             Self::BodyRead => "Bad request body",
             Self::BodyTooLarge { .. } => "Payload too large",
+            Self::PlainHttpOnTls => "Plain HTTP sent to the HTTPS port",
             Self::Legacy(ForwardError::Timeout { .. }) => "Upstream timed out",
             Self::Legacy(ForwardError::Tls { .. }) => "Upstream TLS failed",
             Self::Legacy(ForwardError::InvalidUri { .. }) => "Bad upstream URI",
@@ -76,6 +81,7 @@ impl GatewayError {
             Self::BadPath(err) => format!("the request path is not acceptable: {err}"),
             Self::BadUri => "the request URI is not acceptable".to_owned(),
             Self::BodyRead => "the request body could not be read".to_owned(),
+            Self::PlainHttpOnTls => "this port speaks HTTPS only: use an https:// URL".to_owned(),
             Self::BodyTooLarge { limit } => {
                 format!("the request body is larger than {limit} bytes")
             }

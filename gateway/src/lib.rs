@@ -15,6 +15,7 @@ pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod overrides;
+mod pem;
 pub mod proxy;
 pub mod readiness;
 pub mod reload;

@@ -36,6 +36,14 @@ pub const SHADOW_SIDE_DURATION_SECONDS: &str = "gateway_shadow_side_duration_sec
 pub const SHADOW_RECORDS_DROPPED_TOTAL: &str = "gateway_shadow_records_dropped_total";
 /// Tester override headers refused (wrong secret or side).
 pub const OVERRIDE_REJECTED_TOTAL: &str = "gateway_override_rejected_total";
+/// Reloads of the client listener's TLS certificate, by result (`ok`, `error`).
+pub const TLS_RELOADS_TOTAL: &str = "gateway_tls_reloads_total";
+/// The `result` label of [`TLS_RELOADS_TOTAL`] for a new pair in force.
+pub const TLS_RELOAD_OK: &str = "ok";
+/// The `result` label of [`TLS_RELOADS_TOTAL`] for a changed pair that did not load.
+pub const TLS_RELOAD_ERROR: &str = "error";
+/// Client TLS handshakes that failed, by reason (`timeout`, `error`, `plain-http`).
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "gateway_tls_handshake_failures_total";
 /// Log lines dropped because the log writer could not keep up.
 pub const LOG_LINES_DROPPED_TOTAL: &str = "gateway_log_lines_dropped_total";
 
@@ -101,6 +109,14 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         "Database pool connections, by state (open, idle, max)."
     );
     metrics::describe_counter!(
+        TLS_RELOADS_TOTAL,
+        "Reloads of the client TLS certificate, by result (ok, error)."
+    );
+    metrics::describe_counter!(
+        TLS_HANDSHAKE_FAILURES_TOTAL,
+        "Client TLS handshakes that failed, timed out, or met plain HTTP, by reason."
+    );
+    metrics::describe_counter!(
         LOG_LINES_DROPPED_TOTAL,
         "Log lines dropped because the log writer could not keep up."
     );
@@ -110,6 +126,8 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
 
 /// The `kind` labels of [`UPSTREAM_ERRORS_TOTAL`]: every value of `ForwardError::kind`.
 pub const UPSTREAM_ERROR_KINDS: [&str; 5] = ["connect", "tls", "timeout", "io", "invalid-uri"];
+/// The `reason` labels of [`TLS_HANDSHAKE_FAILURES_TOTAL`].
+pub const TLS_HANDSHAKE_FAILURE_REASONS: [&str; 3] = ["timeout", "error", "plain-http"];
 /// The `result` labels of [`ROUTE_RELOADS_TOTAL`].
 pub const RELOAD_RESULTS: [&str; 3] = ["reloaded", "unchanged", "rejected"];
 
@@ -125,6 +143,12 @@ fn register_alerted_counters() {
         metrics::counter!(ROUTE_RELOADS_TOTAL, "result" => result).increment(0);
     }
     metrics::counter!(OVERRIDE_REJECTED_TOTAL).increment(0);
+    for result in [TLS_RELOAD_OK, TLS_RELOAD_ERROR] {
+        metrics::counter!(TLS_RELOADS_TOTAL, "result" => result).increment(0);
+    }
+    for reason in TLS_HANDSHAKE_FAILURE_REASONS {
+        metrics::counter!(TLS_HANDSHAKE_FAILURES_TOTAL, "reason" => reason).increment(0);
+    }
     metrics::counter!(SHADOW_RECORDS_DROPPED_TOTAL).increment(0);
     metrics::counter!(LOG_LINES_DROPPED_TOTAL).increment(0);
 }

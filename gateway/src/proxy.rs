@@ -39,6 +39,25 @@ use crate::telemetry;
 use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
 use gateway_routing::{RequestFacts, ShadowPolicy, Target, normalize_path};
 
+/// How the client reached the gateway; legacy is told in `X-Forwarded-Proto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP/1.1 or h2c.
+    Http,
+    /// TLS terminated by the gateway.
+    Https,
+}
+
+impl Scheme {
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
 /// The gateway's request handler: cheap to clone, shared by every connection.
 #[derive(Clone)]
 pub struct Gateway {
@@ -121,12 +140,24 @@ impl Gateway {
     /// The route table is read once, at the start: a reload never changes
     /// the route of a request in flight. Everything happens in the request's
     /// span, `gateway.request` ([`telemetry::request_span`]).
-    pub async fn handle(&self, request: Request<Body>, client_addr: SocketAddr) -> Response<Body> {
+    pub async fn handle(
+        &self,
+        request: Request<Body>,
+        client_addr: SocketAddr,
+        scheme: Scheme,
+    ) -> Response<Body> {
         let span = telemetry::request_span(&request);
-        self.answer(request, client_addr).instrument(span).await
+        self.answer(request, client_addr, scheme)
+            .instrument(span)
+            .await
     }
 
-    async fn answer(&self, mut request: Request<Body>, client_addr: SocketAddr) -> Response<Body> {
+    async fn answer(
+        &self,
+        mut request: Request<Body>,
+        client_addr: SocketAddr,
+        scheme: Scheme,
+    ) -> Response<Body> {
         let _in_flight = InFlight::start();
         let started = Instant::now();
         let id = request_id(request.headers());
@@ -134,7 +165,7 @@ impl Gateway {
         request.headers_mut().insert(REQUEST_ID, id.clone());
         let method = request.method().clone();
         let active = self.inner.routes.current();
-        let (decision, result) = match self.plan(&active, &mut request, client_addr, &id) {
+        let (decision, result) = match self.plan(&active, &mut request, client_addr, scheme, &id) {
             Ok(plan) => {
                 let decision = Decision {
                     route: plan.route.clone(),
@@ -160,6 +191,7 @@ impl Gateway {
         active: &Active,
         request: &mut Request<Body>,
         client_addr: SocketAddr,
+        scheme: Scheme,
         id: &HeaderValue,
     ) -> Result<Plan, GatewayError> {
         let path = normalize_path(request.uri().path())?;
@@ -217,7 +249,7 @@ impl Gateway {
                 request.uri().query(),
                 ForwardContext {
                     client_addr,
-                    scheme: "http",
+                    scheme: scheme.as_str(),
                     request_id: id.clone(),
                 },
             ),

@@ -98,6 +98,24 @@ impl std::fmt::Debug for Reply {
 }
 
 impl Reply {
+    /// Reads the whole of `response`.
+    ///
+    /// # Errors
+    ///
+    /// When its body cannot be read to the end.
+    pub(crate) async fn read(
+        response: http::Response<hyper::body::Incoming>,
+    ) -> Result<Self, hyper::Error> {
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(Self {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+        })
+    }
+
     /// The header's value, if present and text.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -165,18 +183,9 @@ pub(crate) async fn send(client: &HttpClient, request: Request<Full<Bytes>>) -> 
             .request(request)
             .await
             .unwrap_or_else(|e| panic!("{target}: no response: {e:?}"));
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
+        Reply::read(response)
             .await
             .unwrap_or_else(|e| panic!("{target}: reading the body: {e:?}"))
-            .to_bytes();
-        Reply {
-            status: parts.status,
-            version: parts.version,
-            headers: parts.headers,
-            body,
-        }
     };
     tokio::time::timeout(REQUEST_TIMEOUT, exchange)
         .await

@@ -239,6 +239,11 @@ async fn the_alerted_counters_exist_at_zero_from_start_up() {
             "gateway_override_rejected_total 0",
             "gateway_shadow_records_dropped_total 0",
             "gateway_log_lines_dropped_total 0",
+            "gateway_tls_reloads_total{result=\"ok\"} 0",
+            "gateway_tls_reloads_total{result=\"error\"} 0",
+            "gateway_tls_handshake_failures_total{reason=\"timeout\"} 0",
+            "gateway_tls_handshake_failures_total{reason=\"error\"} 0",
+            "gateway_tls_handshake_failures_total{reason=\"plain-http\"} 0",
         ]
         .map(str::to_owned),
     );

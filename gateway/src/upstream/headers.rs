@@ -47,7 +47,7 @@ pub(crate) enum UpgradeHeaders {
 pub(crate) struct Forwarding<'a> {
     /// The client's address as the gateway's socket saw it.
     pub(crate) client_ip: IpAddr,
-    /// The scheme the client used (`"http"`).
+    /// The scheme the client used (`"http"` or `"https"`).
     pub(crate) proto: &'static str,
     /// The client's `Host` (or, for HTTP/2, the URI authority), if any.
     pub(crate) client_host: Option<&'a HeaderValue>,

@@ -42,7 +42,7 @@ pub struct ClientSettings {
 pub struct ForwardContext {
     /// The client's socket address; its IP is appended to `X-Forwarded-For`.
     pub client_addr: SocketAddr,
-    /// The scheme the client used, sent as `X-Forwarded-Proto` (`"http"`).
+    /// The scheme the client used, sent as `X-Forwarded-Proto` (`"http"` or `"https"`).
     pub scheme: &'static str,
     /// The request id, sent as `X-Request-Id` (replacing the client's).
     pub request_id: HeaderValue,

@@ -17,7 +17,6 @@ use std::task::{Context, Poll};
 
 use gateway_routing::{FileSetting, LegacyTls, Problem};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -176,13 +175,7 @@ fn read_certificates(
     digest: &mut impl Hasher,
 ) -> Result<Vec<CertificateDer<'static>>, Problem> {
     let bytes = read_file(setting, base_dir, digest)?;
-    let certificates = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| setting.problem(format!("not a PEM certificate file: {error}")))?;
-    if certificates.is_empty() {
-        return Err(setting.problem("holds no PEM certificate"));
-    }
-    Ok(certificates)
+    crate::pem::certificates(&bytes).map_err(|message| setting.problem(message))
 }
 
 fn read_key(
@@ -191,8 +184,7 @@ fn read_key(
     digest: &mut impl Hasher,
 ) -> Result<PrivateKeyDer<'static>, Problem> {
     let bytes = read_file(setting, base_dir, digest)?;
-    PrivateKeyDer::from_pem_slice(&bytes)
-        .map_err(|error| setting.problem(format!("holds no usable PEM private key: {error}")))
+    crate::pem::private_key(&bytes).map_err(|message| setting.problem(message))
 }
 
 /// The CAs of `ca_file`, or the system's when none is given.
