@@ -10,6 +10,7 @@
 #
 #   tests/bench/profile.sh               # DURATION=10 OUT=target/profile
 #   ACCESS_LOG=true tests/bench/profile.sh   # with the default access log on
+#   SIDE=service tests/bench/profile.sh      # in-process `GET /v1/accounts/users/{id}` (SQLite) instead
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,6 +18,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 OUT=${OUT:-target/profile}
 ACCESS_LOG=${ACCESS_LOG:-false}
+SIDE=${SIDE:-legacy}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null || ! command -v perf >/dev/null; then
@@ -51,21 +53,30 @@ taskset -c 0 nginx -c "$WORK/stub.conf"
 # routes.toml in a directory of its own: the logs beside it would wake the file watcher.
 mkdir -p "$WORK/routes"
 printf '[legacy]\nurl = "http://127.0.0.1:%s"\n' "$STUB" > "$WORK/routes/routes.toml"
-(cd "$WORK/routes" && exec env RUST_LOG=info GATEWAY_SERVER__WORKERS=1 GATEWAY_SERVER__ACCESS_LOG="$ACCESS_LOG" \
+if [ "$SIDE" = service ]; then
+  printf '[[routes]]\nname = "accounts"\nmatch = { prefix = "/v1/accounts" }\ntarget = "service"\n' >> "$WORK/routes/routes.toml"
+fi
+(cd "$WORK/routes" && exec env RUST_LOG=info DATABASE_URL="sqlite://$WORK/profile.sqlite?mode=rwc" GATEWAY_SERVER__WORKERS=1 GATEWAY_SERVER__ACCESS_LOG="$ACCESS_LOG" \
   taskset -c 0 "$GATEWAY" serve --routes routes.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
   > "$WORK/out" 2> "$WORK/err") &
 GW_PID=$!
 for _ in $(seq 300); do grep -q "gateway ready" "$WORK/out" 2>/dev/null && break; sleep 0.1; done
 LISTEN=$(sed -n 's/.*listen=\([^ ]*\) .*/\1/p' "$WORK/out")
+URL_PATH=/small
+if [ "$SIDE" = service ]; then
+  ID=$(curl -sf -X POST "http://$LISTEN/v1/accounts/users" -H 'content-type: application/json' \
+    -d '{"email":"profile@example.com","full_name":"Profile User"}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  URL_PATH="/v1/accounts/users/$ID"
+fi
 
-taskset -c 1 wrk -t1 -c64 -d"${WARMUP}s" "http://$LISTEN/small" > /dev/null
-taskset -c 1 wrk -t1 -c64 -d"$((DURATION + 2))s" "http://$LISTEN/small" > "$OUT/wrk.txt" &
+taskset -c 1 wrk -t1 -c64 -d"${WARMUP}s" "http://$LISTEN$URL_PATH" > /dev/null
+taskset -c 1 wrk -t1 -c64 -d"$((DURATION + 2))s" "http://$LISTEN$URL_PATH" > "$OUT/wrk.txt" &
 WRK=$!
 sleep 1
 perf record -e cpu-clock -F 1999 --call-graph fp -p "$GW_PID" -o "$OUT/perf.data" -- sleep "$DURATION" 2> /dev/null
 wait "$WRK"
 perf script -i "$OUT/perf.data" 2> /dev/null | inferno-collapse-perf > "$OUT/stacks.folded"
-inferno-flamegraph --title "gateway: GET /small (access_log=$ACCESS_LOG)" < "$OUT/stacks.folded" > "$OUT/flamegraph.svg"
+inferno-flamegraph --title "gateway: GET $URL_PATH (access_log=$ACCESS_LOG)" < "$OUT/stacks.folded" > "$OUT/flamegraph.svg"
 grep -E "Requests/sec" "$OUT/wrk.txt"
 echo "flamegraph: $OUT/flamegraph.svg"
 echo "top functions (self time):"

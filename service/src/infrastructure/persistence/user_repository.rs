@@ -162,11 +162,15 @@ impl<C: ConnectionTrait + Send + Sync + 'static> UserRepository for SeaOrmUserRe
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         self.available()?;
-        let row = user::Entity::find_by_id(id.as_uuid())
-            .one(&*self.db)
+        // `.all`, not `.one`: `.one` adds a bound `LIMIT ?`, and SQLite (as
+        // bundled, with STAT4) prepares a statement again on every run whose
+        // LIMIT is a rebound parameter, parsing the SQL per request. The
+        // primary key matches one row at most.
+        let rows = user::Entity::find_by_id(id.as_uuid())
+            .all(&*self.db)
             .await
             .map_err(|err| self.unavailable(err))?;
-        row.map(to_domain).transpose()
+        rows.into_iter().next().map(to_domain).transpose()
     }
 
     async fn list(&self, after: Option<UserId>, limit: u64) -> Result<Vec<User>, RepositoryError> {
