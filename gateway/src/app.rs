@@ -293,12 +293,25 @@ pub fn check(file: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<S
     let table = RouteTable::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
     // `[legacy.tls]` names files: read them as a start would.
     crate::reload::client_settings(&table, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(format!(
-        "{}: ok ({} route(s), version {})",
+    let mut report = format!(
+        "{}: ok ({} route(s), {} upstream(s), version {})",
         file.display(),
         table.routes().len(),
+        table.upstreams().len(),
         table.version()
-    ))
+    );
+    for (index, upstream) in table.upstreams().iter().enumerate() {
+        let used = index == table.default_upstream()
+            || table.routes().iter().any(|route| route.upstream() == index);
+        if !used {
+            report.push_str(&format!(
+                "\n{}: note: upstream {:?} is named by no route",
+                file.display(),
+                upstream.name()
+            ));
+        }
+    }
+    Ok(report)
 }
 
 /// `gateway health [--ready]`: probes a running gateway's admin API; returns its answer.

@@ -110,13 +110,14 @@ mod shadowing;
 mod spec;
 mod table;
 mod target;
+mod upstreams;
 mod validate;
 mod values;
 
 pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of, cookie};
 pub use conditions::{Conditions, PresentMarker, RequestFacts, Required};
 pub use error::{PathError, Problem, RouteTableError};
-pub use legacy::{FileSetting, LegacySettings, LegacyTls};
+pub use legacy::{Balance, FileSetting, HealthPolicy, LegacySettings, LegacyTls};
 pub use matcher::{Matcher, Segment};
 pub use path::{NormalizedPath, normalize_path};
 pub use rewrite::{Rewrites, SideRewrite};

@@ -214,12 +214,7 @@ async fn spawn_legacy() -> (SocketAddr, Legacy) {
 // ---- helpers ----
 
 fn settings(url: &str) -> ClientSettings {
-    ClientSettings {
-        url: url.parse().unwrap(),
-        tls: None,
-        connect_timeout: Duration::from_secs(1),
-        timeout: WAIT,
-    }
+    ClientSettings::single("legacy", url.parse().unwrap(), Duration::from_secs(1), WAIT)
 }
 
 fn upstream_for(addr: SocketAddr) -> LegacyUpstream {

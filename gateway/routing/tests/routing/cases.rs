@@ -341,7 +341,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\nport = 1\n",
-            "3:1: unknown field `port`, expected one of `url`, `connect_timeout`, `timeout`, `tls`",
+            "3:1: unknown field `port`, expected one of `url`, `urls`, `balance`, `health`, `connect_timeout`, `timeout`, `tls`",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { path = \"/\", method = \"GET\" }\ntarget = \"legacy\"\n",
@@ -349,7 +349,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { path = \"/\" }\ntarget = \"new\"\n",
-            "6:10: unknown variant `new`, expected `legacy` or `service`",
+            "6:10: no upstream named \"new\"; known: legacy, service",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[defaults]\ntarget = \"legacy\"\ntimeout = \"1s\"\n",
@@ -357,7 +357,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\nmirror = 1\n[[routes]]\n",
-            "3:1: unknown field `mirror`, expected one of `url`, `connect_timeout`, `timeout`, `tls`",
+            "3:1: unknown field `mirror`, expected one of `url`, `urls`, `balance`, `health`, `connect_timeout`, `timeout`, `tls`",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\n",
@@ -365,7 +365,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[mirror]\n",
-            "3:2: unknown field `mirror`, expected one of `legacy`, `defaults`, `shadow`, `routes`",
+            "3:2: unknown field `mirror`, expected one of `legacy`, `upstreams`, `defaults`, `shadow`, `routes`",
         ),
         ("[legacy\n", "1:8: invalid table header; expected `.`, `]`"),
     ];

@@ -119,12 +119,26 @@ fn summary_serialises_for_the_admin_endpoint() {
         r#"
 version = "{}"
 default_target = "legacy"
+default_upstream = "legacy"
 evaluation_order = ["create-user", "get-user", "orders"]
 
 [legacy]
+name = "legacy"
 url = "http://127.0.0.1:8000/base"
+urls = ["http://127.0.0.1:8000/base"]
 connect_timeout = "2s"
 timeout = "30s"
+balance = "round_robin"
+health = {{ failures = 3, eject = "30s" }}
+
+[[upstreams]]
+name = "legacy"
+url = "http://127.0.0.1:8000/base"
+urls = ["http://127.0.0.1:8000/base"]
+connect_timeout = "2s"
+timeout = "30s"
+balance = "round_robin"
+health = {{ failures = 3, eject = "30s" }}
 
 [shadow]
 max_in_flight = 256
@@ -137,6 +151,7 @@ redact = ["email", "password", "token", "secret", "authorization", "cookie", "se
 [[routes]]
 name = "create-user"
 target = "service"
+upstream = "legacy"
 line = 10
 methods = ["POST"]
 match = {{ kind = "exact", value = "/v1/accounts/users" }}
@@ -146,6 +161,7 @@ service_percent = 100.0
 [[routes]]
 name = "get-user"
 target = "legacy"
+upstream = "legacy"
 line = 15
 methods = ["GET", "HEAD"]
 match = {{ kind = "pattern", value = "/v1/accounts/users/{{id}}" }}
@@ -155,6 +171,7 @@ service_percent = 0.0
 [[routes]]
 name = "orders"
 target = "legacy"
+upstream = "legacy"
 line = 20
 match = {{ kind = "prefix", value = "/v1/orders" }}
 require = {{ match_rate = 0.999, min_samples = 1000 }}
