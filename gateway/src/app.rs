@@ -294,22 +294,33 @@ pub fn check(file: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<S
     // `[legacy.tls]` names files: read them as a start would.
     crate::reload::client_settings(&table, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut report = format!(
-        "{}: ok ({} route(s), {} upstream(s), version {})",
+        "{}: ok ({} route(s), version {})",
         file.display(),
         table.routes().len(),
-        table.upstreams().len(),
         table.version()
     );
+    // One line per upstream, after the summary line scripts read.
     for (index, upstream) in table.upstreams().iter().enumerate() {
-        let used = index == table.default_upstream()
-            || table.routes().iter().any(|route| route.upstream() == index);
-        if !used {
-            report.push_str(&format!(
-                "\n{}: note: upstream {:?} is named by no route",
-                file.display(),
-                upstream.name()
-            ));
+        let mut routes: Vec<&str> = table
+            .routes()
+            .iter()
+            .filter(|route| route.upstream() == index)
+            .map(|route| route.name())
+            .collect();
+        if index == table.default_upstream() {
+            routes.push("(default)");
         }
+        report.push_str(&format!(
+            "\n  upstream {}: {} address(es), {}; serves {}",
+            upstream.name(),
+            upstream.urls().len(),
+            upstream.balance().as_str(),
+            if routes.is_empty() {
+                "no route (unused)".to_owned()
+            } else {
+                routes.join(", ")
+            }
+        ));
     }
     Ok(report)
 }
@@ -350,7 +361,13 @@ pub async fn status(admin_url: Option<String>, config: Option<PathBuf>) -> anyho
     let routes = crate::status::fetch(&base, "/-/routes", token).await?;
     // A gateway without shadow records still has a status.
     let shadow = crate::status::fetch(&base, "/-/shadow", token).await.ok();
-    Ok(crate::status::render(&routes, shadow.as_ref()))
+    let mut out = crate::status::render(&routes, shadow.as_ref());
+    // A gateway from before `/-/upstreams` still has a status.
+    if let Ok(upstreams) = crate::status::fetch(&base, "/-/upstreams", token).await {
+        out.push('\n');
+        out.push_str(&crate::status::render_upstreams(&upstreams));
+    }
+    Ok(out)
 }
 
 /// `gateway replay`: asks the admin API to replay `route`'s recorded mismatches; the report as text.

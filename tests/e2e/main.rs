@@ -27,3 +27,4 @@ mod replay;
 mod rollback;
 mod shadow;
 mod shutdown;
+mod upstreams;

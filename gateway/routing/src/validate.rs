@@ -169,7 +169,7 @@ fn legacy_upstream<'s>(
             continue;
         };
         match chosen {
-            Some(first) if first != upstream && side.target == Target::Legacy => {
+            Some(first) if first != upstream => {
                 let first_name = sides.names.get(first).map_or("", String::as_str);
                 problems.push(index.problem(
                     name.span().start,

@@ -618,7 +618,7 @@ impl LegacyUpstream {
             let response = conn
                 .exchange_upgradable(request)
                 .await
-                .map_err(|error| sent_error(error))?;
+                .map_err(sent_error)?;
             return Ok(response.map(Body::new));
         }
         loop {
