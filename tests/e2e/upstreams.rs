@@ -129,6 +129,25 @@ async fn a_killed_address_is_ejected_and_no_request_fails_beyond_the_first() {
     .await
     .unwrap_or_default();
     assert!(served >= 140.0, "{served} requests counted");
+
+    // `gateway status` and the console show it too.
+    let (status, out, err) =
+        crate::harness::run_gateway(&["status", "--admin-url", &gateway.admin_url("")]).await;
+    assert!(status.success(), "{status}: {out}{err}");
+    let line = out
+        .lines()
+        .find(|line| line.contains(&format!("{doomed_url}/")))
+        .unwrap_or_else(|| panic!("no line for the killed address in:\n{out}"));
+    assert!(
+        line.starts_with("legacy") && line.contains("ejected (again in"),
+        "{out}"
+    );
+    let console = gateway.admin(Method::GET, "/-/console/").await;
+    let page = String::from_utf8_lossy(&console.body);
+    assert!(
+        page.contains(r#"data-upstream="legacy" data-state="ejected""#),
+        "{page}"
+    );
 }
 
 /// `[legacy]` at `main`, `[upstreams.billing-legacy]` at `billing`, and the
