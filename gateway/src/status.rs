@@ -174,9 +174,6 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
         "-".to_owned(),
         "-".to_owned(),
     ]);
-    let widths: Vec<usize> = (0..7)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
     let mut out = format!(
         "route table {} loaded {} from {}\n",
         table["version"].as_str().unwrap_or("?"),
@@ -207,15 +204,7 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
             out.push_str(&format!("  {}\n", hold["reason"].as_str().unwrap_or("?")));
         }
     }
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    out.push_str(&columns(&rows));
     out
 }
 
@@ -268,9 +257,16 @@ pub fn render_upstreams(upstreams: &Value) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..6)
+    out.push_str(&columns(&rows));
+    out
+}
+
+/// `rows` as left-aligned columns two spaces apart, one line each.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
+    let mut out = String::new();
     for row in rows {
         let line: Vec<String> = row
             .iter()

@@ -257,15 +257,7 @@ async fn a_route_moves_to_a_named_upstream_by_a_live_edit() {
         "http://127.0.0.1:9",
         "bililng-legacy",
     ));
-    let doc = eventually(
-        Duration::from_secs(10),
-        "the bad edit is rejected",
-        || async {
-            let doc = gateway.routes_doc().await;
-            (doc["reloads"]["failed"] == 1).then_some(doc)
-        },
-    )
-    .await;
+    let doc = gateway.routes_doc_after_rejections(1).await;
     let problem = doc["reloads"]["last_error"]["problems"][0]
         .as_str()
         .unwrap_or_default()

@@ -235,6 +235,13 @@ mod tests {
         ))
     }
 
+    /// Fails `index` three times at `at`: enough to eject it.
+    fn eject(balancer: &Balancer, index: usize, at: Instant) {
+        for _ in 0..3 {
+            balancer.failed(index, at);
+        }
+    }
+
     fn picks(balancer: &Balancer, n: usize, now: Instant) -> Vec<usize> {
         (0..n)
             .map(|_| balancer.pick(Tried::default(), || now).unwrap())
@@ -306,9 +313,7 @@ mod tests {
     fn an_ejected_address_is_tried_again_after_the_ejection() {
         let balancer = balancer(2, Balance::RoundRobin);
         let now = Instant::now();
-        for _ in 0..3 {
-            balancer.failed(0, now);
-        }
+        eject(&balancer, 0, now);
         let later = now + Duration::from_secs(31);
         assert_eq!(picks(&balancer, 2, later), [0, 1]);
         // Half-open: one more failure ejects it again at once.
@@ -327,9 +332,7 @@ mod tests {
         let balancer = balancer(3, Balance::RoundRobin);
         let now = Instant::now();
         for (index, at) in [(1, 0), (2, 1), (0, 2)] {
-            for _ in 0..3 {
-                balancer.failed(index, now + Duration::from_secs(at));
-            }
+            eject(&balancer, index, now + Duration::from_secs(at));
         }
         let then = now + Duration::from_secs(5);
         assert_eq!(picks(&balancer, 3, then), [1, 1, 1]);
@@ -346,9 +349,7 @@ mod tests {
     fn a_failover_prefers_a_healthy_untried_address() {
         let balancer = balancer(3, Balance::LeastRequests);
         let now = Instant::now();
-        for _ in 0..3 {
-            balancer.failed(2, now);
-        }
+        eject(&balancer, 2, now);
         let mut tried = Tried::default();
         tried.add(0);
         assert_eq!(balancer.pick(tried, || now), Some(1));

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use gateway_routing::RouteTable;
 
-use crate::fixtures::{Routes, legacy, one_route, parse, problems};
+use crate::fixtures::{Routes, assert_problems, legacy, one_route, parse, problems};
 
 /// A file whose only route "r" matches every path, followed by `lines`
 /// (from line 6).
@@ -323,13 +323,7 @@ fn reports_each_problem_at_its_position() {
             "6:9: `match` needs a `path` (exact or with `{param}`s) or a `prefix`",
         ),
     ];
-    for (source, expected) in &cases {
-        assert_eq!(
-            problems(source),
-            expected.lines().collect::<Vec<_>>(),
-            "in:\n{source}"
-        );
-    }
+    assert_problems(&cases);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use gateway_routing::{Balance, HealthPolicy, Route, Target};
 use http::Method;
 
-use crate::fixtures::{parse, problems};
+use crate::fixtures::{assert_problems, parse};
 
 /// `[legacy]` (lines 1–2), then `upstream` from line 3, then one route
 /// (header at line `4 + upstream lines`) with `route`'s lines.
@@ -190,13 +190,7 @@ fn upstream_problems_are_positioned() {
             "12:17: the route's legacy side is served by upstream \"a\" already: a route names one upstream",
         ),
     ];
-    for (source, expected) in &cases {
-        assert_eq!(
-            problems(source),
-            expected.lines().collect::<Vec<_>>(),
-            "in:\n{source}"
-        );
-    }
+    assert_problems(&cases);
 }
 
 #[test]
