@@ -46,6 +46,8 @@ mod tls;
 mod upgrade;
 
 #[cfg(test)]
+mod failover_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tls_tests;

@@ -21,6 +21,8 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// `[legacy] timeout` when absent.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The most addresses one upstream may list.
+const MAX_ADDRESSES: usize = 64;
 /// `health.failures` when absent: consecutive failures that eject an address.
 const DEFAULT_FAILURES: u32 = 3;
 /// `health.eject` when absent: how long an ejected address is skipped.
@@ -262,6 +264,16 @@ fn urls(
             problems.push(index.problem(
                 urls.span().start,
                 "`urls` is empty: list at least one address",
+            ));
+            return None;
+        }
+        (None, Some(urls)) if urls.get_ref().len() > MAX_ADDRESSES => {
+            problems.push(index.problem(
+                urls.span().start,
+                format!(
+                    "`urls` lists {} addresses: an upstream has at most {MAX_ADDRESSES}",
+                    urls.get_ref().len()
+                ),
             ));
             return None;
         }

@@ -143,6 +143,16 @@ fn upstream_problems_are_positioned() {
             "2:8: `urls` is empty: list at least one address",
         ),
         (
+            format!(
+                "[legacy]\nurls = [{}]\n",
+                (0..65)
+                    .map(|i| format!("\"http://h{i}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "2:8: `urls` lists 65 addresses: an upstream has at most 64",
+        ),
+        (
             "[legacy]\nurls = [\"http://a\", \"https://b\"]\n".to_owned(),
             "2:21: \"https://b\" mixes schemes: every address of an upstream uses http://",
         ),
