@@ -11,9 +11,9 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
+use super::tests::request_head;
 use super::{AddressSettings, ClientSettings, ForwardContext, ForwardError, LegacyUpstream};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -32,13 +32,8 @@ async fn spawn_dying() -> (SocketAddr, Arc<AtomicUsize>) {
             };
             let counted = Arc::clone(&counted);
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
+                if request_head(&mut stream).await.is_none() {
+                    return;
                 }
                 counted.fetch_add(1, Ordering::SeqCst);
                 drop(stream);
