@@ -59,6 +59,7 @@ pub struct AdminState {
 pub fn router(state: AdminState) -> Router {
     let protected = Router::new()
         .route("/-/routes", get(routes))
+        .route("/-/upstreams", get(upstreams))
         .route("/-/metrics", get(metrics))
         .route("/-/shadow", get(shadow_summaries))
         .route("/-/shadow/routes/{route}", get(shadow_summary))
@@ -149,6 +150,67 @@ async fn routes(State(state): State<AdminState>) -> Json<serde_json::Value> {
         "held": active.held,
         "reloads": state.routes.stats(),
     }))
+}
+
+/// `GET /-/upstreams`: each legacy upstream of the table in force, with its
+/// addresses' health.
+async fn upstreams(State(state): State<AdminState>) -> Json<serde_json::Value> {
+    let active = state.routes.current();
+    Json(json!({
+        "version": active.table.version(),
+        "upstreams": upstream_views(&active),
+    }))
+}
+
+/// One legacy upstream as `/-/upstreams` and the console show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct UpstreamView {
+    /// `legacy` or the `[upstreams]` key.
+    pub(crate) name: String,
+    /// `round_robin` or `least_requests`.
+    pub(crate) balance: &'static str,
+    /// Failures in a row that eject an address.
+    pub(crate) failures: u32,
+    /// How long an ejected address is skipped (humantime).
+    pub(crate) eject: String,
+    /// The routes whose legacy side it serves (`(default)` for unmatched requests).
+    pub(crate) routes: Vec<String>,
+    /// Each address with its health.
+    pub(crate) addresses: Vec<crate::upstream::AddressReport>,
+}
+
+/// The legacy upstreams of `active`, in the table's order.
+pub(crate) fn upstream_views(active: &crate::reload::Active) -> Vec<UpstreamView> {
+    let table = &active.table;
+    table
+        .upstreams()
+        .iter()
+        .enumerate()
+        .map(|(index, settings)| {
+            let mut routes: Vec<String> = table
+                .routes()
+                .iter()
+                .filter(|route| route.upstream() == index)
+                .map(|route| route.name().to_owned())
+                .collect();
+            if table.default_upstream() == index {
+                routes.push("(default)".to_owned());
+            }
+            UpstreamView {
+                name: settings.name().to_owned(),
+                balance: settings.balance().as_str(),
+                failures: settings.health().failures,
+                eject: humantime::format_duration(settings.health().eject).to_string(),
+                routes,
+                addresses: active
+                    .upstreams
+                    .legacy
+                    .get(index)
+                    .map(crate::upstream::LegacyUpstream::health)
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 /// `POST /-/reload`: re-reads routes.toml now.

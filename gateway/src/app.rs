@@ -333,12 +333,36 @@ pub fn check(file: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<S
     let table = RouteTable::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
     // `[legacy.tls]` names files: read them as a start would.
     crate::reload::client_settings(&table, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(format!(
+    let mut report = format!(
         "{}: ok ({} route(s), version {})",
         file.display(),
         table.routes().len(),
         table.version()
-    ))
+    );
+    // One line per upstream, after the summary line scripts read.
+    for (index, upstream) in table.upstreams().iter().enumerate() {
+        let mut routes: Vec<&str> = table
+            .routes()
+            .iter()
+            .filter(|route| route.upstream() == index)
+            .map(|route| route.name())
+            .collect();
+        if index == table.default_upstream() {
+            routes.push("(default)");
+        }
+        report.push_str(&format!(
+            "\n  upstream {}: {} address(es), {}; serves {}",
+            upstream.name(),
+            upstream.urls().len(),
+            upstream.balance().as_str(),
+            if routes.is_empty() {
+                "no route (unused)".to_owned()
+            } else {
+                routes.join(", ")
+            }
+        ));
+    }
+    Ok(report)
 }
 
 /// `gateway health [--ready]`: probes a running gateway's admin API; returns its answer.
@@ -377,7 +401,13 @@ pub async fn status(admin_url: Option<String>, config: Option<PathBuf>) -> anyho
     let routes = crate::status::fetch(&base, "/-/routes", token).await?;
     // A gateway without shadow records still has a status.
     let shadow = crate::status::fetch(&base, "/-/shadow", token).await.ok();
-    Ok(crate::status::render(&routes, shadow.as_ref()))
+    let mut out = crate::status::render(&routes, shadow.as_ref());
+    // A gateway from before `/-/upstreams` still has a status.
+    if let Ok(upstreams) = crate::status::fetch(&base, "/-/upstreams", token).await {
+        out.push('\n');
+        out.push_str(&crate::status::render_upstreams(&upstreams));
+    }
+    Ok(out)
 }
 
 /// `gateway replay`: asks the admin API to replay `route`'s recorded mismatches; the report as text.

@@ -216,7 +216,14 @@ async fn logout() -> Response {
 async fn routes_page(State(state): State<AdminState>) -> Result<Response, AdminError> {
     let rows = view::route_rows(&state, CHART_MINUTES).await?;
     let active = state.routes.current();
-    Ok(pages::routes(&rows, active.table.version(), state.token.is_some()).into_response())
+    let upstreams = crate::admin::upstream_views(&active);
+    Ok(pages::routes(
+        &rows,
+        &upstreams,
+        active.table.version(),
+        state.token.is_some(),
+    )
+    .into_response())
 }
 
 /// `GET /-/console/routes/{route}`: one route in detail.

@@ -12,14 +12,16 @@ use http::StatusCode;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 
-/// Requests answered, by route, target and status class.
+/// Requests answered, by route, target, upstream and status class.
 pub const REQUESTS_TOTAL: &str = "gateway_requests_total";
-/// Time to the response head, by route and target.
+/// Time to the response head, by route, target and upstream.
 pub const REQUEST_DURATION_SECONDS: &str = "gateway_request_duration_seconds";
 /// Requests being handled now.
 pub const REQUESTS_IN_FLIGHT: &str = "gateway_requests_in_flight";
-/// Failures reaching legacy, by kind (`connect`, `timeout`, `io`, `invalid-uri`).
+/// Failures reaching legacy, by upstream and kind (`connect`, `tls`, `timeout`, `io`, `invalid-uri`).
 pub const UPSTREAM_ERRORS_TOTAL: &str = "gateway_upstream_errors_total";
+/// Addresses ejected by passive health, by upstream.
+pub const UPSTREAM_EJECTIONS_TOTAL: &str = "gateway_upstream_ejections_total";
 /// Route-table reloads, by result (`reloaded`, `unchanged`, `rejected`).
 pub const ROUTE_RELOADS_TOTAL: &str = "gateway_route_reloads_total";
 /// 1 for the version of the route table in force, 0 for versions replaced.
@@ -74,15 +76,22 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
     *installed = Some(handle.clone());
     metrics::describe_counter!(
         REQUESTS_TOTAL,
-        "Requests answered, by route, target and status class."
+        "Requests answered, by route, target, upstream and status class."
     );
     metrics::describe_histogram!(
         REQUEST_DURATION_SECONDS,
         metrics::Unit::Seconds,
-        "Time from request to response head, by route and target."
+        "Time from request to response head, by route, target and upstream."
     );
     metrics::describe_gauge!(REQUESTS_IN_FLIGHT, "Requests being handled now.");
-    metrics::describe_counter!(UPSTREAM_ERRORS_TOTAL, "Failures reaching legacy, by kind.");
+    metrics::describe_counter!(
+        UPSTREAM_ERRORS_TOTAL,
+        "Failures reaching legacy, by upstream and kind."
+    );
+    metrics::describe_counter!(
+        UPSTREAM_EJECTIONS_TOTAL,
+        "Addresses ejected by passive health, by upstream."
+    );
     metrics::describe_counter!(ROUTE_RELOADS_TOTAL, "Route-table reloads, by result.");
     metrics::describe_counter!(
         SHADOW_COMPARISONS_TOTAL,
@@ -136,9 +145,6 @@ pub const RELOAD_RESULTS: [&str; 3] = ["reloaded", "unchanged", "rejected"];
 /// `absent(...)` work on a fresh process: incrementing by 0 registers a
 /// series and leaves a value it already has.
 fn register_alerted_counters() {
-    for kind in UPSTREAM_ERROR_KINDS {
-        metrics::counter!(UPSTREAM_ERRORS_TOTAL, "kind" => kind).increment(0);
-    }
     for result in RELOAD_RESULTS {
         metrics::counter!(ROUTE_RELOADS_TOTAL, "result" => result).increment(0);
     }
@@ -151,6 +157,20 @@ fn register_alerted_counters() {
     }
     metrics::counter!(SHADOW_RECORDS_DROPPED_TOTAL).increment(0);
     metrics::counter!(LOG_LINES_DROPPED_TOTAL).increment(0);
+}
+
+/// Exports [`UPSTREAM_ERRORS_TOTAL`] (every kind) and
+/// [`UPSTREAM_EJECTIONS_TOTAL`] at 0 for each of `upstreams`: called for
+/// every route table loaded, so that a new upstream's series exist before
+/// its first failure.
+pub fn register_upstreams<'a>(upstreams: impl IntoIterator<Item = &'a str>) {
+    for upstream in upstreams {
+        for kind in UPSTREAM_ERROR_KINDS {
+            metrics::counter!(UPSTREAM_ERRORS_TOTAL, "upstream" => upstream.to_owned(), "kind" => kind)
+                .increment(0);
+        }
+        metrics::counter!(UPSTREAM_EJECTIONS_TOTAL, "upstream" => upstream.to_owned()).increment(0);
+    }
 }
 
 /// Exports [`SHADOW_COMPARISONS_TOTAL`] at 0 for every outcome of each of
@@ -178,13 +198,32 @@ fn status_class(status: StatusCode) -> &'static str {
 
 /// Records one answered request.
 ///
-/// `target` is `legacy`, `service`, or `gateway` for answers the gateway made itself.
-pub fn record_request(route: &str, target: &'static str, status: StatusCode, elapsed: Duration) {
+/// `target` is `legacy`, `service`, or `gateway` for answers the gateway
+/// made itself; `legacy_upstream` is the upstream of the legacy side, the
+/// `upstream` label when `target` is `legacy` (else the label is `target`).
+pub fn record_request(
+    route: &str,
+    target: &'static str,
+    legacy_upstream: &str,
+    status: StatusCode,
+    elapsed: Duration,
+) {
     let route = route.to_owned();
-    metrics::counter!(REQUESTS_TOTAL, "route" => route.clone(), "target" => target, "status_class" => status_class(status))
+    let upstream = upstream_label(target, legacy_upstream);
+    metrics::counter!(REQUESTS_TOTAL, "route" => route.clone(), "target" => target, "upstream" => upstream.clone(), "status_class" => status_class(status))
         .increment(1);
-    metrics::histogram!(REQUEST_DURATION_SECONDS, "route" => route, "target" => target)
+    metrics::histogram!(REQUEST_DURATION_SECONDS, "route" => route, "target" => target, "upstream" => upstream)
         .record(elapsed.as_secs_f64());
+}
+
+/// The `upstream` label of a request answered by `target`: the legacy
+/// upstream's name, else `service` or `gateway`.
+fn upstream_label(target: &'static str, legacy_upstream: &str) -> String {
+    if target == "legacy" {
+        legacy_upstream.to_owned()
+    } else {
+        target.to_owned()
+    }
 }
 
 /// The sides a request can be answered by, as the `target` label says them.
@@ -197,14 +236,17 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 #[derive(Debug)]
 struct RouteSeries {
     route: String,
+    /// The upstream of the route's legacy side.
+    upstream: String,
     requests: [[OnceLock<Counter>; CLASSES.len()]; TARGETS.len()],
     durations: [OnceLock<Histogram>; TARGETS.len()],
 }
 
 impl RouteSeries {
-    fn new(route: &str) -> Self {
+    fn new(route: &str, upstream: &str) -> Self {
         Self {
             route: route.to_owned(),
+            upstream: upstream.to_owned(),
             requests: Default::default(),
             durations: Default::default(),
         }
@@ -216,16 +258,16 @@ impl RouteSeries {
             TARGETS.iter().position(|t| *t == target),
             CLASSES.iter().position(|c| *c == class),
         ) else {
-            return record_request(&self.route, target, status, elapsed);
+            return record_request(&self.route, target, &self.upstream, status, elapsed);
         };
         self.requests[t][c]
             .get_or_init(|| {
-                metrics::counter!(REQUESTS_TOTAL, "route" => self.route.clone(), "target" => target, "status_class" => class)
+                metrics::counter!(REQUESTS_TOTAL, "route" => self.route.clone(), "target" => target, "upstream" => upstream_label(target, &self.upstream), "status_class" => class)
             })
             .increment(1);
         self.durations[t]
             .get_or_init(|| {
-                metrics::histogram!(REQUEST_DURATION_SECONDS, "route" => self.route.clone(), "target" => target)
+                metrics::histogram!(REQUEST_DURATION_SECONDS, "route" => self.route.clone(), "target" => target, "upstream" => upstream_label(target, &self.upstream))
             })
             .record(elapsed.as_secs_f64());
     }
@@ -242,28 +284,39 @@ pub struct RequestMetrics {
 }
 
 impl RequestMetrics {
-    /// Series for `routes`, plus `(default)` and `(unrouted)`.
-    pub fn new<'a>(routes: impl IntoIterator<Item = &'a str>) -> Self {
+    /// Series for `routes` (each with the upstream of its legacy side),
+    /// plus `(default)` (with `default_upstream`) and `(unrouted)`.
+    pub fn new<'a>(
+        routes: impl IntoIterator<Item = (&'a str, &'a str)>,
+        default_upstream: &'a str,
+    ) -> Self {
         let routes = routes
             .into_iter()
-            .chain(["(default)", "(unrouted)"])
-            .map(|route| (route.to_owned(), RouteSeries::new(route)))
+            .chain([("(default)", default_upstream), ("(unrouted)", "legacy")])
+            .map(|(route, upstream)| (route.to_owned(), RouteSeries::new(route, upstream)))
             .collect();
         Self { routes }
     }
 
-    /// Records one answered request of `route` (any name: one not in the table is looked up).
+    /// Records one answered request of `route` (any name: one not in the
+    /// table is looked up, its legacy side labelled `legacy`).
     pub fn record(&self, route: &str, target: &'static str, status: StatusCode, elapsed: Duration) {
         match self.routes.get(route) {
             Some(series) => series.record(target, status, elapsed),
-            None => record_request(route, target, status, elapsed),
+            None => record_request(route, target, "legacy", status, elapsed),
         }
     }
 }
 
-/// Records a failure to reach legacy.
-pub fn record_upstream_error(kind: &'static str) {
-    metrics::counter!(UPSTREAM_ERRORS_TOTAL, "kind" => kind).increment(1);
+/// Records a failure to reach legacy upstream `upstream`.
+pub fn record_upstream_error(upstream: &str, kind: &'static str) {
+    metrics::counter!(UPSTREAM_ERRORS_TOTAL, "upstream" => upstream.to_owned(), "kind" => kind)
+        .increment(1);
+}
+
+/// Records that passive health ejected an address of `upstream`.
+pub fn record_ejection(upstream: &str) {
+    metrics::counter!(UPSTREAM_EJECTIONS_TOTAL, "upstream" => upstream.to_owned()).increment(1);
 }
 
 /// Records a reload attempt's result: one of [`RELOAD_RESULTS`].
@@ -348,17 +401,20 @@ mod tests {
             record_request(
                 "get-user",
                 "legacy",
+                "billing",
                 StatusCode::OK,
                 Duration::from_millis(3),
             );
-            record_upstream_error("timeout");
+            record_upstream_error("billing", "timeout");
+            record_ejection("billing");
             record_reload("rejected");
             set_route_table("abc", Some("old"), 1.0);
         });
         for expected in [
-            "gateway_requests_total{route=\"get-user\",target=\"legacy\",status_class=\"2xx\"} 1",
-            "gateway_request_duration_seconds_bucket{route=\"get-user\",target=\"legacy\",le=\"0.005\"} 1",
-            "gateway_upstream_errors_total{kind=\"timeout\"} 1",
+            "gateway_requests_total{route=\"get-user\",target=\"legacy\",upstream=\"billing\",status_class=\"2xx\"} 1",
+            "gateway_request_duration_seconds_bucket{route=\"get-user\",target=\"legacy\",upstream=\"billing\",le=\"0.005\"} 1",
+            "gateway_upstream_errors_total{upstream=\"billing\",kind=\"timeout\"} 1",
+            "gateway_upstream_ejections_total{upstream=\"billing\"} 1",
             "gateway_route_reloads_total{result=\"rejected\"} 1",
             "gateway_route_table_info{version=\"abc\"} 1",
         ] {
@@ -369,22 +425,22 @@ mod tests {
     #[test]
     fn route_handles_count_like_lookups_and_show_only_used_series() {
         let text = recorded(|| {
-            let first = RequestMetrics::new(["get-user", "orders"]);
+            let first = RequestMetrics::new([("get-user", "legacy"), ("orders", "crm")], "legacy");
             let ms = Duration::from_millis(3);
             first.record("get-user", "legacy", StatusCode::OK, ms);
             first.record("get-user", "legacy", StatusCode::OK, ms);
             first.record("(default)", "gateway", StatusCode::NOT_FOUND, ms);
             first.record("not-in-the-table", "service", StatusCode::OK, ms);
             // A reloaded table's handles continue the same series.
-            let reloaded = RequestMetrics::new(["get-user"]);
+            let reloaded = RequestMetrics::new([("get-user", "legacy")], "legacy");
             reloaded.record("get-user", "legacy", StatusCode::OK, ms);
-            record_request("get-user", "legacy", StatusCode::OK, ms);
+            record_request("get-user", "legacy", "legacy", StatusCode::OK, ms);
         });
         for expected in [
-            "gateway_requests_total{route=\"get-user\",target=\"legacy\",status_class=\"2xx\"} 4",
-            "gateway_request_duration_seconds_count{route=\"get-user\",target=\"legacy\"} 4",
-            "gateway_requests_total{route=\"(default)\",target=\"gateway\",status_class=\"4xx\"} 1",
-            "gateway_requests_total{route=\"not-in-the-table\",target=\"service\",status_class=\"2xx\"} 1",
+            "gateway_requests_total{route=\"get-user\",target=\"legacy\",upstream=\"legacy\",status_class=\"2xx\"} 4",
+            "gateway_request_duration_seconds_count{route=\"get-user\",target=\"legacy\",upstream=\"legacy\"} 4",
+            "gateway_requests_total{route=\"(default)\",target=\"gateway\",upstream=\"gateway\",status_class=\"4xx\"} 1",
+            "gateway_requests_total{route=\"not-in-the-table\",target=\"service\",upstream=\"service\",status_class=\"2xx\"} 1",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }

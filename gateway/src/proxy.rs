@@ -76,6 +76,8 @@ struct Inner {
 struct Plan {
     /// The route's name, `(default)` when none matched.
     route: String,
+    /// The upstream of the legacy side (an index in the table's upstreams).
+    upstream: usize,
     /// The side that answers.
     target: Target,
     /// The normalised path and query, and what legacy is told.
@@ -100,6 +102,8 @@ struct Decision {
     route: String,
     /// `legacy`, `service`, or `gateway` when the gateway answered itself.
     target: &'static str,
+    /// The upstream of the legacy side (an index in the table's upstreams).
+    upstream: usize,
 }
 
 /// What the finish of a request needs to know of it.
@@ -117,6 +121,7 @@ impl Decision {
         Self {
             route: "(unrouted)".to_owned(),
             target: "gateway",
+            upstream: 0,
         }
     }
 }
@@ -170,6 +175,7 @@ impl Gateway {
                 let decision = Decision {
                     route: plan.route.clone(),
                     target: plan.target.as_str(),
+                    upstream: plan.upstream,
                 };
                 (decision, self.send(active.clone(), plan, request).await)
             }
@@ -243,8 +249,10 @@ impl Gateway {
                 .map_or("(default)", |r| r.name())
                 .to_owned(),
             target,
+            upstream: resolution.upstream,
             call: Call::new(
                 resolution.route,
+                resolution.upstream,
                 &path,
                 request.uri().query(),
                 ForwardContext {
@@ -402,7 +410,12 @@ impl Gateway {
             Ok(response) => response,
             Err(err) => {
                 if let GatewayError::Legacy(forward) = &err {
-                    metrics::record_upstream_error(forward.kind());
+                    let upstream = active
+                        .upstreams
+                        .legacy
+                        .get(decision.upstream)
+                        .map_or("legacy", |upstream| upstream.name());
+                    metrics::record_upstream_error(upstream, forward.kind());
                 }
                 let (status, code) = err.status_and_code();
                 if status.is_server_error() {

@@ -28,7 +28,9 @@ use crate::metrics::RequestMetrics;
 use crate::shadow::recorder::{Recorder, now};
 use crate::shadow::results::route_results;
 use crate::shadow::store::EarnedShare;
-use crate::upstream::{AccountsUpstream, ClientSettings, LegacyUpstream, TlsClient, Upstreams};
+use crate::upstream::{
+    AccountsUpstream, AddressSettings, ClientSettings, LegacyUpstream, TlsClient, Upstreams,
+};
 use gateway_routing::flip::{self, Decision, Ruling, readiness};
 use gateway_routing::{RouteTable, RouteTableError};
 
@@ -36,7 +38,7 @@ use gateway_routing::{RouteTable, RouteTableError};
 pub struct Active {
     /// The table requests are routed by: the file's, with held routes at their earned share.
     pub table: RouteTable,
-    /// The sides requests are sent to: the table's legacy backend (a pooled client) and the service.
+    /// The sides requests are sent to: the table's legacy upstreams (pooled clients) and the service.
     pub upstreams: Upstreams,
     /// When this table was swapped in.
     pub loaded_at: DateTime<Utc>,
@@ -53,6 +55,7 @@ pub struct Active {
 impl Active {
     fn new(table: RouteTable, upstreams: Upstreams) -> Self {
         let permits = table.shadow_settings().max_in_flight;
+        crate::metrics::register_upstreams(table.upstreams().iter().map(|u| u.name()));
         crate::metrics::register_shadowed_routes(
             table
                 .routes()
@@ -66,7 +69,13 @@ impl Active {
             shadow_permits: Arc::new(Semaphore::new(permits)),
             held: Vec::new(),
             rules_since: HashMap::new(),
-            request_metrics: RequestMetrics::new(table.routes().iter().map(|route| route.name())),
+            request_metrics: RequestMetrics::new(
+                table
+                    .routes()
+                    .iter()
+                    .map(|route| (route.name(), route.upstream_name())),
+                table.upstreams()[table.default_upstream()].name(),
+            ),
             table,
         }
     }
@@ -158,7 +167,7 @@ impl RouteState {
     pub fn load(path: &Path, accounts: AccountsUpstream) -> Result<Self, RouteTableError> {
         let table = RouteTable::load(path)?;
         let upstreams = Upstreams {
-            legacy: LegacyUpstream::new(&client_settings(&table, path)?),
+            legacy: legacy_upstreams(client_settings(&table, path)?, &[]),
             accounts,
         };
         crate::metrics::set_route_table(table.version(), None, unix_now());
@@ -314,14 +323,8 @@ impl RouteState {
             crate::metrics::record_reload("unchanged");
             return Ok(ReloadOutcome::Unchanged { version });
         }
-        // Keep the pooled connections when legacy did not move.
-        let legacy = if &settings == current.upstreams.legacy.settings() {
-            current.upstreams.legacy.clone()
-        } else {
-            LegacyUpstream::new(&settings)
-        };
         let upstreams = Upstreams {
-            legacy,
+            legacy: legacy_upstreams(settings, &current.upstreams.legacy),
             accounts: current.upstreams.accounts.clone(),
         };
         let mut active = Active::new(table, upstreams);
@@ -489,34 +492,75 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The legacy client's settings; for an `https` legacy this reads the
-/// `[legacy.tls]` files (relative to the routes file's directory).
+/// The clients for `settings`, reusing each of `current` whose settings
+/// did not change: its pooled connections and its addresses' health stay.
+fn legacy_upstreams(
+    settings: Vec<ClientSettings>,
+    current: &[LegacyUpstream],
+) -> Arc<[LegacyUpstream]> {
+    settings
+        .iter()
+        .map(|settings| {
+            current
+                .iter()
+                .find(|upstream| upstream.settings() == settings)
+                .cloned()
+                .unwrap_or_else(|| LegacyUpstream::new(settings))
+        })
+        .collect()
+}
+
+/// Each legacy upstream's client settings, in the table's order; for an
+/// `https` upstream this reads its `tls` files (relative to the routes
+/// file's directory) once per address.
 ///
 /// # Errors
 ///
 /// A file that cannot be read or used, at its key's position in `path`.
-pub fn client_settings(table: &RouteTable, path: &Path) -> Result<ClientSettings, RouteTableError> {
-    let legacy = table.legacy();
-    let tls = match legacy.url().scheme_str() {
-        Some("https") => {
-            let host = legacy.url().host().unwrap_or_default();
-            let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
-            let tls = TlsClient::new(host, legacy.tls(), base_dir).map_err(|problem| {
-                RouteTableError::Invalid {
-                    file: path.to_path_buf(),
-                    problems: vec![problem],
-                }
-            })?;
-            Some(tls)
-        }
-        _ => None,
+pub fn client_settings(
+    table: &RouteTable,
+    path: &Path,
+) -> Result<Vec<ClientSettings>, RouteTableError> {
+    let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let invalid = |problem| RouteTableError::Invalid {
+        file: path.to_path_buf(),
+        problems: vec![problem],
     };
-    Ok(ClientSettings {
-        url: legacy.url().clone(),
-        tls,
-        connect_timeout: legacy.connect_timeout(),
-        timeout: legacy.timeout(),
-    })
+    table
+        .upstreams()
+        .iter()
+        .map(|upstream| {
+            let addresses = upstream
+                .urls()
+                .iter()
+                .map(|url| {
+                    let tls = match url.scheme_str() {
+                        Some("https") => Some(
+                            TlsClient::new(
+                                url.host().unwrap_or_default(),
+                                upstream.tls(),
+                                base_dir,
+                            )
+                            .map_err(invalid)?,
+                        ),
+                        _ => None,
+                    };
+                    Ok(AddressSettings {
+                        url: url.clone(),
+                        tls,
+                    })
+                })
+                .collect::<Result<Vec<_>, RouteTableError>>()?;
+            Ok(ClientSettings {
+                name: upstream.name().to_owned(),
+                addresses,
+                connect_timeout: upstream.connect_timeout(),
+                timeout: upstream.timeout(),
+                balance: upstream.balance(),
+                health: upstream.health(),
+            })
+        })
+        .collect()
 }
 
 /// How long the watcher waits for a burst of file events to settle.

@@ -60,14 +60,23 @@ pub async fn call(
 ///
 /// `legacy` → `legacy + shadow` → `canary N%` → `service + shadow` → `service`.
 pub fn stage(route: &Value) -> String {
-    let target = route["target"].as_str().unwrap_or("?");
+    // The legacy side names its upstream when it is not `legacy`.
+    let upstream = route["upstream"].as_str().unwrap_or("legacy");
+    let side = |name: &str| {
+        if name == "legacy" && upstream != "legacy" {
+            format!("legacy ({upstream})")
+        } else {
+            name.to_owned()
+        }
+    };
+    let target = side(route["target"].as_str().unwrap_or("?"));
     let shadowed = route["shadow"]["to"].as_str().is_some();
     let canary = route["canary"]["percent"]
         .as_f64()
-        .map(|p| (p, route["canary"]["to"].as_str().unwrap_or("?")));
+        .map(|p| (p, side(route["canary"]["to"].as_str().unwrap_or("?"))));
     let mut stage = match canary {
         Some((percent, to)) => format!("{target}, canary {percent}% to {to}"),
-        None => target.to_owned(),
+        None => target,
     };
     if shadowed {
         stage.push_str(" + shadow");
@@ -165,9 +174,6 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
         "-".to_owned(),
         "-".to_owned(),
     ]);
-    let widths: Vec<usize> = (0..7)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
     let mut out = format!(
         "route table {} loaded {} from {}\n",
         table["version"].as_str().unwrap_or("?"),
@@ -198,6 +204,69 @@ pub fn render(routes: &Value, shadow: Option<&Value>) -> String {
             out.push_str(&format!("  {}\n", hold["reason"].as_str().unwrap_or("?")));
         }
     }
+    out.push_str(&columns(&rows));
+    out
+}
+
+/// Renders the `/-/upstreams` document: each upstream, the routes it
+/// serves, and each address's health, as a table.
+pub fn render_upstreams(upstreams: &Value) -> String {
+    let mut rows = vec![
+        [
+            "UPSTREAM",
+            "ADDRESS",
+            "STATE",
+            "FAILURES",
+            "EJECTIONS",
+            "IN FLIGHT",
+        ]
+        .map(str::to_owned),
+    ];
+    let mut out = String::from("UPSTREAMS:\n");
+    for upstream in upstreams["upstreams"].as_array().into_iter().flatten() {
+        let name = upstream["name"].as_str().unwrap_or("?");
+        let routes: Vec<&str> = upstream["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        out.push_str(&format!(
+            "  {name}: {}, ejected after {} failures for {}; serves {}\n",
+            upstream["balance"].as_str().unwrap_or("?"),
+            upstream["failures"],
+            upstream["eject"].as_str().unwrap_or("?"),
+            if routes.is_empty() {
+                "no route".to_owned()
+            } else {
+                routes.join(", ")
+            }
+        ));
+        for address in upstream["addresses"].as_array().into_iter().flatten() {
+            let state = address["state"].as_str().unwrap_or("?");
+            rows.push([
+                name.to_owned(),
+                address["url"].as_str().unwrap_or("?").to_owned(),
+                match address["readmitted_in_ms"].as_u64() {
+                    Some(ms) => format!("{state} (again in {}s)", ms.div_ceil(1000)),
+                    None => state.to_owned(),
+                },
+                address["consecutive_failures"].to_string(),
+                address["ejections"].to_string(),
+                address["in_flight"].to_string(),
+            ]);
+        }
+    }
+    out.push_str(&columns(&rows));
+    out
+}
+
+/// `rows` as left-aligned columns two spaces apart, one line each.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
     for row in rows {
         let line: Vec<String> = row
             .iter()
@@ -229,6 +298,14 @@ mod tests {
     fn stages_follow_the_migration_path() {
         let cases = [
             (json!({"target": "legacy"}), "legacy"),
+            (
+                json!({"target": "legacy", "upstream": "billing"}),
+                "legacy (billing)",
+            ),
+            (
+                json!({"target": "service", "upstream": "billing", "canary": {"to": "legacy", "percent": 5.0}}),
+                "service, canary 5% to legacy (billing)",
+            ),
             (
                 json!({"target": "legacy", "shadow": {"to": "service"}}),
                 "legacy + shadow",
@@ -297,6 +374,50 @@ mod tests {
         assert!(out.contains("HELD AT THE EARNED SHARE"), "{out}");
         assert!(
             out.contains("raising the service share from 0% to 100%"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn upstreams_show_each_address_health() {
+        let upstreams = json!({"version": "abc", "upstreams": [
+            {"name": "legacy", "balance": "round_robin", "failures": 3, "eject": "30s",
+             "routes": ["get-user", "(default)"],
+             "addresses": [{"url": "http://a:1/", "state": "healthy", "consecutive_failures": 0, "ejections": 0, "in_flight": 2}]},
+            {"name": "billing", "balance": "least_requests", "failures": 5, "eject": "10s", "routes": [],
+             "addresses": [
+                {"url": "http://b1:1/", "state": "ejected", "consecutive_failures": 5, "ejections": 2, "in_flight": 0, "readmitted_in_ms": 4200},
+                {"url": "http://b2:1/", "state": "healthy", "consecutive_failures": 0, "ejections": 0, "in_flight": 1}]}
+        ]});
+        let out = render_upstreams(&upstreams);
+        assert!(
+            out.contains(
+                "legacy: round_robin, ejected after 3 failures for 30s; serves get-user, (default)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "billing: least_requests, ejected after 5 failures for 10s; serves no route"
+            ),
+            "{out}"
+        );
+        let b1 = out.lines().find(|l| l.contains("http://b1:1/")).unwrap();
+        let cells: Vec<&str> = b1
+            .split("  ")
+            .filter(|c| !c.is_empty())
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                "billing",
+                "http://b1:1/",
+                "ejected (again in 5s)",
+                "5",
+                "2",
+                "0"
+            ],
             "{out}"
         );
     }

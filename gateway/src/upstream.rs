@@ -2,8 +2,11 @@
 //!
 //! [`Upstreams::send`] is the one way a request reaches a side, for the
 //! client's request and for a mirror alike. The gateway builds one
-//! [`LegacyUpstream`] per route table from its legacy settings
-//! ([`ClientSettings`]) and one [`AccountsUpstream`] per process.
+//! [`LegacyUpstream`] per upstream of the route table (`[legacy]` and each
+//! `[upstreams.NAME]`) from its settings ([`ClientSettings`]), and one
+//! [`AccountsUpstream`] per process. The legacy side of a request goes to
+//! the upstream its [`Call::upstream`] names, over that upstream's addresses
+//! (balanced, with passive health and failover: `balance.rs`, `legacy.rs`).
 //!
 //! # Contract (legacy)
 //!
@@ -26,13 +29,16 @@
 //!   gateway is the edge; `Host` becomes legacy's authority; `traceparent`
 //!   and `tracestate` pass untouched here, and are replaced by the legacy
 //!   call's span context when tracing is on (`legacy.rs`).
-//! - Connections are pooled and kept alive (90 s idle), and driven by the
-//!   request using them, never by a task of their own (`pool.rs`). A request
-//!   is never retried once a byte of it may have reached legacy.
+//! - Connections are pooled per address and kept alive (90 s idle), and
+//!   driven by the request using them, never by a task of their own
+//!   (`pool.rs`). A request is never retried once a byte of it may have
+//!   reached legacy, but for a bodiless idempotent one whose connection died
+//!   before the response head: once, on another address of its upstream.
 //! - `Upgrade` requests (WebSocket) are passed through (`upgrade.rs`); the
 //!   gateway's server must use `serve_connection_with_upgrades`.
 
 mod accounts;
+mod balance;
 mod headers;
 mod legacy;
 mod pool;
@@ -40,9 +46,13 @@ mod tls;
 mod upgrade;
 
 #[cfg(test)]
+mod failover_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tls_tests;
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use http::{Request, Response};
@@ -52,7 +62,10 @@ use crate::telemetry;
 use gateway_routing::{NormalizedPath, Route, SideRewrite, Target};
 
 pub use accounts::AccountsUpstream;
-pub use legacy::{ClientSettings, ForwardContext, ForwardError, LegacyUpstream};
+pub use balance::AddressHealth;
+pub use legacy::{
+    AddressReport, AddressSettings, ClientSettings, ForwardContext, ForwardError, LegacyUpstream,
+};
 pub use tls::TlsClient;
 pub use upgrade::is_upgrade_request;
 
@@ -76,6 +89,9 @@ pub struct Call {
     pub legacy: Option<SideCall>,
     /// What the service receives instead, when the route rewrites it.
     pub service: Option<SideCall>,
+    /// The upstream of the legacy side: an index in the table's upstreams
+    /// ([`gateway_routing::Resolution::upstream`]).
+    pub upstream: usize,
     /// The client's address, the scheme and the request id.
     pub context: ForwardContext,
 }
@@ -91,9 +107,11 @@ pub struct SideCall {
 
 impl Call {
     /// The call for a request to `path` (normalised) with `query`, matched by
-    /// `route`: each side's rewrite of the route, if it has one, applies.
+    /// `route`: each side's rewrite of the route, if it has one, applies, and
+    /// the legacy side goes to `upstream` (the route's, or the default's).
     pub fn new(
         route: Option<&Route>,
+        upstream: usize,
         path: &NormalizedPath,
         query: Option<&str>,
         context: ForwardContext,
@@ -114,6 +132,7 @@ impl Call {
             path_and_query: with_query(path),
             legacy: side(Target::Legacy),
             service: side(Target::Service),
+            upstream,
             context,
         }
     }
@@ -134,8 +153,8 @@ impl Call {
 /// Both sides, as the route table in force configures them; cheap to clone.
 #[derive(Clone)]
 pub struct Upstreams {
-    /// The legacy backend of the table.
-    pub legacy: LegacyUpstream,
+    /// The legacy upstreams of the table, in its order (`legacy` first).
+    pub legacy: Arc<[LegacyUpstream]>,
     /// The accounts service, in-process.
     pub accounts: AccountsUpstream,
 }
@@ -159,9 +178,14 @@ impl Upstreams {
         }
         match target {
             Target::Legacy => {
+                let Some(legacy) = self.legacy.get(call.upstream).or(self.legacy.first()) else {
+                    return Err(UpstreamError::Legacy(ForwardError::InvalidUri {
+                        uri: String::new(),
+                        reason: "the route table has no legacy upstream".to_owned(),
+                    }));
+                };
                 let span = telemetry::legacy_span(request.method());
-                let result = self
-                    .legacy
+                let result = legacy
                     .forward(request, path_and_query, &call.context)
                     .instrument(span.clone())
                     .await;

@@ -685,6 +685,19 @@ impl GatewayProcess {
         reply.json()
     }
 
+    /// The `/-/routes` document once `failed` reloads were rejected (within 10 s).
+    pub(crate) async fn routes_doc_after_rejections(&self, failed: u64) -> Value {
+        eventually(
+            Duration::from_secs(10),
+            "the bad edit is rejected",
+            || async {
+                let doc = self.routes_doc().await;
+                (doc["reloads"]["failed"] == failed).then_some(doc)
+            },
+        )
+        .await
+    }
+
     /// `POST /-/reload`.
     pub(crate) async fn reload(&self) -> Reply {
         self.admin(Method::POST, "/-/reload").await

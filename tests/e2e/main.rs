@@ -28,3 +28,4 @@ mod rollback;
 mod shadow;
 mod shutdown;
 mod tls;
+mod upstreams;

@@ -98,9 +98,9 @@ async fn the_metrics_endpoint_has_every_series_after_real_traffic() {
     );
     let text = String::from_utf8_lossy(&reply.body).into_owned();
     for series in [
-        "gateway_requests_total{route=\"accounts\",target=\"service\",status_class=\"2xx\"} 1",
-        "gateway_requests_total{route=\"(default)\",target=\"legacy\",status_class=\"2xx\"} 1",
-        "gateway_request_duration_seconds_bucket{route=\"accounts\",target=\"service\",le=\"+Inf\"} 1",
+        "gateway_requests_total{route=\"accounts\",target=\"service\",upstream=\"service\",status_class=\"2xx\"} 1",
+        "gateway_requests_total{route=\"(default)\",target=\"legacy\",upstream=\"legacy\",status_class=\"2xx\"} 1",
+        "gateway_request_duration_seconds_bucket{route=\"accounts\",target=\"service\",upstream=\"service\",le=\"+Inf\"} 1",
         "gateway_requests_in_flight 0",
         "gateway_route_reloads_total{result=\"unchanged\"} 1",
         "gateway_route_table_info{version=",
@@ -227,8 +227,11 @@ async fn the_alerted_counters_exist_at_zero_from_start_up() {
     let text = scrape().await;
     let mut expected: Vec<String> = ["connect", "tls", "timeout", "io", "invalid-uri"]
         .iter()
-        .map(|kind| format!("gateway_upstream_errors_total{{kind=\"{kind}\"}} 0"))
+        .map(|kind| {
+            format!("gateway_upstream_errors_total{{upstream=\"legacy\",kind=\"{kind}\"}} 0")
+        })
         .collect();
+    expected.push("gateway_upstream_ejections_total{upstream=\"legacy\"} 0".to_owned());
     expected.extend(
         ["reloaded", "unchanged", "rejected"]
             .iter()

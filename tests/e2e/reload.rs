@@ -120,15 +120,7 @@ async fn editing_the_file_flips_a_route_and_a_bad_edit_keeps_the_old_table() {
 
     let (bad, line) = with_bad_target(&good);
     gateway.write_routes(&bad);
-    let doc = eventually(
-        Duration::from_secs(10),
-        "the bad edit is rejected",
-        || async {
-            let doc = gateway.routes_doc().await;
-            (doc["reloads"]["failed"] == 1).then_some(doc)
-        },
-    )
-    .await;
+    let doc = gateway.routes_doc_after_rejections(1).await;
     let failure = &doc["reloads"]["last_error"];
     assert_eq!(failure["trigger"], "file-change", "{doc}");
     let problems = failure["problems"].as_array().expect("a list of problems");

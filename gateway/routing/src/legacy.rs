@@ -1,14 +1,19 @@
-//! `[legacy]`: where and how to reach the legacy backend ([`LegacySettings`]),
-//! the check of its base URL (`http[s]://host[:port][/base]`, no query,
-//! fragment or credentials), and `[legacy.tls]` ([`LegacyTls`]).
+//! `[legacy]` and each `[upstreams.NAME]`: where and how to reach a legacy
+//! backend ([`LegacySettings`]), the check of its base URLs
+//! (`http[s]://host[:port][/base]`, no query, fragment or credentials; one
+//! scheme for all), its balancing ([`Balance`]) and passive health
+//! ([`HealthPolicy`]), and `[legacy.tls]` ([`LegacyTls`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use http::Uri;
 
+use serde::Serialize;
+use toml::Spanned;
+
 use crate::error::{LineIndex, Problem};
-use crate::spec::{LegacySpec, LegacyTlsSpec};
+use crate::spec::{HealthSpec, LegacySpec, LegacyTlsSpec};
 use crate::values::duration_setting;
 
 /// `[legacy] connect_timeout` when absent.
@@ -16,13 +21,73 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// `[legacy] timeout` when absent.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where and how to reach the legacy backend (`[legacy]`).
+/// The most addresses one upstream may list.
+const MAX_ADDRESSES: usize = 64;
+/// `health.failures` when absent: consecutive failures that eject an address.
+const DEFAULT_FAILURES: u32 = 3;
+/// `health.eject` when absent: how long an ejected address is skipped.
+const DEFAULT_EJECT: Duration = Duration::from_secs(30);
+
+/// Where and how to reach one legacy backend: `[legacy]` (named `legacy`)
+/// or an `[upstreams.NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegacySettings {
-    url: Uri,
+    name: String,
+    /// One or more, all with the same scheme.
+    urls: Vec<Uri>,
     connect_timeout: Duration,
     timeout: Duration,
     tls: Option<LegacyTls>,
+    balance: Balance,
+    health: HealthPolicy,
+}
+
+/// How requests are spread over an upstream's addresses (`balance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Each address in turn (the default).
+    #[default]
+    RoundRobin,
+    /// The address with the fewest requests in flight; ties in turn.
+    LeastRequests,
+}
+
+impl Balance {
+    /// The name used in `routes.toml`: `round_robin` or `least_requests`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+            Self::LeastRequests => "least_requests",
+        }
+    }
+}
+
+/// Passive health (`health = { failures, eject }`): an address that fails
+/// `failures` times in a row is skipped for `eject`, then tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HealthPolicy {
+    /// Consecutive failures that eject an address (default 3, at least 1).
+    pub failures: u32,
+    /// How long an ejected address is skipped (default 30 s, never zero).
+    #[serde(serialize_with = "humantime_duration")]
+    pub eject: Duration,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self {
+            failures: DEFAULT_FAILURES,
+            eject: DEFAULT_EJECT,
+        }
+    }
+}
+
+fn humantime_duration<S: serde::Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&humantime::format_duration(*duration))
 }
 
 /// `[legacy.tls]`: certificates for an `https` legacy. Files are named, not
@@ -64,9 +129,30 @@ impl FileSetting {
 }
 
 impl LegacySettings {
-    /// The base URL: `http` or `https`, with a host, maybe a path prefix, no query.
+    /// The upstream's name: `legacy` for `[legacy]`, else the `NAME` of `[upstreams.NAME]`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The first base URL (the only one unless `urls` lists several).
     pub fn url(&self) -> &Uri {
-        &self.url
+        &self.urls[0]
+    }
+
+    /// Every base URL, at least one: `http` or `https` (the same for all),
+    /// with a host, maybe a path prefix, no query.
+    pub fn urls(&self) -> &[Uri] {
+        &self.urls
+    }
+
+    /// How requests are spread over [`LegacySettings::urls`].
+    pub fn balance(&self) -> Balance {
+        self.balance
+    }
+
+    /// When an address is skipped for failing.
+    pub fn health(&self) -> HealthPolicy {
+        self.health
     }
 
     /// `[legacy.tls]`, for an `https` URL (`None`: the system's CAs, no client certificate).
@@ -85,15 +171,15 @@ impl LegacySettings {
     }
 }
 
-/// Validates `[legacy]`, pushing its problems.
+/// Validates `[legacy]` or `[upstreams.NAME]` (at byte `at`), pushing its problems.
 pub(crate) fn legacy_settings(
+    name: &str,
     spec: LegacySpec,
+    at: usize,
     index: &LineIndex<'_>,
     problems: &mut Vec<Problem>,
 ) -> Option<LegacySettings> {
-    let url = parse_legacy_url(spec.url.get_ref())
-        .map_err(|message| problems.push(index.problem(spec.url.span().start, message)))
-        .ok();
+    let urls = urls(spec.url, spec.urls, at, index, problems);
     let connect_timeout = duration_setting(
         spec.connect_timeout.as_ref(),
         "connect_timeout",
@@ -108,14 +194,36 @@ pub(crate) fn legacy_settings(
         index,
         problems,
     );
-    let is_https = url
+    let balance = match spec.balance {
+        None => Some(Balance::default()),
+        Some(raw) => match raw.get_ref().as_str() {
+            "round_robin" => Some(Balance::RoundRobin),
+            "least_requests" => Some(Balance::LeastRequests),
+            other => {
+                problems.push(index.problem(
+                    raw.span().start,
+                    format!("unknown balance {other:?}: use \"round_robin\" or \"least_requests\""),
+                ));
+                None
+            }
+        },
+    };
+    let health = match spec.health {
+        None => Some(HealthPolicy::default()),
+        Some(health) => health_policy(health.into_inner(), index, problems),
+    };
+    let is_https = urls
         .as_ref()
+        .and_then(|urls| urls.first())
         .is_some_and(|url| url.scheme_str() == Some("https"));
     let tls = match spec.tls {
-        Some(tls) if !is_https && url.is_some() => {
+        Some(tls) if !is_https && urls.is_some() => {
             problems.push(index.problem(
                 tls.span().start,
-                "`[legacy.tls]` applies to an https:// url only",
+                format!(
+                    "`[{}.tls]` applies to an https:// url only",
+                    table_name(name)
+                ),
             ));
             None
         }
@@ -123,10 +231,124 @@ pub(crate) fn legacy_settings(
         None => None,
     };
     Some(LegacySettings {
-        url: url?,
+        name: name.to_owned(),
+        urls: urls?,
         connect_timeout: connect_timeout?,
         timeout: timeout?,
         tls,
+        balance: balance?,
+        health: health?,
+    })
+}
+
+/// `legacy` or `upstreams.NAME`, as the file writes the table's header.
+fn table_name(name: &str) -> String {
+    if name == "legacy" {
+        name.to_owned()
+    } else {
+        format!("upstreams.{name}")
+    }
+}
+
+/// The addresses of `url` or `urls` (exactly one of them), each checked, one scheme for all.
+fn urls(
+    url: Option<Spanned<String>>,
+    urls: Option<Spanned<Vec<Spanned<String>>>>,
+    at: usize,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<Uri>> {
+    let written: Vec<Spanned<String>> = match (url, urls) {
+        (Some(url), None) => vec![url],
+        (None, Some(urls)) if urls.get_ref().is_empty() => {
+            problems.push(index.problem(
+                urls.span().start,
+                "`urls` is empty: list at least one address",
+            ));
+            return None;
+        }
+        (None, Some(urls)) if urls.get_ref().len() > MAX_ADDRESSES => {
+            problems.push(index.problem(
+                urls.span().start,
+                format!(
+                    "`urls` lists {} addresses: an upstream has at most {MAX_ADDRESSES}",
+                    urls.get_ref().len()
+                ),
+            ));
+            return None;
+        }
+        (None, Some(urls)) => urls.into_inner(),
+        (Some(_), Some(urls)) => {
+            problems.push(index.problem(
+                urls.span().start,
+                "`url` and `urls` are exclusive: use `url` for one address, `urls` for several",
+            ));
+            return None;
+        }
+        (None, None) => {
+            problems.push(index.problem(at, "missing `url` (one address) or `urls` (several)"));
+            return None;
+        }
+    };
+    let mut parsed = Vec::with_capacity(written.len());
+    let mut valid = true;
+    for raw in &written {
+        match parse_legacy_url(raw.get_ref()) {
+            Ok(uri) => {
+                if let Some(first) = parsed.first().map(|first: &Uri| first.scheme_str())
+                    && first != uri.scheme_str()
+                {
+                    problems.push(index.problem(
+                        raw.span().start,
+                        format!(
+                            "{:?} mixes schemes: every address of an upstream uses {}://",
+                            raw.get_ref(),
+                            first.unwrap_or_default()
+                        ),
+                    ));
+                    valid = false;
+                }
+                if parsed.contains(&uri) {
+                    problems.push(index.problem(
+                        raw.span().start,
+                        format!("{:?} is listed twice", raw.get_ref()),
+                    ));
+                    valid = false;
+                }
+                parsed.push(uri);
+            }
+            Err(message) => {
+                problems.push(index.problem(raw.span().start, message));
+                valid = false;
+            }
+        }
+    }
+    valid.then_some(parsed)
+}
+
+/// Validates a `health` table, pushing its problems.
+fn health_policy(
+    spec: HealthSpec,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<HealthPolicy> {
+    let failures = match spec.failures {
+        None => Some(DEFAULT_FAILURES),
+        Some(failures) => match u32::try_from(*failures.get_ref()) {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                problems.push(index.problem(
+                    failures.span().start,
+                    "`failures` must be a whole number from 1",
+                ));
+                None
+            }
+        },
+    };
+    let eject = duration_setting(spec.eject.as_ref(), "eject", DEFAULT_EJECT, index, problems);
+    Some(HealthPolicy {
+        failures: failures?,
+        eject: eject?,
     })
 }
 

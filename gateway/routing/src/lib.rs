@@ -26,13 +26,20 @@
 //! connect_timeout = "2s"          # optional, default 2s, humantime syntax, > 0
 //! timeout = "30s"                 # optional, default 30s (to the response head), > 0
 //!
+//! # urls = ["http://a:8000", "http://b:8000"]   # instead of `url`: several addresses, one scheme
+//! # balance = "round_robin"       # or "least_requests"
+//! # health = { failures = 3, eject = "30s" }   # passive health of each address
+//!
+//! [upstreams.billing-legacy]      # optional: more legacy upstreams, the keys of [legacy]
+//! url = "http://10.0.0.7:8080"    # names: [a-z0-9-]+, not `legacy` or `service`
+//!
 //! [defaults]                      # optional
-//! target = "legacy"               # "legacy" | "service": what answers when no route matches
+//! target = "legacy"               # "legacy" | "service" | an upstream: what answers when no route matches
 //!
 //! [[routes]]
 //! name = "get-user"               # unique, [a-z0-9][a-z0-9_-]*, at most 64 characters
 //! match = { path = "/v1/accounts/users/{id}", methods = ["GET", "HEAD"] }
-//! target = "service"              # "legacy" | "service"
+//! target = "service"              # "legacy" | "service" | an upstream's name (the legacy side)
 //!
 //! [[routes]]
 //! name = "orders"
@@ -79,7 +86,10 @@
 //! - `validate.rs`: one `[[routes]]` entry into a [`Route`], names included;
 //! - `values.rs`: the checks of a duration and of a method list, shared by
 //!   `[legacy]`, `[shadow]` and routes;
-//! - `legacy.rs`: [`LegacySettings`] and the check of the legacy URL;
+//! - `legacy.rs`: [`LegacySettings`] (one upstream), [`Balance`],
+//!   [`HealthPolicy`] and the check of the legacy URLs;
+//! - `upstreams.rs`: `[legacy]` and `[upstreams.*]` together, the names,
+//!   and a side's name resolved (a route's [`Route::upstream`]);
 //! - `target.rs`: [`Target`], legacy or service;
 //! - `matcher.rs`: [`Segment`], [`Matcher`], parsing `path` and `prefix`,
 //!   the specificity order and coverage;
@@ -110,13 +120,14 @@ mod shadowing;
 mod spec;
 mod table;
 mod target;
+mod upstreams;
 mod validate;
 mod values;
 
 pub use canary::{BUCKETS, CanaryPolicy, StickyKey, bucket_of, cookie};
 pub use conditions::{Conditions, PresentMarker, RequestFacts, Required};
 pub use error::{PathError, Problem, RouteTableError};
-pub use legacy::{FileSetting, LegacySettings, LegacyTls};
+pub use legacy::{Balance, FileSetting, HealthPolicy, LegacySettings, LegacyTls};
 pub use matcher::{Matcher, Segment};
 pub use path::{NormalizedPath, normalize_path};
 pub use rewrite::{Rewrites, SideRewrite};

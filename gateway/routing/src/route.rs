@@ -28,6 +28,9 @@ pub struct Route {
     pub(crate) rewrites: Rewrites,
     pub(crate) methods: Option<Vec<Method>>,
     pub(crate) target: Target,
+    /// The index, in the table's upstreams, of the one serving the legacy side.
+    pub(crate) upstream: usize,
+    pub(crate) upstream_name: String,
     pub(crate) line: usize,
     pub(crate) shadow: Option<Arc<ShadowPolicy>>,
     pub(crate) require: Option<FlipRequirement>,
@@ -67,6 +70,18 @@ impl Route {
     /// The side that answers the route's requests.
     pub fn target(&self) -> Target {
         self.target
+    }
+
+    /// The upstream serving the route's legacy side (`legacy` unless the
+    /// route names another): its index in
+    /// [`RouteTable::upstreams`](crate::RouteTable::upstreams).
+    pub fn upstream(&self) -> usize {
+        self.upstream
+    }
+
+    /// The name of [`Route::upstream`].
+    pub fn upstream_name(&self) -> &str {
+        &self.upstream_name
     }
 
     /// The line of the route's `[[routes]]` header in the file (1-based).
@@ -175,9 +190,10 @@ impl Serialize for Route {
             .methods
             .as_ref()
             .map(|methods| methods.iter().map(Method::as_str).collect());
-        let mut fields = serializer.serialize_struct("Route", 11)?;
+        let mut fields = serializer.serialize_struct("Route", 12)?;
         fields.serialize_field("name", &self.name)?;
         fields.serialize_field("target", &self.target)?;
+        fields.serialize_field("upstream", &self.upstream_name)?;
         fields.serialize_field("line", &self.line)?;
         fields.serialize_field("methods", &methods)?;
         fields.serialize_field("match", &self.matcher)?;

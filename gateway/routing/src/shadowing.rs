@@ -286,6 +286,7 @@ pub(crate) fn shadow_settings(
 /// Validates a route's `shadow`, pushing its problems.
 pub(crate) fn shadow_policy(
     spec: Spanned<ShadowSpec>,
+    to: Target,
     target: Target,
     route_methods: Option<&[Method]>,
     max_body_bytes: usize,
@@ -295,7 +296,6 @@ pub(crate) fn shadow_policy(
     let offset = spec.span().start;
     let spec = spec.into_inner();
     let before = problems.len();
-    let to = *spec.to.get_ref();
     if to == target {
         problems.push(index.problem(
             spec.to.span().start,

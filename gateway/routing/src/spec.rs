@@ -11,14 +11,15 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use crate::target::Target;
-
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoutesFile {
-    /// `[legacy]`: where unmigrated requests go.
+    /// `[legacy]`: where unmigrated requests go (the upstream named `legacy`).
     pub(crate) legacy: Spanned<LegacySpec>,
+    /// `[upstreams.NAME]`: further legacy backends routes may name.
+    #[serde(default)]
+    pub(crate) upstreams: BTreeMap<Spanned<String>, Spanned<LegacySpec>>,
     /// `[defaults]`, optional.
     pub(crate) defaults: Option<Spanned<DefaultsSpec>>,
     /// `[shadow]`: limits shared by every route's mirroring.
@@ -28,12 +29,18 @@ pub(crate) struct RoutesFile {
     pub(crate) routes: Vec<Spanned<RouteSpec>>,
 }
 
-/// `[legacy]`.
+/// `[legacy]` or one `[upstreams.NAME]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LegacySpec {
-    /// `url = "http://host:port/optional-base"`.
-    pub(crate) url: Spanned<String>,
+    /// `url = "http://host:port/optional-base"`: one address.
+    pub(crate) url: Option<Spanned<String>>,
+    /// `urls = [...]`: several addresses, balanced (exclusive with `url`).
+    pub(crate) urls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `balance = "round_robin" | "least_requests"`.
+    pub(crate) balance: Option<Spanned<String>>,
+    /// `health = { failures = 3, eject = "30s" }`: passive health of each address.
+    pub(crate) health: Option<Spanned<HealthSpec>>,
     /// `connect_timeout = "2s"` (humantime syntax).
     pub(crate) connect_timeout: Option<Spanned<String>>,
     /// `timeout = "30s"`: time to the response head (humantime syntax).
@@ -41,6 +48,21 @@ pub(crate) struct LegacySpec {
     /// `[legacy.tls]`: how to verify and present certificates on `https`.
     pub(crate) tls: Option<Spanned<LegacyTlsSpec>>,
 }
+
+/// An upstream's `health` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HealthSpec {
+    /// Consecutive failures that eject an address.
+    pub(crate) failures: Option<Spanned<i64>>,
+    /// How long an ejected address is skipped (humantime syntax).
+    pub(crate) eject: Option<Spanned<String>>,
+}
+
+/// A side as a route names it: `legacy`, `service`, or an upstream's name.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct SideName(pub(crate) String);
 
 /// `[legacy.tls]`.
 #[derive(Debug, Deserialize)]
@@ -62,8 +84,8 @@ pub(crate) struct LegacyTlsSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DefaultsSpec {
-    /// `target = "legacy" | "service"`: what answers when no route matches.
-    pub(crate) target: Option<Spanned<Target>>,
+    /// `target = "legacy" | "service" | UPSTREAM`: what answers when no route matches.
+    pub(crate) target: Option<Spanned<SideName>>,
 }
 
 /// One `[[routes]]` entry.
@@ -75,8 +97,8 @@ pub(crate) struct RouteSpec {
     /// `match = { path = "...", methods = [...] }` or `{ prefix = "..." }`.
     #[serde(rename = "match")]
     pub(crate) matcher: Spanned<MatchSpec>,
-    /// `target = "legacy" | "service"`.
-    pub(crate) target: Spanned<Target>,
+    /// `target = "legacy" | "service" | UPSTREAM`.
+    pub(crate) target: Spanned<SideName>,
     /// `shadow = {...}`: mirror this route's requests to the other side and compare.
     pub(crate) shadow: Option<Spanned<ShadowSpec>>,
     /// `require = {...}`: what the shadow results must show before the route is ready to flip.
@@ -152,7 +174,7 @@ pub(crate) struct ShadowSettingsSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ShadowSpec {
     /// The side mirrored to: the one that does not serve the route.
-    pub(crate) to: Spanned<Target>,
+    pub(crate) to: Spanned<SideName>,
     /// The share of requests mirrored, 0.0 to 1.0.
     pub(crate) sample: Option<Spanned<f64>>,
     /// Methods mirrored; default GET, HEAD, OPTIONS. Others only when listed.
@@ -194,7 +216,7 @@ pub(crate) struct RequireSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CanarySpec {
     /// The side that gets the share: the one that does not serve the route.
-    pub(crate) to: Spanned<Target>,
+    pub(crate) to: Spanned<SideName>,
     /// The share, in percent, 0 to 100.
     pub(crate) percent: Spanned<f64>,
     /// `header:NAME`, `cookie:NAME` or `ip`; absent draws per request.

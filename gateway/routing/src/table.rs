@@ -24,19 +24,19 @@ use std::path::Path;
 
 use http::Method;
 use serde::Serialize;
-use toml::Spanned;
 
 use crate::conditions::RequestFacts;
 use crate::dead::report_dead_routes;
 use crate::error::{LineIndex, Problem, RouteTableError};
 use crate::fnv::stable_hash_hex;
-use crate::legacy::{LegacySettings, legacy_settings};
+use crate::legacy::{Balance, HealthPolicy, LegacySettings};
 use crate::matcher::compare_specificity;
 use crate::path::NormalizedPath;
 use crate::route::Route;
 use crate::shadowing::{ShadowSettings, shadow_settings};
 use crate::spec::RoutesFile;
 use crate::target::Target;
+use crate::upstreams::{LEGACY, Sides, upstreams};
 use crate::validate::build_route;
 
 /// The outcome of [`RouteTable::resolve`].
@@ -46,14 +46,20 @@ pub struct Resolution<'a> {
     pub route: Option<&'a Route>,
     /// The side that answers: the route's target, or `[defaults] target`.
     pub target: Target,
+    /// The upstream serving the legacy side, an index in
+    /// [`RouteTable::upstreams`]: the route's, or the default's.
+    pub upstream: usize,
 }
 
 /// A parsed and fully validated `routes.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteTable {
-    legacy: LegacySettings,
+    /// `legacy` first, then `[upstreams.*]` by name.
+    upstreams: Vec<LegacySettings>,
     shadow: ShadowSettings,
     default_target: Target,
+    /// The upstream of the legacy side when no route matches.
+    default_upstream: usize,
     /// In file order.
     routes: Vec<Route>,
     /// Indices into `routes`, most specific first.
@@ -103,11 +109,16 @@ impl RouteTable {
         };
 
         let mut problems = Vec::new();
-        let legacy = legacy_settings(spec.legacy.into_inner(), &index, &mut problems);
-        let default_target = spec
-            .defaults
-            .and_then(|defaults| defaults.into_inner().target)
-            .map_or(Target::Legacy, Spanned::into_inner);
+        let (names, upstreams) = upstreams(spec.legacy, spec.upstreams, &index, &mut problems);
+        let sides = Sides { names: &names };
+        let default_side = match spec.defaults.and_then(|d| d.into_inner().target) {
+            Some(target) => sides.resolve(&target, &index, &mut problems),
+            None => None,
+        };
+        let default_target = default_side.map_or(Target::Legacy, |side| side.target);
+        let default_upstream = default_side
+            .and_then(|side| side.upstream)
+            .unwrap_or(LEGACY);
         let shadow = shadow_settings(spec.shadow, &index, &mut problems);
 
         let mut routes = Vec::with_capacity(spec.routes.len());
@@ -128,7 +139,7 @@ impl RouteTable {
                 first_lines.insert(name.clone(), line);
             }
             let match_offset = entry.matcher.span().start;
-            if let Some(route) = build_route(entry, line, &shadow, &index, &mut problems) {
+            if let Some(route) = build_route(entry, line, &sides, &shadow, &index, &mut problems) {
                 routes.push(route);
                 match_offsets.push(match_offset);
             }
@@ -137,11 +148,13 @@ impl RouteTable {
         let priority = priority_order(&routes);
         report_dead_routes(&routes, &priority, &match_offsets, &index, &mut problems);
 
-        match legacy {
-            Some(legacy) if problems.is_empty() => Ok(Self {
-                legacy,
+        let upstreams: Option<Vec<LegacySettings>> = upstreams.into_iter().collect();
+        match upstreams {
+            Some(upstreams) if problems.is_empty() => Ok(Self {
+                upstreams,
                 shadow,
                 default_target,
+                default_upstream,
                 routes,
                 priority,
                 version: stable_hash_hex(source.as_bytes()),
@@ -176,12 +189,25 @@ impl RouteTable {
         Resolution {
             route,
             target: route.map_or(self.default_target, Route::target),
+            upstream: route.map_or(self.default_upstream, Route::upstream),
         }
     }
 
-    /// The legacy backend's settings.
+    /// The settings of the upstream `legacy` (`[legacy]`).
     pub fn legacy(&self) -> &LegacySettings {
-        &self.legacy
+        &self.upstreams[LEGACY]
+    }
+
+    /// Every upstream: `legacy` first, then `[upstreams.*]` by name. A
+    /// route's [`Route::upstream`] and a [`Resolution::upstream`] index it.
+    pub fn upstreams(&self) -> &[LegacySettings] {
+        &self.upstreams
+    }
+
+    /// The upstream serving the legacy side when no route matches (`legacy`
+    /// unless `[defaults] target` names another).
+    pub fn default_upstream(&self) -> usize {
+        self.default_upstream
     }
 
     /// What answers when no route matches (`[defaults] target`, default `legacy`).
@@ -228,13 +254,10 @@ impl RouteTable {
     pub fn summary(&self) -> RouteTableSummary<'_> {
         RouteTableSummary {
             version: &self.version,
-            legacy: LegacySummary {
-                url: self.legacy.url().to_string(),
-                connect_timeout: humantime::format_duration(self.legacy.connect_timeout())
-                    .to_string(),
-                timeout: humantime::format_duration(self.legacy.timeout()).to_string(),
-            },
+            legacy: LegacySummary::of(self.legacy()),
+            upstreams: self.upstreams.iter().map(LegacySummary::of).collect(),
             default_target: self.default_target,
+            default_upstream: self.upstreams[self.default_upstream].name(),
             shadow: &self.shadow,
             routes: &self.routes,
             evaluation_order: self.by_priority().map(Route::name).collect(),
@@ -247,10 +270,14 @@ impl RouteTable {
 pub struct RouteTableSummary<'a> {
     /// [`RouteTable::version`].
     version: &'a str,
-    /// The legacy backend, durations in humantime syntax.
+    /// The upstream `legacy`, durations in humantime syntax.
     legacy: LegacySummary,
+    /// [`RouteTable::upstreams`], `legacy` first.
+    upstreams: Vec<LegacySummary>,
     /// [`RouteTable::default_target`].
     default_target: Target,
+    /// The name of [`RouteTable::default_upstream`].
+    default_upstream: &'a str,
     /// [`RouteTable::shadow_settings`].
     shadow: &'a ShadowSettings,
     /// The routes in file order: name, target, line, methods (absent = all), match kind and value.
@@ -262,9 +289,28 @@ pub struct RouteTableSummary<'a> {
 /// [`LegacySettings`] for display.
 #[derive(Debug, Clone, Serialize)]
 struct LegacySummary {
+    name: String,
+    /// The first address (the only one unless `urls` lists several).
     url: String,
+    urls: Vec<String>,
     connect_timeout: String,
     timeout: String,
+    balance: Balance,
+    health: HealthPolicy,
+}
+
+impl LegacySummary {
+    fn of(settings: &LegacySettings) -> Self {
+        Self {
+            name: settings.name().to_owned(),
+            url: settings.url().to_string(),
+            urls: settings.urls().iter().map(ToString::to_string).collect(),
+            connect_timeout: humantime::format_duration(settings.connect_timeout()).to_string(),
+            timeout: humantime::format_duration(settings.timeout()).to_string(),
+            balance: settings.balance(),
+            health: settings.health(),
+        }
+    }
 }
 
 /// Indices of `routes`, most specific first: more conditions first, then

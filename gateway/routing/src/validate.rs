@@ -15,8 +15,9 @@ use crate::matcher::{Matcher, parse_path, parse_prefix};
 use crate::rewrite::{Rewrites, SideRewrite, parse_path_rewrite};
 use crate::route::Route;
 use crate::shadowing::{ShadowSettings, flip_requirement, shadow_policy};
-use crate::spec::{CanarySpec, MatchSpec, RewriteSpec, RouteSpec, SideRewriteSpec};
+use crate::spec::{CanarySpec, MatchSpec, RewriteSpec, RouteSpec, SideName, SideRewriteSpec};
 use crate::target::Target;
+use crate::upstreams::{LEGACY, Side, Sides};
 use crate::values::parse_methods;
 
 /// Longest route name: names are metrics labels.
@@ -26,6 +27,7 @@ const MAX_NAME_LEN: usize = 64;
 pub(crate) fn build_route(
     spec: RouteSpec,
     line: usize,
+    sides: &Sides<'_>,
     shadow_settings: &ShadowSettings,
     index: &LineIndex<'_>,
     problems: &mut Vec<Problem>,
@@ -82,12 +84,36 @@ pub(crate) fn build_route(
         Some(methods) => parse_methods(methods, index, problems).map(Some),
     };
 
-    let target = spec.target.into_inner();
+    let target = sides.resolve(&spec.target, index, problems);
+    let shadow_to = spec.shadow.as_ref().map(|shadow| {
+        (
+            &shadow.get_ref().to,
+            sides.resolve(&shadow.get_ref().to, index, problems),
+        )
+    });
+    let canary_to = spec.canary.as_ref().map(|canary| {
+        (
+            &canary.get_ref().to,
+            sides.resolve(&canary.get_ref().to, index, problems),
+        )
+    });
+    let upstream = legacy_upstream(
+        [(&spec.target, target)]
+            .into_iter()
+            .chain(shadow_to)
+            .chain(canary_to),
+        sides,
+        index,
+        problems,
+    );
     let methods = methods?;
-    let shadow = match spec.shadow {
-        None => None,
-        Some(shadow) => shadow_policy(
+    let target = target?.target;
+    let shadow_to = shadow_to.map(|(_, side)| side);
+    let canary_to = canary_to.map(|(_, side)| side);
+    let shadow = match (spec.shadow, shadow_to) {
+        (Some(shadow), Some(Some(to))) => shadow_policy(
             shadow,
+            to.target,
             target,
             methods.as_deref(),
             shadow_settings.max_body_bytes,
@@ -95,15 +121,16 @@ pub(crate) fn build_route(
             problems,
         )
         .map(Arc::new),
+        _ => None,
     };
     let require = match spec.require {
         None => None,
         Some(require) => flip_requirement(require, index, problems),
     };
-    let canary = match spec.canary {
-        None => None,
+    let canary = match (spec.canary, canary_to) {
         // Problems are reported; the route is still built so later checks can run.
-        Some(canary) => canary_policy(canary, target, index, problems),
+        (Some(canary), Some(Some(to))) => canary_policy(canary, to.target, target, index, problems),
+        _ => None,
     };
     Some(Route {
         name: spec.name.into_inner(),
@@ -112,12 +139,51 @@ pub(crate) fn build_route(
         rewrites: rewrites?,
         methods,
         target,
+        upstream: upstream?,
+        upstream_name: sides.names.get(upstream?)?.clone(),
         line,
         shadow,
         require,
         canary,
         force: spec.force.is_some_and(|f| f.into_inner()),
     })
+}
+
+/// The upstream serving a route's legacy side: the one its `target`,
+/// `shadow.to` or `canary.to` names (`legacy` when they name none); two
+/// different ones are a problem. `None` when a name did not resolve.
+fn legacy_upstream<'s>(
+    named: impl Iterator<Item = (&'s Spanned<SideName>, Option<Side>)>,
+    sides: &Sides<'_>,
+    index: &LineIndex<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<usize> {
+    let mut chosen: Option<usize> = None;
+    let mut resolved = true;
+    for (name, side) in named {
+        let Some(side) = side else {
+            resolved = false;
+            continue;
+        };
+        let Some(upstream) = side.upstream else {
+            continue;
+        };
+        match chosen {
+            Some(first) if first != upstream => {
+                let first_name = sides.names.get(first).map_or("", String::as_str);
+                problems.push(index.problem(
+                    name.span().start,
+                    format!(
+                        "the route's legacy side is served by upstream {first_name:?} already: a route names one upstream"
+                    ),
+                ));
+                resolved = false;
+            }
+            Some(_) => {}
+            None => chosen = Some(upstream),
+        }
+    }
+    resolved.then_some(chosen.unwrap_or(LEGACY))
 }
 
 /// Headers a rewrite may not set or remove: the gateway sets them itself.
@@ -336,13 +402,13 @@ fn required(
 /// Validates a route's `canary`, pushing its problems.
 fn canary_policy(
     spec: Spanned<CanarySpec>,
+    to: Target,
     target: Target,
     index: &LineIndex<'_>,
     problems: &mut Vec<Problem>,
 ) -> Option<CanaryPolicy> {
     let spec = spec.into_inner();
     let before = problems.len();
-    let to = *spec.to.get_ref();
     if to == target {
         problems.push(index.problem(
             spec.to.span().start,

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::chart::{self, Size};
 use super::json::{Highlighted, MarkKind, Marks};
 use super::view::{RouteDetail, RouteRow, ignore_line};
+use crate::admin::UpstreamView;
 use crate::shadow::exchange::{RecordedAnswer, RecordedBody, RecordedHeader};
 use crate::shadow::stats::Latency;
 use crate::shadow::store::MismatchRecord;
@@ -93,7 +94,12 @@ fn quantiles(label: &str, latency: &Latency) -> Markup {
 }
 
 /// The routes view.
-pub(super) fn routes(rows: &[RouteRow], version: &str, signed_in: bool) -> Markup {
+pub(super) fn routes(
+    rows: &[RouteRow],
+    upstreams: &[UpstreamView],
+    version: &str,
+    signed_in: bool,
+) -> Markup {
     let body = html! {
         h1 { "Routes" }
         p class="lead" {
@@ -150,8 +156,51 @@ pub(super) fn routes(rows: &[RouteRow], version: &str, signed_in: bool) -> Marku
             span class="swatch mismatch" {} "mismatch rate (0–100 %)"
             span class="swatch window" {} "start of the verdict's window"
         }
+        (upstream_table(upstreams))
     };
     layout("Routes", signed_in, body)
+}
+
+/// The legacy upstreams and their addresses' health (passive: what the requests met).
+fn upstream_table(upstreams: &[UpstreamView]) -> Markup {
+    html! {
+        h2 { "Upstreams" }
+        table id="upstreams" {
+            thead {
+                tr {
+                    th { "Upstream" }
+                    th { "Address" }
+                    th { "State" }
+                    th class="num" { "Failures in a row" }
+                    th class="num" { "Ejections" }
+                    th class="num" { "In flight" }
+                }
+            }
+            tbody {
+                @for upstream in upstreams {
+                    @for (i, address) in upstream.addresses.iter().enumerate() {
+                        tr data-upstream=(upstream.name) data-state=(address.health.state) {
+                            td {
+                                @if i == 0 {
+                                    strong { (upstream.name) }
+                                    div class="reason" {
+                                        (upstream.balance) ", ejected after " (upstream.failures)
+                                        " failures for " (upstream.eject) " · "
+                                        @if upstream.routes.is_empty() { "no route" } @else { (upstream.routes.join(", ")) }
+                                    }
+                                }
+                            }
+                            td class="mono" { (address.url) }
+                            td { (address.health.state) }
+                            td class="num" { (address.health.consecutive_failures) }
+                            td class="num" { (address.health.ejections) }
+                            td class="num" { (address.health.in_flight) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A route name as a path segment.

@@ -661,13 +661,18 @@ fn call(active: &Active, prepared: &Prepared, request_id: &str) -> Call {
         .routes()
         .iter()
         .find(|route| route.name() == prepared.route);
+    let upstream = route.map_or(
+        active.table.default_upstream(),
+        gateway_routing::Route::upstream,
+    );
     match gateway_routing::normalize_path(prepared.uri.path()) {
-        Ok(path) => Call::new(route, &path, prepared.uri.query(), context),
+        Ok(path) => Call::new(route, upstream, &path, prepared.uri.query(), context),
         // Recorded paths were normalised already; keep it as recorded.
         Err(_) => Call {
             path_and_query: prepared.uri.to_string(),
             legacy: None,
             service: None,
+            upstream,
             context,
         },
     }

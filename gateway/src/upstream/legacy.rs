@@ -1,40 +1,98 @@
-//! The HTTP/1.1 client that forwards requests to the legacy backend.
+//! The HTTP/1.1 client that forwards requests to one legacy upstream
+//! (`[legacy]` or an `[upstreams.NAME]`), over one or several addresses.
 //!
-//! [`LegacyUpstream::forward`] is the one entry point: it rewrites the target
-//! URI, cleans the headers ([`super::headers`]), sends the request on a pooled
-//! connection ([`super::pool`]), and hands back legacy's response with its
-//! body still streaming. Failures are [`ForwardError`]s; the gateway turns
-//! them into problem+json in one place.
+//! [`LegacyUpstream::forward`] is the one entry point: it picks an address
+//! ([`super::balance`]), rewrites the target URI, cleans the headers
+//! ([`super::headers`]), sends the request on a pooled connection of that
+//! address ([`super::pool`]), and hands back legacy's response with its body
+//! still streaming. Failures are [`ForwardError`]s; the gateway turns them
+//! into problem+json in one place.
+//!
+//! # Failover (several addresses)
+//!
+//! - A request whose connection could not be made (nothing was sent: refused,
+//!   connect timeout, TLS handshake) is sent to the next address, whatever
+//!   its method, until every address was tried.
+//! - A `GET`, `HEAD`, `OPTIONS`, `PUT` or `DELETE` without a body whose
+//!   connection died before the response head is sent once more, to another
+//!   address. A request with a body, or of another method, that may have
+//!   reached legacy is never resent.
+//! - All of it happens within [`ClientSettings::timeout`].
+//!
+//! Each failure counts towards the address's passive health; an ejection
+//! is logged here (warn, with the upstream's name and the address) and
+//! counted in `gateway_upstream_ejections_total{upstream}`, since no request
+//! failed for it.
 
 use std::error::Error as StdError;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use gateway_routing::{Balance, HealthPolicy};
 use http::uri::PathAndQuery;
-use http::{Extensions, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http::{Extensions, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
 use tokio::net::TcpStream;
 
+use super::balance::{AddressHealth, Balancer, InFlight, MAX_ADDRESSES, Tried};
 use super::headers::{Forwarding, UpgradeHeaders, prepare_request_headers, strip_hop_by_hop};
 use super::pool::{self, Conn, ExchangeError, Pool, PooledBody};
 use super::tls::{Stream, TlsClient};
 use super::upgrade::{is_upgrade_request, spawn_tunnel};
 
-/// Where legacy lives and how long to wait for it, as the route table gives it.
+/// Where one legacy upstream lives and how long to wait for it, as the route table gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientSettings {
+    /// The upstream's name (`legacy` or an `[upstreams]` key): the metrics label.
+    pub name: String,
+    /// Its addresses, at least one (at most 64 are used).
+    pub addresses: Vec<AddressSettings>,
+    /// Limit on establishing the connection (DNS and the TLS handshake included).
+    pub connect_timeout: Duration,
+    /// Limit from sending the request until legacy's response head has
+    /// arrived (connecting and failing over included). The response body is
+    /// not limited.
+    pub timeout: Duration,
+    /// How requests are spread over the addresses.
+    pub balance: Balance,
+    /// When an address is skipped for failing.
+    pub health: HealthPolicy,
+}
+
+/// One address of an upstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressSettings {
     /// Base URL: `http[s]://host:port[/base-path]`. The request's path is
     /// appended to the base path.
     pub url: Uri,
     /// How to speak TLS, for an `https` URL (required there; ignored for `http`).
     pub tls: Option<TlsClient>,
-    /// Limit on establishing the connection (DNS and the TLS handshake included).
-    pub connect_timeout: Duration,
-    /// Limit from sending the request until legacy's response head has
-    /// arrived (connecting included). The response body is not limited.
-    pub timeout: Duration,
+}
+
+impl ClientSettings {
+    /// One plain address with the default balancing and health.
+    pub fn single(name: &str, url: Uri, connect_timeout: Duration, timeout: Duration) -> Self {
+        Self {
+            name: name.to_owned(),
+            addresses: vec![AddressSettings { url, tls: None }],
+            connect_timeout,
+            timeout,
+            balance: Balance::default(),
+            health: HealthPolicy::default(),
+        }
+    }
+}
+
+/// One address's health with its URL, for `/-/upstreams`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AddressReport {
+    /// The address's base URL.
+    pub url: String,
+    /// Its health now.
+    #[serde(flatten)]
+    pub health: AddressHealth,
 }
 
 /// Per-request facts the gateway knows and legacy should be told.
@@ -123,21 +181,52 @@ pub struct LegacyUpstream {
 impl std::fmt::Debug for LegacyUpstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LegacyUpstream")
-            .field("url", &self.inner.url)
+            .field("name", &self.inner.settings.name)
+            .field("addresses", &self.inner.addresses.len())
             .finish_non_exhaustive()
     }
 }
 
 struct Inner {
     settings: ClientSettings,
-    pool: Arc<Pool>,
+    /// In the order of the settings' addresses.
+    addresses: Vec<Address>,
+    balancer: Arc<Balancer>,
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+/// One address: its URL taken apart, its TLS and its own connection pool.
+struct Address {
     /// The parsed base URL, or why it is unusable (reported by every
     /// `forward`, since `new` cannot fail).
     target: Result<Target, String>,
     url: Uri,
     tls: Option<TlsClient>,
-    connect_timeout: Duration,
-    timeout: Duration,
+    pool: Arc<Pool>,
+}
+
+impl Address {
+    fn target(&self) -> Result<&Target, ForwardError> {
+        self.target
+            .as_ref()
+            .map_err(|reason| ForwardError::InvalidUri {
+                uri: self.url.to_string(),
+                reason: reason.clone(),
+            })
+    }
+}
+
+/// How one attempt on one address ended without a response head.
+enum AttemptError {
+    /// No connection could be made: nothing was sent, the request is handed back.
+    Unsent(Box<Request<Body>>, ForwardError),
+    /// The request may have reached legacy; `address_failed` when the
+    /// connection died (rather than the client's body failing).
+    Sent {
+        error: ForwardError,
+        address_failed: bool,
+    },
 }
 
 /// The legacy base URL, taken apart once.
@@ -181,7 +270,7 @@ impl Target {
             address: format!(
                 "{}:{}",
                 authority.host(),
-                authority.port_u16().unwrap_or(80)
+                authority.port_u16().unwrap_or(default_port)
             ),
             base_path: url.path().trim_end_matches('/').to_owned(),
             host: host_header,
@@ -265,22 +354,63 @@ fn join_path(base_path: &str, path_and_query: &str) -> String {
 impl LegacyUpstream {
     /// Builds the client. Makes no connection: the first request does.
     ///
-    /// An unusable `settings.url` (not `http`, no host, a query) is not
-    /// reported here but by every [`forward`](Self::forward) as
+    /// An unusable address URL (not `http`, no host, a query) is not
+    /// reported here but by every [`forward`](Self::forward) to it as
     /// [`ForwardError::InvalidUri`]; validate URLs when parsing the route
-    /// table.
+    /// table. Settings without an address get one that is always invalid.
     pub fn new(settings: &ClientSettings) -> Self {
+        let addresses: Vec<Address> = settings
+            .addresses
+            .iter()
+            .take(MAX_ADDRESSES)
+            .map(|address| Address {
+                target: Target::parse(&address.url),
+                url: address.url.clone(),
+                tls: address.tls.clone(),
+                pool: Pool::new(),
+            })
+            .collect();
+        let addresses = if addresses.is_empty() {
+            vec![Address {
+                target: Err("the upstream has no address".to_owned()),
+                url: Uri::default(),
+                tls: None,
+                pool: Pool::new(),
+            }]
+        } else {
+            addresses
+        };
         Self {
             inner: Arc::new(Inner {
+                balancer: Arc::new(Balancer::new(
+                    addresses.len(),
+                    settings.balance,
+                    settings.health,
+                )),
+                addresses,
                 settings: settings.clone(),
-                pool: Pool::new(),
-                target: Target::parse(&settings.url),
-                url: settings.url.clone(),
-                tls: settings.tls.clone(),
                 connect_timeout: settings.connect_timeout,
                 timeout: settings.timeout,
             }),
         }
+    }
+
+    /// The upstream's name, as metrics and logs label it.
+    pub fn name(&self) -> &str {
+        &self.inner.settings.name
+    }
+
+    /// Each address with its health now, in the order of the settings.
+    pub fn health(&self) -> Vec<AddressReport> {
+        self.inner
+            .addresses
+            .iter()
+            .zip(self.inner.balancer.health(Instant::now()))
+            .map(|(address, health)| AddressReport {
+                url: address.url.to_string(),
+                health,
+            })
+            .collect()
     }
 
     /// Forwards `request` to legacy and returns legacy's response.
@@ -301,8 +431,10 @@ impl LegacyUpstream {
     ///   `Connection: upgrade` and `Upgrade`; if legacy answers `101`, a task
     ///   copies bytes between the two upgraded connections, and the `101` is
     ///   returned for the gateway's server to send.
-    /// - The request is sent as HTTP/1.1 whatever the client spoke, and it is
-    ///   never retried once it may have reached legacy.
+    /// - The request is sent as HTTP/1.1 whatever the client spoke. With
+    ///   several addresses it fails over as the [module docs](self) say;
+    ///   it is never resent once it may have reached legacy, but for a
+    ///   bodiless idempotent request, once, to another address.
     ///
     /// # Errors
     ///
@@ -315,14 +447,10 @@ impl LegacyUpstream {
         path_and_query: &str,
         ctx: &ForwardContext,
     ) -> Result<Response<Body>, ForwardError> {
-        let target = self
-            .inner
-            .target
-            .as_ref()
-            .map_err(|reason| ForwardError::InvalidUri {
-                uri: self.inner.url.to_string(),
-                reason: reason.clone(),
-            })?;
+        let inner = &*self.inner;
+        let mut tried = Tried::default();
+        let index = inner.balancer.pick(tried, Instant::now).unwrap_or_default();
+        let target = inner.addresses[index].target()?;
         let uri = target.uri_for(path_and_query)?;
 
         let upgrade = is_upgrade_request(request.headers());
@@ -357,12 +485,13 @@ impl LegacyUpstream {
         // The current span (the gateway's legacy call) is legacy's parent now.
         crate::telemetry::inject_trace_context(request.headers_mut());
 
-        let sent = self.send(target, request, upgrade);
-        let mut response = match tokio::time::timeout(self.inner.timeout, sent).await {
+        tried.add(index);
+        let sent = self.send(index, tried, request, path_and_query, upgrade);
+        let mut response = match tokio::time::timeout(inner.timeout, sent).await {
             Ok(result) => result?,
             Err(_elapsed) => {
                 return Err(ForwardError::Timeout {
-                    after: self.inner.timeout,
+                    after: inner.timeout,
                 });
             }
         };
@@ -383,47 +512,138 @@ impl LegacyUpstream {
         Ok(response)
     }
 
-    /// Sends `request` on a pooled connection, or a new one when none is idle.
-    ///
-    /// The request is resent on another connection only when a reused one
-    /// turned out closed before a byte of it was written: legacy cannot have
-    /// seen it, so even a POST is safe to resend (the "only when nothing was
-    /// sent" rule), and this hides the race between legacy's idle timeout and
-    /// ours. Any failure after the first byte is written is returned, never
-    /// retried. An upgrade request gets a connection of its own, never pooled.
+    /// Sends `request` (prepared for address `index`, which `tried` has) and
+    /// fails over to the upstream's other addresses as the module docs say.
     async fn send(
         &self,
-        target: &Target,
+        mut index: usize,
+        mut tried: Tried,
         mut request: Request<Body>,
+        path_and_query: &str,
         upgrade: bool,
     ) -> Result<Response<Body>, ForwardError> {
+        let balancer = &self.inner.balancer;
+        // A copy to send again if the connection dies: only a bodiless idempotent request.
+        let mut replay = (balancer.is_balanced() && !upgrade)
+            .then(|| replayable(&request))
+            .flatten();
+        loop {
+            let address = &self.inner.addresses[index];
+            let error = match self.attempt(address, index, request, upgrade).await {
+                Ok(response) => {
+                    if balancer.succeeded(index) {
+                        tracing::info!(
+                            upstream = self.name(),
+                            address = %address.url,
+                            "address answered again: readmitted"
+                        );
+                    }
+                    return Ok(response);
+                }
+                Err(AttemptError::Unsent(unsent, error)) => {
+                    self.failed(index, &error);
+                    request = *unsent;
+                    error
+                }
+                Err(AttemptError::Sent {
+                    error,
+                    address_failed,
+                }) => {
+                    if address_failed {
+                        self.failed(index, &error);
+                    }
+                    match replay.take() {
+                        Some(copy) if address_failed => {
+                            request = copy;
+                            error
+                        }
+                        _ => return Err(error),
+                    }
+                }
+            };
+            let Some(next) = balancer.pick(tried, Instant::now) else {
+                return Err(error);
+            };
+            tried.add(next);
+            // The next address may have another host and base path.
+            let target = self.inner.addresses[next].target()?;
+            *request.uri_mut() = target.uri_for(path_and_query)?;
+            request
+                .headers_mut()
+                .insert(header::HOST, target.host.clone());
+            index = next;
+        }
+    }
+
+    /// Counts a failure of address `index`; logs and counts an ejection.
+    fn failed(&self, index: usize, error: &ForwardError) {
+        if matches!(error, ForwardError::InvalidUri { .. }) {
+            return;
+        }
+        if let Some(eject) = self.inner.balancer.failed(index, Instant::now()) {
+            let address = &self.inner.addresses[index].url;
+            tracing::warn!(
+                upstream = self.name(),
+                %address,
+                error = %crate::telemetry::ErrorChain(error),
+                eject_for = %humantime::format_duration(eject),
+                "address ejected after failing {} times in a row",
+                self.inner.settings.health.failures
+            );
+            crate::metrics::record_ejection(self.name());
+        }
+    }
+
+    /// One attempt on one address: a pooled connection, or a new one when
+    /// none is idle.
+    ///
+    /// The request is resent on another connection of the address only when
+    /// a reused one turned out closed before a byte of it was written: legacy
+    /// cannot have seen it, so even a POST is safe to resend (the "only when
+    /// nothing was sent" rule), and this hides the race between legacy's
+    /// idle timeout and ours. An upgrade request gets a connection of its
+    /// own, never pooled.
+    async fn attempt(
+        &self,
+        address: &Address,
+        index: usize,
+        mut request: Request<Body>,
+        upgrade: bool,
+    ) -> Result<Response<Body>, AttemptError> {
         if upgrade {
-            let conn = self.connect(target).await?;
-            let response =
-                conn.exchange_upgradable(request)
-                    .await
-                    .map_err(|error| ForwardError::Io {
-                        source: Box::new(error),
-                    })?;
+            let conn = match self.connect(address).await {
+                Ok(conn) => conn,
+                Err(error) => return Err(AttemptError::Unsent(Box::new(request), error)),
+            };
+            let response = conn
+                .exchange_upgradable(request)
+                .await
+                .map_err(sent_error)?;
             return Ok(response.map(Body::new));
         }
         loop {
-            let mut conn = match self.inner.pool.checkout() {
+            let mut conn = match address.pool.checkout() {
                 Some(conn) => conn,
-                None => self.connect(target).await?,
+                None => match self.connect(address).await {
+                    Ok(conn) => conn,
+                    Err(error) => return Err(AttemptError::Unsent(Box::new(request), error)),
+                },
             };
             match conn.exchange(request).await {
                 Ok(response) => {
-                    let pool = Arc::clone(&self.inner.pool);
-                    return Ok(
-                        response.map(|incoming| Body::new(PooledBody::new(incoming, conn, pool)))
-                    );
+                    let pool = Arc::clone(&address.pool);
+                    let in_flight: Option<InFlight> = self
+                        .inner
+                        .balancer
+                        .is_balanced()
+                        .then(|| self.inner.balancer.start(index));
+                    return Ok(response.map(|incoming| {
+                        Body::new(PooledBody::new(incoming, conn, pool, in_flight))
+                    }));
                 }
                 Err(ExchangeError::Unsent(unsent, _)) if conn.reused => request = *unsent,
                 Err(ExchangeError::Unsent(_, error) | ExchangeError::Failed(error)) => {
-                    return Err(ForwardError::Io {
-                        source: Box::new(error),
-                    });
+                    return Err(sent_error(error));
                 }
             }
         }
@@ -434,20 +654,28 @@ impl LegacyUpstream {
         &self.inner.settings
     }
 
-    /// Idle pooled connections, and a sweep as if `after` had passed.
+    /// Idle pooled connections (of every address), and a sweep as if `after` had passed.
     #[cfg(test)]
     pub(super) fn idle_connections_after(&self, after: Duration) -> usize {
-        self.inner.pool.sweep(std::time::Instant::now() + after);
-        self.inner.pool.idle_count()
+        let at = Instant::now() + after;
+        self.inner
+            .addresses
+            .iter()
+            .map(|address| {
+                address.pool.sweep(at);
+                address.pool.idle_count()
+            })
+            .sum()
     }
 
-    async fn connect(&self, target: &Target) -> Result<Box<Conn>, ForwardError> {
-        let tls = match (target.https, &self.inner.tls) {
+    async fn connect(&self, address: &Address) -> Result<Box<Conn>, ForwardError> {
+        let target = address.target()?;
+        let tls = match (target.https, &address.tls) {
             (false, _) => None,
             (true, Some(tls)) => Some(tls),
             (true, None) => {
                 return Err(ForwardError::InvalidUri {
-                    uri: self.inner.url.to_string(),
+                    uri: address.url.to_string(),
                     reason: "an https URL needs TLS settings".to_owned(),
                 });
             }
@@ -457,6 +685,36 @@ impl LegacyUpstream {
             .await
             .map_err(|source| ForwardError::Connect { source })
     }
+}
+
+/// A failed exchange as an [`AttemptError`]: the address failed unless the
+/// error is the request's own (its body failed or outgrew the limit).
+fn sent_error(error: hyper::Error) -> AttemptError {
+    let address_failed = !error.is_user() && !error.is_body_write_aborted();
+    AttemptError::Sent {
+        error: ForwardError::Io {
+            source: Box::new(error),
+        },
+        address_failed,
+    }
+}
+
+/// A copy of `request` to send again after its connection died: only for
+/// an idempotent method without a body (the original's body is gone by then).
+fn replayable(request: &Request<Body>) -> Option<Request<Body>> {
+    let idempotent = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    );
+    if !idempotent || !http_body::Body::is_end_stream(request.body()) {
+        return None;
+    }
+    let mut copy = Request::new(Body::empty());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
 }
 
 #[cfg(test)]

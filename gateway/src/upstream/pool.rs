@@ -1,4 +1,4 @@
-//! Keep-alive connections to one legacy backend, driven by the request that uses them.
+//! Keep-alive connections to one legacy address, driven by the request that uses them.
 //!
 //! A [`Conn`] is hyper's HTTP/1.1 connection split in two: the
 //! [`SendRequest`] half that queues a request and the dispatcher half that
@@ -30,6 +30,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::{TrySendError, http1};
 use hyper_util::rt::TokioIo;
 
+use super::balance::InFlight;
 use super::tls::Stream;
 
 /// How long an idle pooled connection to legacy is kept before it is closed.
@@ -256,15 +257,24 @@ pub(super) struct PooledBody {
     /// The connection, until the body ends (then pooled) or it ends itself.
     conn: Option<Box<Conn>>,
     pool: Arc<Pool>,
+    /// Counts the response in flight on its address until the body is dropped.
+    _in_flight: Option<InFlight>,
 }
 
 impl PooledBody {
-    /// `incoming`, whose bytes `conn`'s dispatcher reads, returned to `pool` at its end.
-    pub(super) fn new(incoming: Incoming, conn: Box<Conn>, pool: Arc<Pool>) -> Self {
+    /// `incoming`, whose bytes `conn`'s dispatcher reads, returned to `pool`
+    /// at its end; `in_flight` is held as long as the body.
+    pub(super) fn new(
+        incoming: Incoming,
+        conn: Box<Conn>,
+        pool: Arc<Pool>,
+        in_flight: Option<InFlight>,
+    ) -> Self {
         Self {
             incoming,
             conn: Some(conn),
             pool,
+            _in_flight: in_flight,
         }
     }
 

@@ -214,12 +214,7 @@ async fn spawn_legacy() -> (SocketAddr, Legacy) {
 // ---- helpers ----
 
 fn settings(url: &str) -> ClientSettings {
-    ClientSettings {
-        url: url.parse().unwrap(),
-        tls: None,
-        connect_timeout: Duration::from_secs(1),
-        timeout: WAIT,
-    }
+    ClientSettings::single("legacy", url.parse().unwrap(), Duration::from_secs(1), WAIT)
 }
 
 fn upstream_for(addr: SocketAddr) -> LegacyUpstream {
@@ -578,6 +573,19 @@ async fn a_body_dropped_half_read_closes_its_connection() {
     assert_eq!(upstream.idle_connections_after(Duration::ZERO), 0);
 }
 
+/// Reads a request head up to its blank line; `None` when the connection closes first.
+pub(super) async fn request_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
 /// A legacy that answers one request per connection with keep-alive, then
 /// closes the connection a moment later, as a server with a short idle
 /// timeout does.
@@ -591,13 +599,8 @@ async fn spawn_closing_legacy() -> (SocketAddr, Arc<Mutex<usize>>) {
             let (mut stream, _) = listener.accept().await.unwrap();
             *counted.lock().unwrap() += 1;
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
+                if request_head(&mut stream).await.is_none() {
+                    return;
                 }
                 let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
                 stream.write_all(answer).await.unwrap();

@@ -19,7 +19,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::{ClientSettings, ForwardContext, ForwardError, LegacyUpstream, TlsClient};
+use super::{
+    AddressSettings, ClientSettings, ForwardContext, ForwardError, LegacyUpstream, TlsClient,
+};
 
 /// A CA and the files a test writes its certificates into.
 struct Pki {
@@ -139,10 +141,16 @@ fn upstream(url: &str, tls: &LegacyTls) -> LegacyUpstream {
     let url: http::Uri = url.parse().unwrap();
     let host = url.host().unwrap().to_owned();
     LegacyUpstream::new(&ClientSettings {
-        tls: Some(TlsClient::new(&host, Some(tls), Path::new("/")).unwrap()),
-        url,
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(5),
+        addresses: vec![AddressSettings {
+            tls: Some(TlsClient::new(&host, Some(tls), Path::new("/")).unwrap()),
+            url,
+        }],
+        ..ClientSettings::single(
+            "legacy",
+            http::Uri::default(),
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        )
     })
 }
 

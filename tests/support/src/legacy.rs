@@ -52,12 +52,15 @@ const CHUNK: usize = 64 * 1024;
 
 type StubBody = BoxBody<Bytes, Infallible>;
 
-/// A legacy backend on `127.0.0.1:0`; stops accepting connections when dropped.
+/// A legacy backend on `127.0.0.1:0`; stops accepting connections when
+/// dropped, and closes the open ones too when [killed](LegacyStub::kill).
 pub struct LegacyStub {
     addr: SocketAddr,
     requests: Arc<AtomicUsize>,
     scripts: Scripts,
     accept_loop: JoinHandle<()>,
+    /// Set to `true` to close every open connection at once.
+    killed: tokio::sync::watch::Sender<bool>,
 }
 
 impl LegacyStub {
@@ -77,6 +80,7 @@ impl LegacyStub {
         let counter = requests.clone();
         let scripts = Scripts::default();
         let loop_scripts = scripts.clone();
+        let (killed, kill_watch) = tokio::sync::watch::channel(false);
         let accept_loop = tokio::spawn(async move {
             loop {
                 let Ok((stream, _peer)) = listener.accept().await else {
@@ -84,15 +88,21 @@ impl LegacyStub {
                 };
                 let counter = counter.clone();
                 let scripts = loop_scripts.clone();
+                let mut kill_watch = kill_watch.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         counter.fetch_add(1, Ordering::SeqCst);
                         answer(request, scripts.clone())
                     });
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let serving =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     // A client that goes away mid-request is no concern of the stub's.
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await;
+                    tokio::select! {
+                        _ = serving => {}
+                        // Killed: the connection is dropped, mid-request or not.
+                        _ = kill_watch.wait_for(|killed| *killed) => {}
+                    }
                 });
             }
         });
@@ -101,7 +111,16 @@ impl LegacyStub {
             requests,
             scripts,
             accept_loop,
+            killed,
         }
+    }
+
+    /// Stops the stub as a crashed process would: no more connections are
+    /// accepted (the port refuses them) and every open one is closed at
+    /// once, requests in progress included.
+    pub fn kill(self) {
+        let _ = self.killed.send(true);
+        // Dropping `self` ends the accept loop and its listener.
     }
 
     /// Answers `GET path` (exactly) with `script` from now on, instead of the table above.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use gateway_routing::RouteTable;
 
-use crate::fixtures::{Routes, legacy, one_route, parse, problems};
+use crate::fixtures::{Routes, assert_problems, legacy, one_route, parse, problems};
 
 /// A file whose only route "r" matches every path, followed by `lines`
 /// (from line 6).
@@ -323,13 +323,7 @@ fn reports_each_problem_at_its_position() {
             "6:9: `match` needs a `path` (exact or with `{param}`s) or a `prefix`",
         ),
     ];
-    for (source, expected) in &cases {
-        assert_eq!(
-            problems(source),
-            expected.lines().collect::<Vec<_>>(),
-            "in:\n{source}"
-        );
-    }
+    assert_problems(&cases);
 }
 
 #[test]
@@ -341,7 +335,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\nport = 1\n",
-            "3:1: unknown field `port`, expected one of `url`, `connect_timeout`, `timeout`, `tls`",
+            "3:1: unknown field `port`, expected one of `url`, `urls`, `balance`, `health`, `connect_timeout`, `timeout`, `tls`",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { path = \"/\", method = \"GET\" }\ntarget = \"legacy\"\n",
@@ -349,7 +343,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\nmatch = { path = \"/\" }\ntarget = \"new\"\n",
-            "6:10: unknown variant `new`, expected `legacy` or `service`",
+            "6:10: no upstream named \"new\"; known: legacy, service",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[defaults]\ntarget = \"legacy\"\ntimeout = \"1s\"\n",
@@ -357,7 +351,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\nmirror = 1\n[[routes]]\n",
-            "3:1: unknown field `mirror`, expected one of `url`, `connect_timeout`, `timeout`, `tls`",
+            "3:1: unknown field `mirror`, expected one of `url`, `urls`, `balance`, `health`, `connect_timeout`, `timeout`, `tls`",
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[[routes]]\nname = \"r\"\n",
@@ -365,7 +359,7 @@ fn toml_errors_are_positioned() {
         ),
         (
             "[legacy]\nurl = \"http://l\"\n[mirror]\n",
-            "3:2: unknown field `mirror`, expected one of `legacy`, `defaults`, `shadow`, `routes`",
+            "3:2: unknown field `mirror`, expected one of `legacy`, `upstreams`, `defaults`, `shadow`, `routes`",
         ),
         ("[legacy\n", "1:8: invalid table header; expected `.`, `]`"),
     ];

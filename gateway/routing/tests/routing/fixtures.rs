@@ -26,6 +26,18 @@ pub(crate) fn problems(source: &str) -> Vec<String> {
     }
 }
 
+/// Asserts each `(source, expected)`: the problems of `source` are the lines of `expected`.
+pub(crate) fn assert_problems<S: AsRef<str>>(cases: &[(S, &str)]) {
+    for (source, expected) in cases {
+        let source = source.as_ref();
+        assert_eq!(
+            problems(source),
+            expected.lines().collect::<Vec<_>>(),
+            "in:\n{source}"
+        );
+    }
+}
+
 /// A file with `[legacy]` made of `lines` and no route.
 pub(crate) fn legacy(lines: &str) -> String {
     format!("[legacy]\n{lines}\n")

@@ -12,3 +12,4 @@ mod properties;
 mod purity;
 mod resolve;
 mod table;
+mod upstreams;

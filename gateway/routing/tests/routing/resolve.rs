@@ -217,7 +217,8 @@ fn root_prefix_and_default_target_legacy() {
         post,
         Resolution {
             route: None,
-            target: Target::Legacy
+            target: Target::Legacy,
+            upstream: 0,
         }
     );
 }

@@ -114,17 +114,28 @@ fn load_reads_the_file_or_says_why_not() {
 #[test]
 fn summary_serialises_for_the_admin_endpoint() {
     let table = parse(SAMPLE);
-    let value = toml::Value::try_from(table.summary()).unwrap();
+    let mut value = toml::Value::try_from(table.summary()).unwrap();
+    // Every upstream, `legacy` first: here that one only.
+    let upstreams = value.as_table_mut().and_then(|t| t.remove("upstreams"));
+    assert_eq!(
+        upstreams,
+        Some(toml::Value::Array(vec![value["legacy"].clone()]))
+    );
     let expected: toml::Value = toml::from_str(&format!(
         r#"
 version = "{}"
 default_target = "legacy"
+default_upstream = "legacy"
 evaluation_order = ["create-user", "get-user", "orders"]
 
 [legacy]
+name = "legacy"
 url = "http://127.0.0.1:8000/base"
+urls = ["http://127.0.0.1:8000/base"]
 connect_timeout = "2s"
 timeout = "30s"
+balance = "round_robin"
+health = {{ failures = 3, eject = "30s" }}
 
 [shadow]
 max_in_flight = 256
@@ -137,6 +148,7 @@ redact = ["email", "password", "token", "secret", "authorization", "cookie", "se
 [[routes]]
 name = "create-user"
 target = "service"
+upstream = "legacy"
 line = 10
 methods = ["POST"]
 match = {{ kind = "exact", value = "/v1/accounts/users" }}
@@ -146,6 +158,7 @@ service_percent = 100.0
 [[routes]]
 name = "get-user"
 target = "legacy"
+upstream = "legacy"
 line = 15
 methods = ["GET", "HEAD"]
 match = {{ kind = "pattern", value = "/v1/accounts/users/{{id}}" }}
@@ -155,6 +168,7 @@ service_percent = 0.0
 [[routes]]
 name = "orders"
 target = "legacy"
+upstream = "legacy"
 line = 20
 match = {{ kind = "prefix", value = "/v1/orders" }}
 require = {{ match_rate = 0.999, min_samples = 1000 }}
