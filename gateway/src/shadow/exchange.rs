@@ -350,12 +350,18 @@ mod tests {
         // A form body naming a redacted field is recorded by its size only; its original is kept.
         assert!(original("/login", b"email=ada%40example.com&x=1").is_some());
         // Beyond the record's bound it would not be replayed: nothing is kept.
-        let big = format!(r#"{{"email":"a@b.c","pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let big = format!(
+            r#"{{"email":"a@b.c","pad":"{}"}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        );
         let uri: Uri = "/v1/users".parse().unwrap();
         let body = Bytes::from(big);
         let recorded = record_request(&Method::POST, &uri, &none, &redact());
         let recorded_body = record_body(&CapturedBody::Complete(body.clone()), &redact());
-        assert_eq!(redacted_original(&uri, &body, &recorded, &recorded_body), None);
+        assert_eq!(
+            redacted_original(&uri, &body, &recorded, &recorded_body),
+            None
+        );
     }
 
     #[test]

@@ -156,9 +156,9 @@ impl SealKey {
         let Ok(nonce) = Nonce::try_assume_unique_for_key(&blob) else {
             return damaged();
         };
-        let Ok(plain) =
-            self.key
-                .open_in_place(nonce, Aad::from(record_id.as_bytes()), &mut sealed)
+        let Ok(plain) = self
+            .key
+            .open_in_place(nonce, Aad::from(record_id.as_bytes()), &mut sealed)
         else {
             return damaged();
         };
@@ -187,11 +187,16 @@ mod base64_bytes {
     use bytes::Bytes;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(bytes: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Bytes,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&BASE64.encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Bytes, D::Error> {
         let text = String::deserialize(deserializer)?;
         BASE64
             .decode(text)

@@ -485,17 +485,17 @@ impl ShadowStore {
             return Ok(None);
         };
         let (request, exchange, body, sealed): Exchange = mismatch::Entity::find_by_id(id)
-                .select_only()
-                .columns([
-                    mismatch::Column::Request,
-                    mismatch::Column::Exchange,
-                    mismatch::Column::RequestBody,
-                    mismatch::Column::RequestSealed,
-                ])
-                .into_tuple()
-                .one(&self.db)
-                .await?
-                .unwrap_or_default();
+            .select_only()
+            .columns([
+                mismatch::Column::Request,
+                mismatch::Column::Exchange,
+                mismatch::Column::RequestBody,
+                mismatch::Column::RequestSealed,
+            ])
+            .into_tuple()
+            .one(&self.db)
+            .await?
+            .unwrap_or_default();
         let mut record = to_record(row);
         // A record written by an older or newer release may not parse: it is shown without them.
         record.request = request.and_then(|text| serde_json::from_str(&text).ok());

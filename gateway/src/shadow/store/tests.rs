@@ -336,7 +336,11 @@ async fn an_original_is_stored_only_sealed_and_read_back_only_with_its_key_on(
     let Some((store, _db)) = store(backend).await else {
         return;
     };
-    let key = |n: u8| Some(Arc::new(SealKey::parse(&format!("{}{n}", "a".repeat(63))).unwrap()));
+    let key = |n: u8| {
+        Some(Arc::new(
+            SealKey::parse(&format!("{}{n}", "a".repeat(63))).unwrap(),
+        ))
+    };
     let original = Original {
         path_and_query: "/v1/accounts/users/7?token=t0k3n".into(),
         body: bytes::Bytes::from_static(br#"{"query":"s3cret"}"#),
@@ -361,7 +365,10 @@ async fn an_original_is_stored_only_sealed_and_read_back_only_with_its_key_on(
         .unwrap();
     assert_eq!(stored.len(), 2);
     let text = stored[0].as_deref().expect("sealed with the key");
-    assert!(!text.contains("s3cret") && !text.contains("t0k3n"), "{text}");
+    assert!(
+        !text.contains("s3cret") && !text.contains("t0k3n"),
+        "{text}"
+    );
     assert_eq!(stored[1], None, "without a key the original is not kept");
 
     let read = sealing.get(sealed.id).await.unwrap().unwrap();
