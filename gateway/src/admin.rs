@@ -187,15 +187,11 @@ pub(crate) fn upstream_views(active: &crate::reload::Active) -> Vec<UpstreamView
         .iter()
         .enumerate()
         .map(|(index, settings)| {
-            let mut routes: Vec<String> = table
-                .routes()
-                .iter()
-                .filter(|route| route.upstream() == index)
-                .map(|route| route.name().to_owned())
+            let routes = table
+                .routes_reaching(index)
+                .into_iter()
+                .map(str::to_owned)
                 .collect();
-            if table.default_upstream() == index {
-                routes.push("(default)".to_owned());
-            }
             UpstreamView {
                 name: settings.name().to_owned(),
                 balance: settings.balance().as_str(),

@@ -341,15 +341,7 @@ pub fn check(file: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<S
     );
     // One line per upstream, after the summary line scripts read.
     for (index, upstream) in table.upstreams().iter().enumerate() {
-        let mut routes: Vec<&str> = table
-            .routes()
-            .iter()
-            .filter(|route| route.upstream() == index)
-            .map(|route| route.name())
-            .collect();
-        if index == table.default_upstream() {
-            routes.push("(default)");
-        }
+        let routes = table.routes_reaching(index);
         report.push_str(&format!(
             "\n  upstream {}: {} address(es), {}; serves {}",
             upstream.name(),

@@ -84,6 +84,14 @@ impl Route {
         &self.upstream_name
     }
 
+    /// Whether any of the route's requests reach its legacy upstream: it is
+    /// the target, or a canary or the mirror sends requests there.
+    pub fn reaches_legacy(&self) -> bool {
+        self.target == Target::Legacy
+            || self.canary.as_ref().is_some_and(|c| c.to == Target::Legacy)
+            || self.shadow.as_ref().is_some_and(|s| s.to == Target::Legacy)
+    }
+
     /// The line of the route's `[[routes]]` header in the file (1-based).
     pub fn line(&self) -> usize {
         self.line

@@ -215,6 +215,22 @@ impl RouteTable {
         self.default_target
     }
 
+    /// The names of the routes whose requests reach upstream `index`
+    /// ([`Route::reaches_legacy`]), in file order, then `(default)` when
+    /// requests no route matches go there.
+    pub fn routes_reaching(&self, index: usize) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .routes
+            .iter()
+            .filter(|route| route.upstream() == index && route.reaches_legacy())
+            .map(Route::name)
+            .collect();
+        if self.default_upstream == index && self.default_target == Target::Legacy {
+            names.push("(default)");
+        }
+        names
+    }
+
     /// The routes in file order.
     pub fn routes(&self) -> &[Route] {
         &self.routes

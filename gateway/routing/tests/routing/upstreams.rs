@@ -224,3 +224,21 @@ fn the_admin_view_names_each_route_s_upstream() {
     );
     assert_eq!(text(&crm["health"]["eject"]).as_deref(), Some("30s"));
 }
+
+#[test]
+fn an_upstream_is_reached_only_by_routes_that_send_it_requests() {
+    let table = parse(
+        "[legacy]\nurl = \"http://l\"\n[upstreams.billing]\nurl = \"http://b\"\n\
+         [defaults]\ntarget = \"service\"\n\
+         [[routes]]\nname = \"served\"\nmatch = { prefix = \"/a\" }\ntarget = \"service\"\n\
+         [[routes]]\nname = \"mirrored\"\nmatch = { prefix = \"/b\" }\ntarget = \"service\"\nshadow = { to = \"billing\" }\n\
+         [[routes]]\nname = \"canaried\"\nmatch = { prefix = \"/c\" }\ntarget = \"service\"\ncanary = { to = \"legacy\", percent = 5 }\n\
+         [[routes]]\nname = \"forwarded\"\nmatch = { prefix = \"/d\" }\ntarget = \"billing\"\n",
+    );
+    assert_eq!(table.routes_reaching(0), ["canaried"]);
+    assert_eq!(table.routes_reaching(1), ["mirrored", "forwarded"]);
+    let served = table.routes().iter().find(|r| r.name() == "served");
+    assert!(served.is_some_and(|r| !r.reaches_legacy()));
+    let defaulted = parse("[legacy]\nurl = \"http://l\"\n");
+    assert_eq!(defaulted.routes_reaching(0), ["(default)"]);
+}
