@@ -275,7 +275,11 @@ impl Gateway {
         let limit = usize::try_from(self.inner.max_body_bytes).unwrap_or(usize::MAX);
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
         match plan.shadow {
-            Some(ref shadowed) => self.send_mirrored(&active, &plan, shadowed, request).await,
+            // Boxed: the mirrored path's future would otherwise make every
+            // request's future (boxed per request by the server) larger.
+            Some(ref shadowed) => {
+                Box::pin(self.send_mirrored(&active, &plan, shadowed, request)).await
+            }
             None => {
                 self.send_primary(&active.upstreams, plan.target, request, &plan.call)
                     .await

@@ -611,7 +611,7 @@ impl LegacyUpstream {
         upgrade: bool,
     ) -> Result<Response<Body>, AttemptError> {
         if upgrade {
-            let conn = match self.connect(address).await {
+            let conn = match Box::pin(self.connect(address)).await {
                 Ok(conn) => conn,
                 Err(error) => return Err(AttemptError::Unsent(Box::new(request), error)),
             };
@@ -624,7 +624,9 @@ impl LegacyUpstream {
         loop {
             let mut conn = match address.pool.checkout() {
                 Some(conn) => conn,
-                None => match self.connect(address).await {
+                // Boxed: connecting is rare with a warm pool, and its future
+                // (TLS handshake included) would grow every request's.
+                None => match Box::pin(self.connect(address)).await {
                     Ok(conn) => conn,
                     Err(error) => return Err(AttemptError::Unsent(Box::new(request), error)),
                 },
