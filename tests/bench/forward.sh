@@ -25,6 +25,7 @@
 #   tests/bench/forward.sh        # ROUNDS=3 WARMUP=2 DURATION=10 CONNECTIONS=64 IDLE_CONNECTIONS=10000
 #   QUICK=1 tests/bench/forward.sh  # 1 round of 3 s: a smoke run of the script itself
 #   PARTS=shadow,memory tests/bench/forward.sh   # only some parts: forward, shadow, hop, memory
+#   BENCH_GATEWAY_BINARY=/path/to/gateway tests/bench/forward.sh   # measure another build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -41,8 +42,12 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy wrk >/dev/null
 fi
-cargo build --release -q -p gateway
-GATEWAY="$(cd "$TARGET_DIR/release" && pwd)/gateway"
+if [ -n "${BENCH_GATEWAY_BINARY:-}" ]; then
+  GATEWAY=$(realpath "$BENCH_GATEWAY_BINARY")   # another build, e.g. an earlier release to compare with
+else
+  cargo build --release -q -p gateway
+  GATEWAY="$(cd "$TARGET_DIR/release" && pwd)/gateway"
+fi
 [ "$(nproc)" -ge 2 ] || { echo "pinning needs two CPUs" >&2; exit 1; }
 
 WORK=$(mktemp -d)
