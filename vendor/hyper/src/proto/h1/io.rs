@@ -238,6 +238,12 @@ where
                 .max()
                 .saturating_sub(self.read_buf.len()),
         );
+        if self.read_buf.capacity() == 0 {
+            // project-alpha patch: the buffer was released while idle
+            // (`release_idle_buffers`); read onto the stack first, so that a
+            // connection waiting for its next message holds no buffer.
+            return self.poll_read_released(cx, next);
+        }
         if self.read_buf_remaining_mut() < next {
             self.read_buf.reserve(next);
         }
@@ -264,6 +270,45 @@ where
                 Poll::Pending
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// project-alpha patch: reads into a stack buffer of `next` bytes at
+    /// most, and allocates a read buffer only for the bytes that came: a
+    /// small request head then takes a small allocation, not `next` bytes.
+    #[inline(never)]
+    fn poll_read_released(&mut self, cx: &mut Context<'_>, next: usize) -> Poll<io::Result<usize>> {
+        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); INIT_BUFFER_SIZE];
+        let len = cmp::min(next, INIT_BUFFER_SIZE).max(1);
+        let mut buf = ReadBuf::uninit(&mut stack[..len]);
+        match Pin::new(&mut self.io).poll_read(cx, buf.unfilled()) {
+            Poll::Ready(Ok(())) => {
+                let received = buf.filled();
+                let n = received.len();
+                trace!("received {} bytes", n);
+                self.read_buf.extend_from_slice(received);
+                self.read_buf_strategy.record(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => {
+                self.read_blocked = true;
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// project-alpha patch: gives back the read and write buffers' memory
+    /// while the connection waits for its next message. Only empty buffers
+    /// are released: bytes read ahead (a pipelined request) and bytes not
+    /// yet written stay. The next read allocates what it receives
+    /// (`poll_read_released`); the next head written grows a new vector.
+    pub(crate) fn release_idle_buffers(&mut self) {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
+            self.read_buf = BytesMut::new();
+        }
+        if self.write_buf.remaining() == 0 && self.write_buf.headers.bytes.capacity() > 0 {
+            self.write_buf.headers = Cursor::new(Vec::new());
         }
     }
 
