@@ -258,6 +258,13 @@ where
             Poll::Ready(Ok(msg)) => msg,
             Poll::Ready(Err(e)) => return self.on_read_head_error(e),
             Poll::Pending => {
+                if T::should_read_first() && self.state.is_idle() {
+                    // project-alpha patch: a server connection waiting for
+                    // its next request, with nothing of it received yet,
+                    // holds no buffers (a busy one, whose next request is
+                    // already there, never gets here and keeps them).
+                    self.io.release_idle_buffers();
+                }
                 #[cfg(feature = "server")]
                 if self.state.h1_header_read_timeout_running {
                     if let Some(h1_header_read_timeout_fut) =
@@ -855,10 +862,6 @@ where
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         self.try_keep_alive(cx);
-        if self.state.is_idle() {
-            // project-alpha patch: an idle connection holds no buffers.
-            self.io.release_idle_buffers();
-        }
         trace!("flushed({}): {:?}", T::LOG, self.state);
         Poll::Ready(Ok(()))
     }

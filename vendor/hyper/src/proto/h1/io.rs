@@ -580,7 +580,9 @@ pub(super) struct WriteBuf<B> {
 impl<B: Buf> WriteBuf<B> {
     fn new(strategy: WriteStrategy) -> WriteBuf<B> {
         WriteBuf {
-            headers: Cursor::new(Vec::with_capacity(INIT_BUFFER_SIZE)),
+            // project-alpha patch: grown by the first head written, not
+            // allocated with every connection (an idle one never writes).
+            headers: Cursor::new(Vec::new()),
             max_buf_size: DEFAULT_MAX_BUFFER_SIZE,
             queue: BufList::new(),
             strategy,
@@ -936,6 +938,8 @@ mod tests {
         let b = |s: &str| Cursor::new(s.as_bytes().to_vec());
 
         let mut write_buf = WriteBuf::<Cursor<Vec<u8>>>::new(WriteStrategy::Flatten);
+        // project-alpha patch: `new` no longer allocates; this test is about a buffer that did.
+        write_buf.headers = Cursor::new(Vec::with_capacity(INIT_BUFFER_SIZE));
 
         write_buf.buffer(b("hello "));
         write_buf.buffer(b("world, "));
