@@ -13,35 +13,8 @@ async fn exchange(stream: &mut TcpStream, path: &str) -> std::io::Result<String>
     stream
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: keep-alive.test\r\n\r\n").as_bytes())
         .await?;
-    let mut received = Vec::new();
-    let mut buf = [0u8; 4096];
-    let head_end = loop {
-        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        match stream.read(&mut buf).await? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => received.extend_from_slice(&buf[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&received[..head_end]).to_lowercase();
-    let chunked = head.contains("transfer-encoding: chunked");
-    let length = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|n| n.trim().parse::<usize>().ok());
-    let complete = |received: &[u8]| match (chunked, length) {
-        (true, _) => received[head_end..].ends_with(b"0\r\n\r\n"),
-        (false, Some(length)) => received.len() >= head_end + length,
-        (false, None) => true,
-    };
-    while !complete(&received) {
-        match stream.read(&mut buf).await? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => received.extend_from_slice(&buf[..n]),
-        }
-    }
-    Ok(head.lines().next().unwrap_or_default().to_owned())
+    let (status, _body) = read_response(stream, &mut Vec::new()).await?;
+    Ok(status)
 }
 
 /// A gateway in front of a legacy stub, with `env` set, and a connection to it.
