@@ -96,7 +96,15 @@ async fn open(settings: &DatabaseSettings, lazy: bool) -> Result<DatabaseConnect
         .acquire_timeout(settings.acquire_timeout())
         .connect_timeout(settings.acquire_timeout())
         .connect_lazy(lazy)
-        .sqlx_logging(false)
+        .sqlx_logging(false);
+    if settings.url.starts_with("sqlite:") {
+        // sqlx pings a pooled connection on every checkout by default: a
+        // round trip to the connection's worker thread, and back, before each
+        // query. An embedded SQLite file has no server, proxy or firewall to
+        // drop a connection, so the ping can only succeed; PostgreSQL keeps it.
+        options.test_before_acquire(false);
+    }
+    options
         .map_sqlx_sqlite_opts(|opts| {
             opts.pragma("journal_mode", "WAL")
                 .busy_timeout(Duration::from_secs(5))
@@ -126,6 +134,25 @@ fn sqlite_parent_dir(url: &str) -> Option<&Path> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_connections_are_not_pinged_on_checkout_postgres_ones_are() {
+        let settings = |url: &str| DatabaseSettings {
+            url: url.to_owned(),
+            ..DatabaseSettings::default()
+        };
+        let sqlite = connect_lazy(&settings("sqlite::memory:"))
+            .await
+            .expect("an in-memory SQLite pool");
+        let pool = sqlite.get_sqlite_connection_pool();
+        assert!(!pool.options().get_test_before_acquire());
+        // Lazy: no server is needed to read the pool's options.
+        let postgres = connect_lazy(&settings("postgres://user@127.0.0.1:9/none"))
+            .await
+            .expect("a lazy PostgreSQL pool");
+        let pool = postgres.get_postgres_connection_pool();
+        assert!(pool.options().get_test_before_acquire());
+    }
 
     #[test]
     fn sqlite_parent_dir_is_found_only_for_files_in_a_directory() {
