@@ -3,6 +3,14 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// mimalloc rather than glibc's malloc: per-thread free lists and size
+/// classes make the many small allocations of a request cheaper (callgrind:
+/// about 5 % fewer instructions per forwarded request; in-process reads
+/// faster still). Built with `no_thp` so that it does not ask for
+/// transparent huge pages, which took idle RSS from 27 to 40 MiB.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use gateway::cli::{Cli, Command};
 use gateway::telemetry::ErrorChain;
 use gateway::{app, telemetry};
