@@ -104,11 +104,10 @@ async fn open(settings: &DatabaseSettings, lazy: bool) -> Result<DatabaseConnect
         // drop a connection, so the ping can only succeed; PostgreSQL keeps it.
         options.test_before_acquire(false);
     }
-    options
-        .map_sqlx_sqlite_opts(|opts| {
-            opts.pragma("journal_mode", "WAL")
-                .busy_timeout(Duration::from_secs(5))
-        });
+    options.map_sqlx_sqlite_opts(|opts| {
+        opts.pragma("journal_mode", "WAL")
+            .busy_timeout(Duration::from_secs(5))
+    });
     Database::connect(options)
         .await
         .map_err(|source| ConnectError::Connect {
