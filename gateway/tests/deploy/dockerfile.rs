@@ -170,6 +170,45 @@ fn dockerfile_builds_both_binaries_with_the_pinned_toolchain() {
 }
 
 #[test]
+fn dockerfile_gives_the_cook_step_every_patched_dependency() {
+    // cargo-chef's recipe carries the workspace's manifests, not the crates
+    // `[patch.crates-io]` points at: without them the cook step cannot build.
+    let manifest: toml::Table =
+        toml::from_str(&read(&repo_root().join("Cargo.toml"))).expect("Cargo.toml parses");
+    let patched: Vec<String> = manifest
+        .get("patch")
+        .and_then(|patch| patch.get("crates-io"))
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flat_map(|table| table.values())
+        .filter_map(|spec| spec.get("path")?.as_str().map(str::to_owned))
+        .collect();
+    let dockerfile = Dockerfile::load();
+    let cook = dockerfile
+        .instructions
+        .iter()
+        .position(|i| i.keyword == "RUN" && i.args.contains("cargo chef cook"))
+        .expect("deploy/Dockerfile has a `cargo chef cook` step");
+    let stage = dockerfile.instructions[..cook]
+        .iter()
+        .rposition(|i| i.keyword == "FROM")
+        .expect("the cook step is in a stage");
+    let copied: Vec<&str> = dockerfile.instructions[stage..cook]
+        .iter()
+        .filter(|i| i.keyword == "COPY")
+        .map(|i| i.args.as_str())
+        .collect();
+    for path in &patched {
+        assert!(
+            copied.iter().any(|args| args
+                .split_whitespace()
+                .any(|word| path.starts_with(word.trim_end_matches('/')))),
+            "{path} (a [patch.crates-io] path) is not copied before `cargo chef cook`: {copied:?}"
+        );
+    }
+}
+
+#[test]
 fn dockerfile_exposes_the_gateway_default_ports() {
     let (listen, admin_listen) = defaults();
     let exposed: BTreeSet<u16> = Dockerfile::load()
