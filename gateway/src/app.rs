@@ -135,6 +135,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
 
     let headroom = Headroom::spawn(&tokio::runtime::Handle::current());
     let shadowing = Arc::new(Shadowing::new(Some(recorder.clone())).with_headroom(headroom));
+    shadowing.meter_database();
     let gateway = Gateway::new(routes.clone(), shadowing.clone(), &settings);
     let draining = Arc::new(AtomicBool::new(false));
     let admin_router = admin::router(AdminState {

@@ -15,6 +15,7 @@
 
 pub mod budget;
 pub mod capture;
+pub mod database_cpu;
 mod entity;
 pub mod exchange;
 pub mod headroom;

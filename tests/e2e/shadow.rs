@@ -428,6 +428,18 @@ async fn past_max_busy_the_budget_admits_some_mirrors_and_every_request_has_one_
         budget["spent_ms"].as_f64().is_some_and(|ms| ms > 0.0),
         "{budget}"
     );
+    // The mirrors went to the in-process service: their SQL ran on sqlx's
+    // SQLite threads, and the budget is charged their share of it.
+    let budget = eventually(Duration::from_secs(3), "database work charged", || async {
+        let budget = budget_report(&gateway).await;
+        let database = budget["database_ms"].as_f64().unwrap_or_default();
+        (database > 0.0).then_some(budget)
+    })
+    .await;
+    assert!(
+        budget["database_ms"].as_f64() < budget["spent_ms"].as_f64(),
+        "{budget}"
+    );
     assert!(
         summary["mirror_cost_us"]
             .as_f64()

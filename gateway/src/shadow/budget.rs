@@ -54,8 +54,10 @@ struct Ledger {
     ran: u64,
     /// Mirrors refused because the budget was spent.
     refused: u64,
-    /// Worker time the budgeted mirrors took.
+    /// Worker time the budgeted mirrors took, their database work included.
     spent: Duration,
+    /// Of `spent`: the database threads' CPU their in-process dispatches caused ([`super::database_cpu`]).
+    database: Duration,
 }
 
 /// A mirror admitted on the budget: its estimated cost, held until its real cost is known.
@@ -76,8 +78,11 @@ pub struct BudgetReport {
     pub mirrors: u64,
     /// Mirrors refused because the budget was spent (counted as `dropped_overloaded`).
     pub refused: u64,
-    /// Worker time the budgeted mirrors took, in milliseconds.
+    /// CPU time the budgeted mirrors took, in milliseconds: their polls on
+    /// the workers and their share of the database threads' work.
     pub spent_ms: f64,
+    /// Of `spent_ms`: the database threads' CPU (sqlx's SQLite workers) due to budgeted mirrors.
+    pub database_ms: f64,
     /// Wall time the workers were busy and the budget in use, in milliseconds.
     pub busy_ms: f64,
     /// `spent / (busy × workers)`: the share of the workers' time the mirrors really took.
@@ -99,6 +104,7 @@ impl ComparisonBudget {
                 ran: 0,
                 refused: 0,
                 spent: Duration::ZERO,
+                database: Duration::ZERO,
             }),
         })
     }
@@ -137,10 +143,21 @@ impl ComparisonBudget {
             mirrors: ledger.ran,
             refused: ledger.refused,
             spent_ms: ledger.spent.as_secs_f64() * 1000.0,
+            database_ms: ledger.database.as_secs_f64() * 1000.0,
             busy_ms: busy * 1000.0,
             spent_share: (busy > 0.0).then(|| ledger.spent.as_secs_f64() / (busy * self.workers)),
             mean_cost_us: (ledger.ran > 0).then(|| ledger.mean_cost * 1e6),
         }
+    }
+
+    /// Charges `cost` of database work that budgeted mirrors caused outside
+    /// their task (sqlx's SQLite threads): it is spent like their own time,
+    /// so later mirrors wait until the credit has paid for it.
+    pub fn charge_database(&self, cost: Duration) {
+        let mut ledger = self.lock();
+        ledger.credit -= cost.as_secs_f64();
+        ledger.spent += cost;
+        ledger.database += cost;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
@@ -255,6 +272,29 @@ mod tests {
             .expect("the credit came back");
         again.charge(Duration::ZERO);
         assert_eq!(budget.report(0.0105).mirrors, 1, "only charged mirrors ran");
+    }
+
+    #[test]
+    fn database_work_charged_outside_a_mirror_is_spent_and_reported() {
+        let budget = ComparisonBudget::new(1);
+        let start = Instant::now();
+        assert!(budget.admit(0.1, start).is_none());
+        // 1 s at 10 %: 100 ms of credit. A mirror takes 10 ms on the worker,
+        // then its SQL 95 ms on the database threads: the credit is spent.
+        let second = start + Duration::from_secs(1);
+        budget.admit(0.1, second).expect("credit").charge(10 * MS);
+        budget.charge_database(95 * MS);
+        assert!(
+            budget.admit(0.1, second).is_none(),
+            "the database work was paid from the credit"
+        );
+        let report = budget.report(0.1);
+        assert_eq!(report.mirrors, 1);
+        assert!((report.spent_ms - 105.0).abs() < 1e-6, "{report:?}");
+        assert!((report.database_ms - 95.0).abs() < 1e-6, "{report:?}");
+        // 5 ms overspent: 40 ms of wall time earn 4 ms, 100 ms pay it off.
+        assert!(budget.admit(0.1, second + 40 * MS).is_none());
+        assert!(budget.admit(0.1, second + 100 * MS).is_some(), "paid off");
     }
 
     #[test]

@@ -139,6 +139,12 @@ impl Shadowing {
             .map(Admission::Budget)
     }
 
+    /// Starts charging the budget with the database work of budgeted mirrors
+    /// that runs outside their task ([`super::database_cpu`]); needs a runtime.
+    pub fn meter_database(&self) {
+        super::database_cpu::spawn(self.budget.clone());
+    }
+
     /// What the comparison budget has spent on this replica, under a budget of `share`.
     pub fn budget_report(&self, share: f64) -> BudgetReport {
         self.budget.report(share)
@@ -170,7 +176,9 @@ impl Shadowing {
         let mirror = async move {
             let route = job.route.clone();
             let reservation = job.reservation.take();
-            let (ran, cost) = metered(AssertUnwindSafe(shadowing.run(job)).catch_unwind()).await;
+            let budgeted = reservation.is_some();
+            let run = shadowing.run(job, budgeted);
+            let (ran, cost) = metered(AssertUnwindSafe(run).catch_unwind()).await;
             if let Some(reservation) = reservation {
                 reservation.charge(cost);
             }
@@ -183,10 +191,11 @@ impl Shadowing {
         tokio::spawn(mirror.instrument(span));
     }
 
-    async fn run(&self, mut job: MirrorJob) {
+    async fn run(&self, mut job: MirrorJob, budgeted: bool) {
         let started = Instant::now();
         let primary_body = std::mem::replace(&mut job.primary_body, oneshot::channel().1);
-        let gathered = tokio::time::timeout(job.timeout, gather(&job, primary_body)).await;
+        let gathered =
+            tokio::time::timeout(job.timeout, gather(&job, primary_body, budgeted)).await;
         let (primary, shadow, shadow_latency, second) = match gathered {
             Err(_elapsed) => {
                 self.count(&job.route, Outcome::Error(ErrorReason::ShadowTimedOut));
@@ -293,12 +302,21 @@ impl Shadowing {
 type Gathered = (Captured, Captured, Duration, Option<Captured>);
 
 /// Sends the mirror (and the noise probe), and waits for the primary's body.
+/// A `budgeted` mirror's in-process dispatches are counted, for the budget
+/// to be charged their database work ([`super::database_cpu`]).
 async fn gather(
     job: &MirrorJob,
     primary_body: oneshot::Receiver<CapturedBody>,
+    budgeted: bool,
 ) -> Result<Gathered, ErrorReason> {
+    let count = |side: Target| {
+        if budgeted && side == Target::Service {
+            super::database_cpu::count_budgeted_service_mirror();
+        }
+    };
     let started = Instant::now();
     // With a canary or an override, the side not serving this request is mirrored.
+    count(job.primary_side.other());
     let response = job
         .upstreams
         .send(job.primary_side.other(), mirrored_request(job), &job.call)
@@ -310,6 +328,7 @@ async fn gather(
         .map_err(|_| ErrorReason::ShadowFailed)?;
     let second = if job.policy.detect_noise {
         // A failed probe only means no noise is learned this time.
+        count(job.primary_side);
         match job
             .upstreams
             .send(job.primary_side, mirrored_request(job), &job.call)

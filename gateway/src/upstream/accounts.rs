@@ -37,6 +37,7 @@ impl AccountsUpstream {
         path_and_query: &str,
     ) -> Result<Response<Body>, UpstreamError> {
         *request.uri_mut() = Uri::try_from(path_and_query).map_err(|_| UpstreamError::BadUri)?;
+        crate::shadow::database_cpu::count_service_dispatch();
         let span = telemetry::service_span(request.method());
         let result = self
             .router
