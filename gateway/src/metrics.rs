@@ -4,7 +4,6 @@
 //! constant. Labels have bounded cardinality: route names from routes.toml (or
 //! `(default)`), targets, status classes, error kinds. Never raw paths.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -280,7 +279,8 @@ impl RouteSeries {
 /// [`record_request`]; the handles only spare each request the label lookup.
 #[derive(Debug, Default)]
 pub struct RequestMetrics {
-    routes: HashMap<String, RouteSeries>,
+    /// By route name; foldhash: looked up once per request, by names from routes.toml.
+    routes: foldhash::HashMap<String, RouteSeries>,
 }
 
 impl RequestMetrics {

@@ -24,6 +24,7 @@ use axum::response::IntoResponse;
 use http::{HeaderValue, Method, Request, Response, header};
 use http_body_util::{LengthLimitError, Limited};
 use shadow_diff::{DropReason, ErrorReason, Outcome, SkipReason};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, Span};
 
 use crate::access_log::{self, AccessLine};
@@ -34,6 +35,7 @@ use crate::overrides::SideOptions;
 use crate::reload::{Active, RouteState};
 use crate::request_id::{REQUEST_ID, request_id};
 use crate::shadow::capture::{TeeBody, buffer_request};
+use crate::shadow::mirror::Admission;
 use crate::shadow::{MirrorJob, Shadowing};
 use crate::telemetry;
 use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
@@ -89,7 +91,7 @@ struct Plan {
 /// What a mirror of a shadowed route needs from the plan.
 struct Shadowed {
     /// The route's match, for grouping records.
-    template: String,
+    template: Arc<str>,
     /// The route's shadow table.
     policy: Arc<ShadowPolicy>,
     /// The normalised path (without the query).
@@ -238,7 +240,7 @@ impl Gateway {
             .filter(|_| !is_upgrade_request(request.headers()))
             .and_then(|route| {
                 route.shadow().map(|policy| Shadowed {
-                    template: route.matcher().to_string(),
+                    template: route.template().clone(),
                     policy: policy.clone(),
                     path: path.as_str().to_owned(),
                 })
@@ -274,17 +276,65 @@ impl Gateway {
     ) -> Result<Response<Body>, GatewayError> {
         let limit = usize::try_from(self.inner.max_body_bytes).unwrap_or(usize::MAX);
         let request = request.map(|body| Body::new(Limited::new(body, limit)));
-        match plan.shadow {
+        let admitted = plan.shadow.as_ref().map(|shadowed| {
+            (
+                shadowed,
+                self.admit_mirror(&active, &plan, shadowed, &request),
+            )
+        });
+        match admitted {
             // Boxed: the mirrored path's future would otherwise make every
             // request's future (boxed per request by the server) larger.
-            Some(ref shadowed) => {
-                Box::pin(self.send_mirrored(&active, &plan, shadowed, request)).await
+            Some((shadowed, Ok(admitted))) => {
+                Box::pin(self.send_mirrored(&active, &plan, shadowed, admitted, request)).await
+            }
+            Some((_, Err(unmirrored))) => {
+                self.inner.shadowing.count(&plan.route, unmirrored);
+                self.send_primary(&active.upstreams, plan.target, request, &plan.call)
+                    .await
             }
             None => {
                 self.send_primary(&active.upstreams, plan.target, request, &plan.call)
                     .await
             }
         }
+    }
+
+    /// Whether `request` of a shadowed route is mirrored: the route's policy,
+    /// its sample, the body's declared size, the mirrors in flight and, while
+    /// the workers are busy, the comparison budget decide. Every refusal is
+    /// an outcome to count; none waits. Decided before anything is buffered
+    /// or boxed, so that a refused request (most of them at saturation)
+    /// costs little more than an unshadowed one.
+    fn admit_mirror(
+        &self,
+        active: &Arc<Active>,
+        plan: &Plan,
+        shadowed: &Shadowed,
+        request: &Request<Body>,
+    ) -> Result<(OwnedSemaphorePermit, Admission), Outcome> {
+        let settings = active.table.shadow_settings();
+        let policy = &shadowed.policy;
+        if !policy.mirrors_from(plan.target, request.method()) {
+            return Err(Outcome::Skipped(SkipReason::MethodNotMirrored));
+        }
+        if policy.sample < 1.0 && rand::random::<f64>() >= policy.sample {
+            return Err(Outcome::Skipped(SkipReason::SampledOut));
+        }
+        if declared_length(request).is_some_and(|len| len > settings.max_body_bytes as u64) {
+            return Err(Outcome::Skipped(SkipReason::BodyTooLarge));
+        }
+        // Clients first: while the workers have no time to spare, only the budget admits mirrors.
+        let permit = active.shadow_permits.clone().try_acquire_owned();
+        permit
+            .ok()
+            .and_then(|permit| {
+                self.inner
+                    .shadowing
+                    .admit(settings.max_busy, settings.budget)
+                    .map(|admission| (permit, admission))
+            })
+            .ok_or(Outcome::Dropped(DropReason::Overloaded))
     }
 
     /// Sends `request` to `target` alone.
@@ -301,14 +351,15 @@ impl Gateway {
             .map_err(|err| self.classify(err))
     }
 
-    /// Sends `request` to the primary and, when the route's limits allow, mirrors it to the other side.
-    ///
-    /// Every decision not to mirror is counted with its reason; none waits.
+    /// Sends `request` to the primary and mirrors it to the other side, as
+    /// [`Self::admit_mirror`] admitted it: a body larger than the limit
+    /// without a declared length is found here, and counted, not mirrored.
     async fn send_mirrored(
         &self,
         active: &Arc<Active>,
         plan: &Plan,
         shadowed: &Shadowed,
+        (permit, admission): (OwnedSemaphorePermit, Admission),
         request: Request<Body>,
     ) -> Result<Response<Body>, GatewayError> {
         let shadowing = &self.inner.shadowing;
@@ -317,25 +368,6 @@ impl Gateway {
         let unmirrored = |outcome: Outcome, request: Request<Body>| {
             shadowing.count(&plan.route, outcome);
             self.send_primary(&active.upstreams, plan.target, request, &plan.call)
-        };
-        if !policy.mirrors_from(plan.target, request.method()) {
-            let outcome = Outcome::Skipped(SkipReason::MethodNotMirrored);
-            return unmirrored(outcome, request).await;
-        }
-        if policy.sample < 1.0 && rand::random::<f64>() >= policy.sample {
-            return unmirrored(Outcome::Skipped(SkipReason::SampledOut), request).await;
-        }
-        if declared_length(&request).is_some_and(|len| len > settings.max_body_bytes as u64) {
-            return unmirrored(Outcome::Skipped(SkipReason::BodyTooLarge), request).await;
-        }
-        // Clients first: while the workers have no time to spare, only the budget admits mirrors.
-        let permit = active.shadow_permits.clone().try_acquire_owned();
-        let Some((permit, admission)) = permit.ok().and_then(|permit| {
-            shadowing
-                .admit(settings.max_busy, settings.budget)
-                .map(|admission| (permit, admission))
-        }) else {
-            return unmirrored(Outcome::Dropped(DropReason::Overloaded), request).await;
         };
 
         let (parts, body) = request.into_parts();

@@ -24,6 +24,8 @@ use crate::target::Target;
 pub struct Route {
     pub(crate) name: String,
     pub(crate) matcher: Matcher,
+    /// `matcher` as text, made once: requests of a shadowed route carry it.
+    pub(crate) template: Arc<str>,
     pub(crate) conditions: Conditions,
     pub(crate) rewrites: Rewrites,
     pub(crate) methods: Option<Vec<Method>>,
@@ -47,6 +49,12 @@ impl Route {
     /// The paths the route matches.
     pub fn matcher(&self) -> &Matcher {
         &self.matcher
+    }
+
+    /// The paths the route matches, as text (`pattern /v1/users/{id}`): the
+    /// matcher's `Display`, made once with the route.
+    pub fn template(&self) -> &Arc<str> {
+        &self.template
     }
 
     /// What the route requires beyond method and path (host, headers, query).

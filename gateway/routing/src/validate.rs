@@ -132,9 +132,11 @@ pub(crate) fn build_route(
         (Some(canary), Some(Some(to))) => canary_policy(canary, to.target, target, index, problems),
         _ => None,
     };
+    let matcher = matcher?;
     Some(Route {
         name: spec.name.into_inner(),
-        matcher: matcher?,
+        template: Arc::from(matcher.to_string()),
+        matcher,
         conditions: conditions?,
         rewrites: rewrites?,
         methods,

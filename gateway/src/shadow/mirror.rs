@@ -1,7 +1,7 @@
 //! Running one mirror, detached from the client's request, and recording its outcome.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -38,7 +38,7 @@ pub struct MirrorJob {
     /// The route's name.
     pub route: String,
     /// The route's match, for grouping records.
-    pub template: String,
+    pub template: Arc<str>,
     /// The request id.
     pub request_id: String,
     /// The normalised path.
@@ -87,6 +87,38 @@ pub struct Shadowing {
     recorder: Option<Recorder>,
     headroom: Option<Arc<Headroom>>,
     budget: Arc<ComparisonBudget>,
+    comparisons: ComparisonCounters,
+}
+
+/// `gateway_shadow_comparisons_total`'s counters, by route and outcome, each
+/// registered once: every shadowed request counts an outcome, and a lookup
+/// by labels in the metrics registry allocates and hashes them every time.
+#[derive(Default)]
+struct ComparisonCounters(
+    RwLock<foldhash::HashMap<String, foldhash::HashMap<&'static str, metrics::Counter>>>,
+);
+
+impl ComparisonCounters {
+    fn increment(&self, route: &str, outcome: &'static str) {
+        let known = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(route)
+            .and_then(|outcomes| outcomes.get(outcome))
+            .cloned();
+        let counter = known.unwrap_or_else(|| {
+            let counter = metrics::counter!(crate::metrics::SHADOW_COMPARISONS_TOTAL, "route" => route.to_owned(), "outcome" => outcome);
+            self.0
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(route.to_owned())
+                .or_default()
+                .insert(outcome, counter.clone());
+            counter
+        });
+        counter.increment(1);
+    }
 }
 
 /// Why a mirror may run.
@@ -116,6 +148,7 @@ impl Shadowing {
             recorder,
             headroom: None,
             budget: ComparisonBudget::new(1),
+            comparisons: ComparisonCounters::default(),
         }
     }
 
@@ -162,8 +195,7 @@ impl Shadowing {
 
     /// Counts an outcome of `route` in metrics and the database.
     pub fn count(&self, route: &str, outcome: Outcome) {
-        metrics::counter!(crate::metrics::SHADOW_COMPARISONS_TOTAL, "route" => route.to_owned(), "outcome" => outcome.label())
-            .increment(1);
+        self.comparisons.increment(route, outcome.label());
         if let Some(recorder) = &self.recorder {
             recorder.count(route, outcome.label());
         }
@@ -269,7 +301,7 @@ impl Shadowing {
             recorder.record(MismatchRecord {
                 id: uuid::Uuid::now_v7(),
                 route: job.route.clone(),
-                template: job.template.clone(),
+                template: job.template.to_string(),
                 method: job.method.to_string(),
                 path: job.path.clone(),
                 request_id: job.request_id.clone(),

@@ -12,11 +12,11 @@
 //! starts at a restart takes whole buckets only. Resets made on other
 //! replicas are read back at every flush.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -37,15 +37,20 @@ pub struct Retention {
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<MismatchRecord>,
-    pending: Arc<Mutex<BucketCounts>>,
+    pending: Arc<Mutex<PendingCounts>>,
     /// Route → the latest instant its results restarted, as far as this replica knows.
-    restarts: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
+    restarts: Arc<Mutex<foldhash::HashMap<String, DateTime<Utc>>>>,
     /// Held for writing while pending counts move to the database, and for
     /// reading by whoever reads both ([`Recorder::counts_guard`]): a reader
     /// sees each count exactly once, pending or stored.
     flushing: Arc<tokio::sync::RwLock<()>>,
     store: ShadowStore,
 }
+
+/// Counts not yet stored: route → bucket → outcome → count. Keyed by route
+/// first, so that counting one more (every shadowed request does) allocates
+/// nothing once its route and outcome have been seen in the bucket.
+type PendingCounts = foldhash::HashMap<String, BTreeMap<DateTime<Utc>, OutcomeCounts>>;
 
 /// How often counts are flushed and retention is applied.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -62,8 +67,8 @@ impl Recorder {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let recorder = Self {
             queue,
-            pending: Arc::new(Mutex::new(BucketCounts::new())),
-            restarts: Arc::new(Mutex::new(HashMap::new())),
+            pending: Arc::new(Mutex::new(PendingCounts::default())),
+            restarts: Arc::new(Mutex::new(foldhash::HashMap::default())),
             flushing: Arc::new(tokio::sync::RwLock::new(())),
             store,
         };
@@ -84,25 +89,30 @@ impl Recorder {
 
     /// Counts one comparison outcome for `route`, in the bucket of now.
     pub fn count(&self, route: &str, outcome: &str) {
-        let key = BucketKey {
-            route: route.to_owned(),
-            bucket: self.bucket_of(route, now()),
+        let bucket = self.bucket_of(route, now());
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
         };
-        if let Ok(mut pending) = self.pending.lock() {
-            *pending
-                .entry(key)
-                .or_default()
-                .entry(outcome.to_owned())
-                .or_default() += 1;
+        let add = |buckets: &mut BTreeMap<DateTime<Utc>, OutcomeCounts>| {
+            let outcomes = buckets.entry(bucket).or_default();
+            match outcomes.get_mut(outcome) {
+                Some(n) => *n += 1,
+                None => {
+                    outcomes.insert(outcome.to_owned(), 1);
+                }
+            }
+        };
+        match pending.get_mut(route) {
+            Some(buckets) => add(buckets),
+            None => add(pending.entry(route.to_owned()).or_default()),
         }
     }
 
     /// The bucket a count for `route` at `at` belongs to: its minute, or the
     /// route's latest restart when that falls within the minute.
     fn bucket_of(&self, route: &str, at: DateTime<Utc>) -> DateTime<Utc> {
-        let minute = at
-            .duration_trunc(chrono::Duration::minutes(1))
-            .unwrap_or(at);
+        let seconds = at.timestamp();
+        let minute = DateTime::from_timestamp(seconds - seconds.rem_euclid(60), 0).unwrap_or(at);
         let restart = self
             .restarts
             .lock()
@@ -125,9 +135,11 @@ impl Recorder {
     /// `route`'s counts not yet written to the database, in buckets that start at or after `since`.
     pub fn pending_since(&self, route: &str, since: Option<DateTime<Utc>>) -> OutcomeCounts {
         let mut counts = OutcomeCounts::new();
-        if let Ok(pending) = self.pending.lock() {
-            for (key, outcomes) in pending.iter() {
-                if key.route == route && since.is_none_or(|since| key.bucket >= since) {
+        if let Ok(pending) = self.pending.lock()
+            && let Some(buckets) = pending.get(route)
+        {
+            for (bucket, outcomes) in buckets {
+                if since.is_none_or(|since| *bucket >= since) {
                     add_into(&mut counts, outcomes);
                 }
             }
@@ -140,11 +152,12 @@ impl Recorder {
         self.pending
             .lock()
             .map(|pending| {
-                pending
-                    .iter()
-                    .filter(|(key, _)| key.route == route)
-                    .map(|(key, outcomes)| (key.bucket, outcomes.clone()))
-                    .collect()
+                pending.get(route).map_or_else(Vec::new, |buckets| {
+                    buckets
+                        .iter()
+                        .map(|(bucket, outcomes)| (*bucket, outcomes.clone()))
+                        .collect()
+                })
             })
             .unwrap_or_default()
     }
@@ -180,8 +193,16 @@ impl Recorder {
     /// Writes the pending counts now; on failure they are kept for the next try.
     pub async fn flush_counts(&self) {
         let _flushing = self.flushing.write().await;
-        let taken = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
+        let taken: BucketCounts = match self.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending)
+                .into_iter()
+                .flat_map(|(route, buckets)| {
+                    buckets.into_iter().map(move |(bucket, outcomes)| {
+                        let route = route.clone();
+                        (BucketKey { route, bucket }, outcomes)
+                    })
+                })
+                .collect(),
             Err(_) => return,
         };
         if taken.is_empty() {
@@ -191,7 +212,8 @@ impl Recorder {
             tracing::warn!(error = %err, "could not store shadow outcome counts; keeping them for the next flush");
             if let Ok(mut pending) = self.pending.lock() {
                 for (key, outcomes) in taken {
-                    add_into(pending.entry(key).or_default(), &outcomes);
+                    let buckets = pending.entry(key.route).or_default();
+                    add_into(buckets.entry(key.bucket).or_default(), &outcomes);
                 }
             }
         }
@@ -220,8 +242,7 @@ pub fn add_into(counts: &mut OutcomeCounts, more: &OutcomeCounts) {
 /// Now, to the microsecond: what the database keeps, so instants read back compare equal.
 pub fn now() -> DateTime<Utc> {
     let now = Utc::now();
-    now.duration_trunc(chrono::Duration::microseconds(1))
-        .unwrap_or(now)
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
 async fn write_loop(
