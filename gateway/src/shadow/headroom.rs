@@ -3,8 +3,8 @@
 //! A mirror is a second request, in the same process, on the same cores as
 //! the client's. On a saturated machine every mirror takes CPU from clients,
 //! so the gateway samples (every [`SAMPLE_EVERY`]) how busy its Tokio
-//! workers are and, on Linux, how busy the CPUs it may run on are
-//! (`/proc/stat`, over the CPUs of the process's affinity: that also sees
+//! workers are and, on Linux, how busy the CPUs it may run on were over the
+//! last second (`/proc/stat`, over the CPUs of the process's affinity: that also sees
 //! the database's threads and other processes, and a gateway pinned to one
 //! core of many is judged by that core). While the
 //! busier of the two is above `[shadow] max_busy`, only the mirrors the
@@ -19,6 +19,10 @@ use tokio::runtime::Handle;
 
 /// How often the workers' busy time is sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+/// The machine's CPU is judged over this many samples (a second): `/proc/stat`
+/// counts in hundredths of a second, so one sample of a CPU 95 % busy can
+/// read 0.8 — and let every mirror run on a saturated machine.
+const MACHINE_WINDOW: usize = 10;
 
 /// The share of the last sample period the runtime's workers were busy, in thousandths.
 #[derive(Debug, Default)]
@@ -44,7 +48,8 @@ impl Headroom {
             };
             let mut previous = (Instant::now(), busy_total(&metrics));
             let cpus = allowed_cpus();
-            let mut previous_cpu = system_cpu(cpus.as_deref());
+            let mut machine_window = CpuWindow::default();
+            machine_window.busy_after(system_cpu(cpus.as_deref()));
             let mut ticks = tokio::time::interval(SAMPLE_EVERY);
             loop {
                 ticks.tick().await;
@@ -54,17 +59,12 @@ impl Headroom {
                     now.0 - previous.0,
                     metrics.num_workers(),
                 );
-                let cpu = system_cpu(cpus.as_deref());
-                let machine = match (previous_cpu, cpu) {
-                    (Some(before), Some(after)) => after.busy_since(before),
-                    _ => 0.0,
-                };
+                let machine = machine_window.busy_after(system_cpu(cpus.as_deref()));
                 let share = workers.max(machine);
                 sampled
                     .busy_permille
                     .store((share * 1000.0).round() as u32, Ordering::Relaxed);
                 previous = now;
-                previous_cpu = cpu;
             }
         });
         headroom
@@ -145,6 +145,31 @@ impl CpuTimes {
     }
 }
 
+/// The machine's CPU times over the last [`MACHINE_WINDOW`] samples.
+#[derive(Debug, Default)]
+struct CpuWindow {
+    samples: std::collections::VecDeque<CpuTimes>,
+}
+
+impl CpuWindow {
+    /// The busy share since the oldest sample kept (0.0 without one, or
+    /// without `now`), keeping `now` as the newest.
+    fn busy_after(&mut self, now: Option<CpuTimes>) -> f64 {
+        let Some(now) = now else {
+            return 0.0;
+        };
+        let busy = self
+            .samples
+            .front()
+            .map_or(0.0, |oldest| now.busy_since(*oldest));
+        if self.samples.len() == MACHINE_WINDOW {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(now);
+        busy
+    }
+}
+
 /// The CPU times now of `cpus` (every CPU when `None`), where `/proc/stat` exists.
 fn system_cpu(cpus: Option<&[usize]>) -> Option<CpuTimes> {
     CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?, cpus)
@@ -203,6 +228,34 @@ mod tests {
         assert_eq!(after.busy_since(before), 0.8);
         assert_eq!(before.busy_since(before), 0.0);
         assert_eq!(CpuTimes::parse("intr 1 2 3", None), None);
+    }
+
+    #[test]
+    fn the_machine_is_judged_over_a_second_not_one_coarse_sample() {
+        // A CPU 95 % busy, in /proc/stat's hundredths: samples of 10 ticks
+        // read 1.0 and 0.9 by turns, never the 0.95 it is.
+        let mut window = CpuWindow::default();
+        let mut times = CpuTimes { idle: 0, total: 0 };
+        assert_eq!(
+            window.busy_after(Some(times)),
+            0.0,
+            "nothing to compare yet"
+        );
+        let mut read = Vec::new();
+        for sample in 1..=30 {
+            let idle = if sample % 2 == 0 { 1 } else { 0 };
+            times = CpuTimes {
+                idle: times.idle + idle,
+                total: times.total + 10,
+            };
+            read.push(window.busy_after(Some(times)));
+        }
+        // After a second of samples the window reads 0.95, whatever the last one.
+        for busy in &read[10..] {
+            assert!((busy - 0.95).abs() < 1e-9, "{read:?}");
+        }
+        assert_eq!(window.samples.len(), MACHINE_WINDOW);
+        assert_eq!(window.busy_after(None), 0.0, "no /proc/stat");
     }
 
     #[test]
