@@ -7,15 +7,9 @@
 //! is bounded and measured. The budget is a ledger of worker time:
 //!
 //! - it earns `budget × workers` seconds of credit per second of wall time
-//!   (at most one second's worth is banked: a quiet spell does not pay for a
-//!   flood of mirrors later);
-//! - mirrors are admitted in bursts of 32 back to back, a burst once the
-//!   credit pays for all of it (or is banked to the cap): spread one by one
-//!   among thousands of primaries, each mirror ran with cold caches and cost
-//!   about four times as much (the budget's mean cost: 240 µs alone, about
-//!   60 µs in bursts of 32, for an in-process `GET` user);
-//! - each admitted mirror reserves the mean cost of the mirrors before it
-//!   ([`Reservation`]), and a burst ends early when the credit runs out;
+//!   (at most one second's worth is banked, so an idle spell buys no burst);
+//! - a mirror is admitted while the credit is positive, and reserves the
+//!   mean cost of the mirrors before it ([`Reservation`]);
 //! - when it ends, its real cost — the CPU time its task's polls took on
 //!   the workers ([`metered`]) — replaces the reservation. A mirror that never
 //!   starts (the primary failed, the body was too large) gives it back.
@@ -38,10 +32,6 @@ const MAX_BANKED: Duration = Duration::from_secs(1);
 const SPELL_GAP: Duration = Duration::from_secs(1);
 /// Weight of the newest mirror in the running mean cost.
 const MEAN_WEIGHT: f64 = 0.05;
-/// Mirrors admitted back to back once the credit pays for them all: a lone
-/// mirror among thousands of primaries runs with cold caches (the service's
-/// code, its database threads) and costs several times a mirror in a burst.
-const BURST: u32 = 32;
 
 /// The ledger of worker time that mirrors may take while the workers are busy.
 #[derive(Debug)]
@@ -68,8 +58,6 @@ struct Ledger {
     spent: Duration,
     /// Of `spent`: the database threads' CPU their in-process dispatches caused ([`super::database_cpu`]).
     database: Duration,
-    /// Admissions left in the burst under way.
-    burst_left: u32,
 }
 
 /// A mirror admitted on the budget: its estimated cost, held until its real cost is known.
@@ -117,7 +105,6 @@ impl ComparisonBudget {
                 refused: 0,
                 spent: Duration::ZERO,
                 database: Duration::ZERO,
-                burst_left: 0,
             }),
         })
     }
@@ -134,22 +121,10 @@ impl ComparisonBudget {
         let cap = share * self.workers * MAX_BANKED.as_secs_f64();
         ledger.credit = (ledger.credit + share * self.workers * elapsed.as_secs_f64()).min(cap);
         ledger.earned_at = Some(now);
-        let open = if ledger.burst_left > 0 {
-            ledger.credit > 0.0
-        } else {
-            // A burst opens once the credit pays for all of it, or is banked to the cap.
-            let burst_cost = (f64::from(BURST) * ledger.mean_cost).min(cap);
-            ledger.credit > 0.0 && ledger.credit >= burst_cost
-        };
-        if share <= 0.0 || !open {
-            ledger.burst_left = 0;
+        if share <= 0.0 || ledger.credit <= 0.0 {
             ledger.refused += 1;
             return None;
         }
-        if ledger.burst_left == 0 {
-            ledger.burst_left = BURST;
-        }
-        ledger.burst_left -= 1;
         let estimate = ledger.mean_cost;
         ledger.credit -= estimate;
         Some(Reservation {
@@ -280,16 +255,11 @@ mod tests {
         let budget = ComparisonBudget::new(1);
         let start = Instant::now();
         assert!(budget.admit(0.0105, start).is_none());
-        // 1 s at 1.05 %: 10.5 ms of credit; each mirror reserves the first
-        // estimate, 0.2 ms, so a burst of 32 costs 6.4 ms: one is paid for.
+        // 1 s at 1.05 %: 10.5 ms of credit; each mirror reserves the first estimate, 0.2 ms.
         let held: Vec<Reservation> = (0..100)
             .map_while(|_| budget.admit(0.0105, start + Duration::from_secs(1)))
             .collect();
-        assert_eq!(
-            held.len(),
-            32,
-            "one burst admitted, the rest of the credit cannot pay a second"
-        );
+        assert_eq!(held.len(), 53, "admitted while the credit is positive");
         assert!(
             budget
                 .admit(0.0105, start + Duration::from_secs(1))
@@ -322,67 +292,9 @@ mod tests {
         assert_eq!(report.mirrors, 1);
         assert!((report.spent_ms - 105.0).abs() < 1e-6, "{report:?}");
         assert!((report.database_ms - 95.0).abs() < 1e-6, "{report:?}");
-        // 5 ms overspent: 40 ms of wall time earn 4 ms, not enough.
+        // 5 ms overspent: 40 ms of wall time earn 4 ms, 100 ms pay it off.
         assert!(budget.admit(0.1, second + 40 * MS).is_none());
-        // The mean cost is now 0.2 + 5 % × (10 − 0.2) = 0.69 ms, a burst
-        // 22.08 ms: the 5 ms of debt and a burst take 271 ms to earn.
-        assert!(
-            budget.admit(0.1, second + 250 * MS).is_none(),
-            "debt paid, not a burst"
-        );
-        assert!(
-            budget.admit(0.1, second + 280 * MS).is_some(),
-            "a burst paid for"
-        );
-    }
-
-    #[test]
-    fn mirrors_are_admitted_in_bursts_the_credit_pays_for_whole() {
-        let budget = ComparisonBudget::new(1);
-        let start = Instant::now();
-        assert!(budget.admit(0.1, start).is_none());
-        // 10 % of one worker: 10 ms earn 1 ms, less than a burst (32 × 0.2 ms).
-        assert!(
-            budget.admit(0.1, start + 10 * MS).is_none(),
-            "a burst is not paid for yet"
-        );
-        // 70 ms earn 7 ms: one burst (6.4 ms), admitted back to back.
-        let paid = start + 70 * MS;
-        let burst: Vec<Reservation> = (0..100).map_while(|_| budget.admit(0.1, paid)).collect();
-        assert_eq!(burst.len(), 32, "one burst, not one mirror more");
-        for mirror in burst {
-            mirror.charge(Duration::from_micros(200));
-        }
-        // The burst is over: the next waits until the credit pays for a whole one again.
-        assert!(
-            budget.admit(0.1, paid + 32 * MS).is_none(),
-            "half a burst's credit"
-        );
-        let next: Vec<Reservation> = (0..100)
-            .map_while(|_| budget.admit(0.1, paid + 64 * MS))
-            .collect();
-        assert_eq!(next.len(), 32);
-        let report = budget.report(0.1);
-        assert_eq!(report.mirrors, 32, "only the charged burst ran so far");
-        assert_eq!(report.refused, 5, "{report:?}");
-    }
-
-    #[test]
-    fn a_budget_too_small_for_a_burst_opens_one_at_its_cap() {
-        let budget = ComparisonBudget::new(1);
-        let start = Instant::now();
-        assert!(budget.admit(0.0009, start).is_none());
-        // 0.09 % banks at most 0.9 ms, less than a burst (6.4 ms): a burst
-        // opens at the cap and ends when the credit runs out, five mirrors in.
-        let at_cap = start + Duration::from_secs(2);
-        let admitted: Vec<Reservation> = (0..100)
-            .map_while(|_| budget.admit(0.0009, at_cap))
-            .collect();
-        assert_eq!(admitted.len(), 5);
-        assert!(
-            budget.admit(0.0009, at_cap + 500 * MS).is_none(),
-            "the burst ended; the next opens at the cap again"
-        );
+        assert!(budget.admit(0.1, second + 100 * MS).is_some(), "paid off");
     }
 
     #[test]
