@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnAcquireErr, ConnectionTrait,
+    DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, RuntimeErr, SqlErr,
+    TransactionTrait, sqlx,
 };
+use uuid::Uuid;
 
 use crate::application::{RepositoryError, UnitOfWork, UserRepository, Work};
 use crate::domain::{Email, FullName, User, UserId};
@@ -24,15 +26,84 @@ use super::entity::user;
 pub(crate) struct SeaOrmUserRepository<C = DatabaseConnection> {
     db: Arc<C>,
     availability: Availability,
+    /// `find_by_id` straight on the pool; `None` inside a transaction.
+    by_id: Option<Arc<ByIdQuery>>,
 }
 
 impl SeaOrmUserRepository {
     /// Wraps a connection pool, watched by `availability`.
     pub(crate) fn new(db: DatabaseConnection, availability: Availability) -> Self {
         Self {
+            by_id: ByIdQuery::on(&db).map(Arc::new),
             db: Arc::new(db),
             availability,
         }
+    }
+}
+
+/// `find_by_id` on the pool, through sqlx directly, with its SQL built once.
+///
+/// This is the query a shadowed or migrated `GET /users/{id}` runs on every
+/// request. Through SeaORM's connection it cost about as much again as the
+/// database's own work: the `SELECT` was built anew each time, and the
+/// connection's query future (one variant per backend compiled in) is large
+/// and moved at each of its four layers (about 15 KB each). The SQL is
+/// SeaORM's own (`Entity::find_by_id`, built for the pool's backend) and the
+/// row is read by the entity's own `FromQueryResult`, so both paths read the
+/// same columns into the same model; sqlx keeps the statement prepared per
+/// connection, as it does for SeaORM's queries.
+struct ByIdQuery {
+    sql: String,
+    pool: Pool,
+}
+
+/// The pool [`ByIdQuery`] runs on.
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl ByIdQuery {
+    /// The query for `db`'s pool; `None` for a backend not compiled in.
+    fn on(db: &DatabaseConnection) -> Option<Self> {
+        let backend = db.get_database_backend();
+        let pool = match backend {
+            DbBackend::Sqlite => Pool::Sqlite(db.get_sqlite_connection_pool().clone()),
+            DbBackend::Postgres => Pool::Postgres(db.get_postgres_connection_pool().clone()),
+            _ => return None,
+        };
+        // The id is a placeholder here; each run binds its own.
+        let sql = user::Entity::find_by_id(Uuid::nil()).build(backend).sql;
+        Some(Self { sql, pool })
+    }
+
+    /// The user stored under `id`, if any.
+    async fn fetch(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+        let sql = sqlx::AssertSqlSafe(self.sql.as_str());
+        let row: Option<QueryResult> = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query(sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(QueryResult::from)),
+            Pool::Postgres(pool) => sqlx::query(sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(QueryResult::from)),
+        }
+        .map_err(query_error)?;
+        row.map(|row| user::Model::from_query_result(&row, ""))
+            .transpose()
+    }
+}
+
+/// An sqlx error as SeaORM reports the same failure of its own queries.
+fn query_error(err: sqlx::Error) -> DbErr {
+    match err {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        err => DbErr::Query(RuntimeErr::SqlxError(Arc::new(err))),
     }
 }
 
@@ -94,6 +165,7 @@ impl Work for SeaOrmWork {
         Arc::new(SeaOrmUserRepository {
             db: self.transaction.clone(),
             availability: self.availability.clone(),
+            by_id: None,
         })
     }
 
@@ -162,15 +234,19 @@ impl<C: ConnectionTrait + Send + Sync + 'static> UserRepository for SeaOrmUserRe
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         self.available()?;
-        // `.all`, not `.one`: `.one` adds a bound `LIMIT ?`, and SQLite (as
-        // bundled, with STAT4) prepares a statement again on every run whose
-        // LIMIT is a rebound parameter, parsing the SQL per request. The
-        // primary key matches one row at most.
-        let rows = user::Entity::find_by_id(id.as_uuid())
-            .all(&*self.db)
-            .await
-            .map_err(|err| self.unavailable(err))?;
-        rows.into_iter().next().map(to_domain).transpose()
+        let row = match &self.by_id {
+            Some(by_id) => by_id.fetch(id.as_uuid()).await,
+            // In a transaction. `.all`, not `.one`: `.one` adds a bound
+            // `LIMIT ?`, and SQLite (as bundled, with STAT4) prepares a
+            // statement again on every run whose LIMIT is a rebound
+            // parameter. The primary key matches one row at most.
+            None => user::Entity::find_by_id(id.as_uuid())
+                .all(&*self.db)
+                .await
+                .map(|rows| rows.into_iter().next()),
+        }
+        .map_err(|err| self.unavailable(err))?;
+        row.map(to_domain).transpose()
     }
 
     async fn list(&self, after: Option<UserId>, limit: u64) -> Result<Vec<User>, RepositoryError> {
@@ -265,6 +341,24 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    #[rstest]
+    #[tokio::test]
+    async fn the_pools_point_read_is_seaorms_own_query(
+        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    ) {
+        let Some((repo, _db)) = repository(backend).await else {
+            return;
+        };
+        let by_id = repo.by_id.clone().expect("a pool reads by id through sqlx");
+        let ada = user(1, "Ada@Example.com");
+        repo.insert(&ada).await.unwrap();
+        let id = ada.id().as_uuid();
+        let seaorm = user::Entity::find_by_id(id).one(&*repo.db).await.unwrap();
+        assert!(seaorm.is_some());
+        assert_eq!(by_id.fetch(id).await.unwrap(), seaorm);
+        assert_eq!(by_id.fetch(Uuid::from_u128(2)).await.unwrap(), None);
     }
 
     #[rstest]
