@@ -74,6 +74,9 @@ impl NormalizedPath {
     /// `pchar` and `/` is percent-encoded (a space is `%20`, `%` is `%25`, `?` is
     /// `%3F`, `#` is `%23`, and non-ASCII characters are encoded as UTF-8).
     pub fn to_uri_path(&self) -> Cow<'_, str> {
+        if is_plain(&self.0) {
+            return Cow::Borrowed(&self.0);
+        }
         utf8_percent_encode(&self.0, NOT_PCHAR_OR_SLASH).into()
     }
 }
@@ -106,8 +109,66 @@ pub fn normalize_path(raw: &str) -> Result<NormalizedPath, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    if is_plain(raw) && !has_empty_or_dot_segment(raw) {
+        // Nothing to decode, merge or resolve (the usual request).
+        return Ok(NormalizedPath(raw.to_owned()));
+    }
     let decoded = percent_decode(raw)?;
     Ok(NormalizedPath(resolve_segments(&decoded)))
+}
+
+/// Bytes of RFC 3986 `pchar` and `/`: what [`NormalizedPath::to_uri_path`]
+/// leaves as they are (the complement of [`NOT_PCHAR_OR_SLASH`]).
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        // `byte < 256`: the cast keeps its value.
+        let b = byte as u8;
+        plain[byte] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+            );
+        byte += 1;
+    }
+    plain
+};
+
+/// Whether every byte of `path` is `pchar` or `/`: no escape to decode
+/// (`%` is not among them), none to add, no backslash or NUL.
+fn is_plain(path: &str) -> bool {
+    path.bytes().all(|b| PLAIN[usize::from(b)])
+}
+
+/// Whether an absolute `path` has an empty segment (`//`, not counting a
+/// trailing `/`) or a `.` or `..` segment: what [`resolve_segments`] changes.
+fn has_empty_or_dot_segment(path: &str) -> bool {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if matches!(segment, "." | "..") || (segment.is_empty() && !last) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Decodes every escape of `raw`, refusing the ones [`normalize_path`] refuses.
@@ -173,4 +234,51 @@ fn resolve_segments(decoded: &str) -> String {
         out.push('/');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! The shortcuts for plain paths give what the full rules give.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Paths over an alphabet with every byte the rules treat specially.
+    fn raw_path() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/"),
+            Just("."),
+            Just(".."),
+            Just("%2e"),
+            Just("%2F"),
+            Just("%41"),
+            Just("%"),
+            Just("a"),
+            Just("Z9"),
+            Just("-_~"),
+            Just("!$&'()*+,;=:@"),
+            Just(" "),
+            Just("?"),
+            Just("\\"),
+            Just("é"),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|pieces| format!("/{}", pieces.concat()))
+    }
+
+    proptest! {
+        #[test]
+        fn normalising_is_the_full_rules(raw in raw_path()) {
+            let full = percent_decode(&raw).map(|decoded| NormalizedPath(resolve_segments(&decoded)));
+            prop_assert_eq!(normalize_path(&raw), full);
+        }
+
+        #[test]
+        fn re_encoding_is_percent_encoding(raw in raw_path()) {
+            if let Ok(path) = normalize_path(&raw) {
+                let encoded: Cow<'_, str> = utf8_percent_encode(path.as_str(), NOT_PCHAR_OR_SLASH).into();
+                prop_assert_eq!(path.to_uri_path(), encoded);
+            }
+        }
+    }
 }

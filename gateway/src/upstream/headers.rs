@@ -4,7 +4,8 @@
 //! [`super::legacy`] calls them on the way out ([`prepare_request_headers`])
 //! and on the way back ([`strip_hop_by_hop`]).
 
-use std::net::IpAddr;
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -87,24 +88,38 @@ pub(crate) fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> 
 /// - With [`UpgradeHeaders::Keep`], `Upgrade` survives and `Connection` is
 ///   `upgrade` (plus `te` as above); other options in `Connection` still go.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: UpgradeHeaders) {
-    // The usual message has none: one pass over its few names, no lookups.
-    // (`Connection`, `TE` and `Upgrade` are among them, so nothing below applies then.)
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    // One pass over the message's few names finds which hop-by-hop ones it
+    // has; the usual request has none, the usual response only `Connection`
+    // (`keep-alive`), so only those present are looked up again to remove.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
+        // (`Connection`, `TE` and `Upgrade` are among them, so nothing below applies.)
         return;
     }
     let keep_upgrade = upgrade == UpgradeHeaders::Keep;
+    // Options naming a hop-by-hop header are removed below anyway, and
+    // `close` names none: parse only the rest (usually nothing).
     let named: Vec<HeaderName> = tokens(headers, &header::CONNECTION)
+        .filter(|token| {
+            !token.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP
+                    .iter()
+                    .any(|hop| token.eq_ignore_ascii_case(hop.as_str()))
+        })
         .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
         .collect();
     let te_trailers = has_token(headers, &header::TE, "trailers");
 
     for name in &named {
-        if !(keep_upgrade && name == header::UPGRADE) {
-            headers.remove(name);
-        }
+        headers.remove(name);
     }
-    for name in &HOP_BY_HOP {
-        if !(keep_upgrade && name == header::UPGRADE) {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 && !(keep_upgrade && name == header::UPGRADE) {
             headers.remove(name);
         }
     }
@@ -129,10 +144,14 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: UpgradeHeaders)
 /// IPv4-mapped IPv6 addresses are written as IPv4; IPv6 without brackets, as
 /// most consumers of this header expect.
 pub(crate) fn append_forwarded_for(headers: &mut HeaderMap, client_ip: IpAddr) {
-    let ip = client_ip.to_canonical().to_string();
+    let mut text = [0; MAX_IPV4_TEXT];
+    let ip = match client_ip.to_canonical() {
+        IpAddr::V4(v4) => Cow::Borrowed(ipv4_text(v4, &mut text)),
+        v6 => Cow::Owned(v6.to_string()),
+    };
     if !headers.contains_key(&X_FORWARDED_FOR) {
         // The usual case: the client is the first hop. An address is always a valid value.
-        if let Ok(value) = HeaderValue::try_from(ip) {
+        if let Ok(value) = HeaderValue::from_str(&ip) {
             headers.insert(X_FORWARDED_FOR, value);
         }
         return;
@@ -162,6 +181,36 @@ pub(crate) fn append_forwarded_for(headers: &mut HeaderMap, client_ip: IpAddr) {
     if let Some(value) = value {
         headers.insert(X_FORWARDED_FOR, value);
     }
+}
+
+/// The longest IPv4 address in dotted-decimal text (`255.255.255.255`).
+const MAX_IPV4_TEXT: usize = 15;
+
+/// `ip` in dotted decimal, as `Ipv4Addr`'s `Display` writes it, into `buf`.
+///
+/// Written by hand because this runs for every forwarded request, and the
+/// formatting machinery behind `Display` cost about 1,300 instructions for
+/// it, more than the rest of the forwarding headers together.
+fn ipv4_text(ip: Ipv4Addr, buf: &mut [u8; MAX_IPV4_TEXT]) -> &str {
+    let mut len = 0;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            buf[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buf[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    // Only ASCII digits and dots were written.
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
 }
 
 /// Turns the client's request headers into the ones sent to legacy.

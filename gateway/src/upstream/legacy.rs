@@ -278,7 +278,17 @@ impl Target {
     }
 
     /// The origin-form request target (`/base/path?query`) sent to legacy.
-    fn uri_for(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
+    ///
+    /// When that is exactly the client's own target (no base path, and the
+    /// client's path was already normal), the client's is reused: a reference
+    /// count, where a new one is copied and parsed again.
+    fn uri_for(&self, path_and_query: &str, client: &Uri) -> Result<Uri, ForwardError> {
+        if self.base_path.is_empty()
+            && let Some(own) = client.path_and_query()
+            && own.as_str() == path_and_query
+        {
+            return Ok(Uri::from(own.clone()));
+        }
         let joined = join_path(&self.base_path, path_and_query);
         match PathAndQuery::from_maybe_shared(bytes::Bytes::from(joined)) {
             Ok(origin) => Ok(Uri::from(origin)),
@@ -451,7 +461,7 @@ impl LegacyUpstream {
         let mut tried = Tried::default();
         let index = inner.balancer.pick(tried, Instant::now).unwrap_or_default();
         let target = inner.addresses[index].target()?;
-        let uri = target.uri_for(path_and_query)?;
+        let uri = target.uri_for(path_and_query, request.uri())?;
 
         let upgrade = is_upgrade_request(request.headers());
         // Must be taken from the client's request before it is sent on.
@@ -567,7 +577,7 @@ impl LegacyUpstream {
             tried.add(next);
             // The next address may have another host and base path.
             let target = self.inner.addresses[next].target()?;
-            *request.uri_mut() = target.uri_for(path_and_query)?;
+            *request.uri_mut() = target.uri_for(path_and_query, request.uri())?;
             request
                 .headers_mut()
                 .insert(header::HOST, target.host.clone());

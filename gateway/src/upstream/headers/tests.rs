@@ -133,6 +133,25 @@ fn strip_hop_by_hop_table() {
 }
 
 #[test]
+fn ipv4_text_is_display() {
+    let mut samples = vec![
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::LOCALHOST,
+        Ipv4Addr::new(10, 0, 99, 100),
+        Ipv4Addr::new(9, 10, 199, 200),
+    ];
+    // Every octet value in every position, and a spread of whole addresses.
+    for n in 0..=255u8 {
+        samples.push(Ipv4Addr::new(n, 255 - n, n / 2, n.wrapping_mul(7)));
+    }
+    let mut buf = [0; MAX_IPV4_TEXT];
+    for ip in samples {
+        assert_eq!(ipv4_text(ip, &mut buf), ip.to_string());
+    }
+}
+
+#[test]
 fn append_forwarded_for_table() {
     let cases: &[(&str, &[&str], &str, &str)] = &[
         ("no existing value", &[], "198.51.100.7", "198.51.100.7"),
