@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::StatusCode;
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 
 /// Requests answered, by route, target, upstream and status class.
@@ -281,6 +281,8 @@ impl RouteSeries {
 pub struct RequestMetrics {
     /// By route name; foldhash: looked up once per request, by names from routes.toml.
     routes: foldhash::HashMap<String, RouteSeries>,
+    /// `gateway_requests_in_flight`, looked up on the first request.
+    in_flight: OnceLock<Gauge>,
 }
 
 impl RequestMetrics {
@@ -295,7 +297,19 @@ impl RequestMetrics {
             .chain([("(default)", default_upstream), ("(unrouted)", "legacy")])
             .map(|(route, upstream)| (route.to_owned(), RouteSeries::new(route, upstream)))
             .collect();
-        Self { routes }
+        Self {
+            routes,
+            in_flight: OnceLock::new(),
+        }
+    }
+
+    /// Counts one request in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        let gauge = self
+            .in_flight
+            .get_or_init(|| metrics::gauge!(REQUESTS_IN_FLIGHT));
+        gauge.increment(1.0);
+        InFlight(gauge)
     }
 
     /// Records one answered request of `route` (any name: one not in the
@@ -341,19 +355,11 @@ pub fn set_pool(stats: accounts::PoolStats) {
 }
 
 /// Counts a request in flight for as long as it lives (also when it is cancelled).
-pub struct InFlight(());
+pub struct InFlight<'a>(&'a Gauge);
 
-impl InFlight {
-    /// Starts counting.
-    pub fn start() -> Self {
-        metrics::gauge!(REQUESTS_IN_FLIGHT).increment(1.0);
-        Self(())
-    }
-}
-
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        metrics::gauge!(REQUESTS_IN_FLIGHT).decrement(1.0);
+        self.0.decrement(1.0);
     }
 }
 

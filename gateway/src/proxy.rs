@@ -30,7 +30,7 @@ use tracing::{Instrument, Span};
 use crate::access_log::{self, AccessLine};
 use crate::config::Settings;
 use crate::error::GatewayError;
-use crate::metrics::{self, InFlight};
+use crate::metrics;
 use crate::overrides::SideOptions;
 use crate::reload::{Active, RouteState};
 use crate::request_id::{REQUEST_ID, request_id};
@@ -165,13 +165,17 @@ impl Gateway {
         client_addr: SocketAddr,
         scheme: Scheme,
     ) -> Response<Body> {
-        let _in_flight = InFlight::start();
         let started = Instant::now();
+        let active = self.inner.routes.current();
+        let _in_flight = active.request_metrics.in_flight();
         let id = request_id(request.headers());
         telemetry::record_request_id(&Span::current(), &id);
+        // Room, at once, for what the gateway adds on the way to legacy
+        // (the id, `X-Forwarded-For`, `-Proto` and `-Host`), instead of
+        // growing the parsed headers' map at each addition.
+        request.headers_mut().reserve(4);
         request.headers_mut().insert(REQUEST_ID, id.clone());
         let method = request.method().clone();
-        let active = self.inner.routes.current();
         let (decision, result) = match self.plan(&active, &mut request, client_addr, scheme, &id) {
             Ok(plan) => {
                 let decision = Decision {
