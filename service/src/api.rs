@@ -86,6 +86,9 @@ pub fn router(state: AppState, http: &HttpSettings, rollback: RollbackWiring) ->
 }
 
 /// The routes with their middleware, over `state`.
+///
+/// The handlers share one `Arc` of it: axum clones the state for every
+/// request, and one reference count is cheaper than the use cases' seven.
 fn routes(state: AppState, http: &HttpSettings) -> Router {
     Router::new()
         .route(
@@ -103,7 +106,7 @@ fn routes(state: AppState, http: &HttpSettings) -> Router {
         .route(docs::OPENAPI_PATH, get(openapi::document))
         .merge(docs::routes())
         .fallback(problem::not_found_fallback)
-        .with_state(state)
+        .with_state(Arc::new(state))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         .layer(axum::middleware::map_response(
             problem::problem_for_bare_errors,

@@ -1,6 +1,7 @@
 //! Handlers of `/v1/accounts/users`, and how each appears in the OpenAPI document.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -90,7 +91,7 @@ pub(crate) fn update_command(
     tag = "accounts"
 )]
 pub(crate) async fn register_user(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     JsonObject(body): JsonObject,
 ) -> Result<impl IntoResponse, AppError> {
     let command = register_command(body).map_err(AppError::Validation)?;
@@ -116,7 +117,7 @@ pub(crate) async fn register_user(
     tag = "accounts"
 )]
 pub(crate) async fn get_user(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<UserResponse>, AppError> {
     let user = state.get_user.execute(&id).await?;
@@ -140,7 +141,7 @@ pub(crate) async fn get_user(
     tag = "accounts"
 )]
 pub(crate) async fn list_users(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<UserPageResponse>, AppError> {
     let limit = match params.get("limit").map(|raw| raw.parse::<u64>()) {
@@ -184,7 +185,7 @@ pub(crate) async fn list_users(
     tag = "accounts"
 )]
 pub(crate) async fn update_user(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Json<UserResponse>, AppError> {
@@ -210,7 +211,7 @@ pub(crate) async fn update_user(
     tag = "accounts"
 )]
 pub(crate) async fn deactivate_user(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<UserResponse>, AppError> {
     let user = state
