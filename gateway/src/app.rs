@@ -96,7 +96,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         None
     };
     let routes = Arc::new(
-        RouteState::load(&settings.routes, AccountsUpstream::new(accounts.router()))
+        RouteState::load(&settings.routes, AccountsUpstream::new(accounts.service()))
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
 

@@ -29,7 +29,7 @@ use crate::application::{
     Clock, GetUserById, IdGenerator, ListUsers, RegisterUser, UpdateUser, UserRepository,
 };
 
-pub use rollback::{RollbackWiring, RollbackWrites};
+pub use rollback::{AccountsFuture, AccountsService, RollbackWiring, RollbackWrites};
 
 /// The use cases the handlers call; cheap to clone.
 #[derive(Clone)]
@@ -83,6 +83,12 @@ pub fn router(state: AppState, http: &HttpSettings, rollback: RollbackWiring) ->
         rollback,
         rollback::rolled_back,
     ))
+}
+
+/// The same API as [`router`], as one service for calling in-process
+/// ([`AccountsService`]: no middleware layered on every route).
+pub fn service(state: AppState, http: &HttpSettings, rollback: RollbackWiring) -> AccountsService {
+    AccountsService::new(routes(state, http), rollback)
 }
 
 /// The routes with their middleware, over `state`.

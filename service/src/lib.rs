@@ -34,7 +34,7 @@ use crate::application::{Clock, IdGenerator, SystemClock, UserRepository, UuidV7
 use crate::infrastructure::persistence::{SeaOrmUnitOfWork, SeaOrmUserRepository};
 
 pub use crate::api::problem::{PROBLEM_JSON, Problem};
-pub use crate::api::{HttpSettings, RollbackWrites};
+pub use crate::api::{AccountsFuture, AccountsService, HttpSettings, RollbackWrites};
 pub use crate::infrastructure::availability::{Availability, DatabaseState};
 pub use crate::infrastructure::database::DatabaseUnavailable;
 pub use crate::infrastructure::database::{
@@ -48,6 +48,7 @@ pub use crate::shared::ErrorChain;
 #[derive(Clone)]
 pub struct Accounts {
     router: Router,
+    service: AccountsService,
     database: DatabaseConnection,
     availability: Availability,
     max_connections: u32,
@@ -68,6 +69,12 @@ impl Accounts {
     /// The HTTP surface, to be served on a socket or called in-process with `oneshot`.
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// The same surface as one tower service, cheaper to call in-process
+    /// than [`Accounts::router`] (the same answers: [`AccountsService`]).
+    pub fn service(&self) -> AccountsService {
+        self.service.clone()
     }
 
     /// Checks that the database answers.
@@ -157,7 +164,8 @@ pub async fn build(settings: &Settings) -> Result<Accounts, ConnectError> {
     };
     let state = AppState::wire(users, clock, ids);
     Ok(Accounts {
-        router: api::router(state, &settings.http, rollback),
+        router: api::router(state.clone(), &settings.http, rollback.clone()),
+        service: api::service(state, &settings.http, rollback),
         database,
         availability,
         max_connections: settings.database.max_connections,

@@ -1,9 +1,9 @@
-//! The accounts service as an upstream: its axum `Router` called in-process, as a tower `Service`.
+//! The accounts service as an upstream: [`accounts::AccountsService`] called in-process.
 //!
 //! No socket and no serialisation: the request, with its path and query
-//! replaced by the normalised ones, is handed to the router with `oneshot`,
+//! replaced by the normalised ones, is handed to the service with `oneshot`,
 //! inside a `gateway.service` span (the service's use-case and SQL spans
-//! nest under it). The router is infallible: every answer, errors included,
+//! nest under it). The service is infallible: every answer, errors included,
 //! is the service's own response.
 
 use axum::body::Body;
@@ -17,13 +17,13 @@ use crate::telemetry;
 /// The in-process accounts service; cheap to clone.
 #[derive(Clone)]
 pub struct AccountsUpstream {
-    router: axum::Router,
+    service: accounts::AccountsService,
 }
 
 impl AccountsUpstream {
-    /// Dispatches to `router` (from `accounts::build`).
-    pub fn new(router: axum::Router) -> Self {
-        Self { router }
+    /// Dispatches to `service` (`accounts::build(…)?.service()`).
+    pub fn new(service: accounts::AccountsService) -> Self {
+        Self { service }
     }
 
     /// Calls the service with `request` at `path_and_query`.
@@ -40,7 +40,7 @@ impl AccountsUpstream {
         crate::shadow::database_cpu::count_service_dispatch();
         let span = telemetry::service_span(request.method());
         let result = self
-            .router
+            .service
             .clone()
             .oneshot(request)
             .instrument(span.clone())

@@ -72,12 +72,14 @@ impl TestApp {
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
+        // The service, as the gateway calls it in-process (`rollback.rs`
+        // checks the router answers the same).
         let response = self
             .accounts
-            .router()
+            .service()
             .oneshot(request.body(body.into()).expect("valid request"))
             .await
-            .expect("the router is infallible");
+            .expect("the service is infallible");
         let (parts, body) = response.into_parts();
         let body = to_bytes(body, usize::MAX)
             .await
