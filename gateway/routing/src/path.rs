@@ -266,6 +266,18 @@ mod tests {
         proptest::collection::vec(piece, 0..12).prop_map(|pieces| format!("/{}", pieces.concat()))
     }
 
+    #[test]
+    fn the_plain_bytes_are_the_ones_never_encoded() {
+        for byte in 0..=u8::MAX {
+            let expected = byte.is_ascii() && {
+                let text = char::from(byte).to_string();
+                let encoded: Cow<'_, str> = utf8_percent_encode(&text, NOT_PCHAR_OR_SLASH).into();
+                encoded == text
+            };
+            assert_eq!(PLAIN[usize::from(byte)], expected, "byte {byte:#04x}");
+        }
+    }
+
     proptest! {
         #[test]
         fn normalising_is_the_full_rules(raw in raw_path()) {

@@ -52,10 +52,15 @@ pub(crate) async fn rolled_back(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.extensions().get::<RollbackWrites>().is_none() {
+    if !is_marked(&request) {
         return next.run(request).await;
     }
     serve_rolled_back(&wiring, request).await
+}
+
+/// Whether `request` carries [`RollbackWrites`].
+fn is_marked(request: &Request) -> bool {
+    request.extensions().get::<RollbackWrites>().is_some()
 }
 
 /// Serves `request` with the routes wired to a new unit of work of `wiring`,
@@ -123,7 +128,7 @@ impl Service<Request> for AccountsService {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if request.extensions().get::<RollbackWrites>().is_none() {
+        if !is_marked(&request) {
             return futures_util::future::Either::Left(self.routes.call(request));
         }
         let rollback = self.rollback.clone();
