@@ -5,6 +5,7 @@
 //! rules is reported as an unavailable store, never passed on.
 
 pub(crate) mod entity;
+mod sqlite_reads;
 mod user_repository;
 
 pub(crate) use user_repository::{SeaOrmUnitOfWork, SeaOrmUserRepository};

@@ -16,6 +16,7 @@ use crate::domain::{Email, FullName, User, UserId};
 use crate::infrastructure::availability::Availability;
 
 use super::entity::user;
+use super::sqlite_reads::SqliteReads;
 
 /// The users store over a SeaORM connection pool, or over one transaction of it.
 ///
@@ -52,9 +53,13 @@ impl SeaOrmUserRepository {
 /// row is read by the entity's own `FromQueryResult`, so both paths read the
 /// same columns into the same model; sqlx keeps the statement prepared per
 /// connection, as it does for SeaORM's queries.
+///
+/// On a SQLite file, the read is first tried on the task's own thread
+/// ([`SqliteReads`]), and runs on the pool only when that cannot answer.
 struct ByIdQuery {
     sql: String,
     pool: Pool,
+    sqlite_reads: Option<SqliteReads>,
 }
 
 /// The pool [`ByIdQuery`] runs on.
@@ -74,11 +79,29 @@ impl ByIdQuery {
         };
         // The id is a placeholder here; each run binds its own.
         let sql = user::Entity::find_by_id(Uuid::nil()).build(backend).sql;
-        Some(Self { sql, pool })
+        let sqlite_reads = match &pool {
+            Pool::Sqlite(pool) => Some(SqliteReads::on(pool.clone(), sql.clone())),
+            Pool::Postgres(_) => None,
+        };
+        Some(Self {
+            sql,
+            pool,
+            sqlite_reads,
+        })
     }
 
     /// The user stored under `id`, if any.
     async fn fetch(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+        if let Some(reads) = &self.sqlite_reads
+            && let Some(found) = reads.user(id).await
+        {
+            return Ok(found);
+        }
+        self.fetch_on_pool(id).await
+    }
+
+    /// The user stored under `id`, read by the pool's connections.
+    async fn fetch_on_pool(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
         let sql = sqlx::AssertSqlSafe(self.sql.as_str());
         let row: Option<QueryResult> = match &self.pool {
             Pool::Sqlite(pool) => sqlx::query(sql)
@@ -358,7 +381,129 @@ mod tests {
         let seaorm = user::Entity::find_by_id(id).one(&*repo.db).await.unwrap();
         assert!(seaorm.is_some());
         assert_eq!(by_id.fetch(id).await.unwrap(), seaorm);
+        assert_eq!(by_id.fetch_on_pool(id).await.unwrap(), seaorm);
         assert_eq!(by_id.fetch(Uuid::from_u128(2)).await.unwrap(), None);
+        if backend == Backend::Sqlite {
+            let reads = by_id
+                .sqlite_reads
+                .as_ref()
+                .expect("a SQLite file is read in place");
+            assert_eq!(
+                reads.user(id).await,
+                Some(seaorm),
+                "read in place, as SeaORM reads it"
+            );
+            assert_eq!(reads.user(Uuid::from_u128(2)).await, Some(None));
+        } else {
+            assert!(by_id.sqlite_reads.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_in_place_sees_every_committed_write() {
+        let Some((repo, _db)) = repository(Backend::Sqlite).await else {
+            return;
+        };
+        let reads = repo
+            .by_id
+            .as_ref()
+            .and_then(|by_id| by_id.sqlite_reads.as_ref());
+        let reads = reads.expect("a SQLite file is read in place");
+        let mut ada = user(1, "ada@example.com");
+        assert_eq!(reads.user(ada.id().as_uuid()).await, Some(None));
+        repo.insert(&ada).await.unwrap();
+        let id = ada.id().as_uuid();
+        let stored = || async {
+            reads
+                .user(id)
+                .await
+                .expect("read in place")
+                .map(|row| to_domain(row).unwrap())
+        };
+        assert_eq!(stored().await.as_ref(), Some(&ada));
+        // The connection that read is reused: it must not keep its old snapshot.
+        ada.rename(
+            FullName::parse("Ada Lovelace").unwrap(),
+            ada.updated_at() + chrono::Duration::seconds(1),
+        );
+        repo.update(&ada).await.unwrap();
+        assert_eq!(stored().await.as_ref(), Some(&ada));
+    }
+
+    #[tokio::test]
+    async fn what_cannot_be_read_in_place_is_read_by_the_pool() {
+        let Some((repo, _db)) = repository(Backend::Sqlite).await else {
+            return;
+        };
+        let by_id = repo
+            .by_id
+            .as_ref()
+            .expect("a pool reads by id through sqlx");
+        let reads = by_id
+            .sqlite_reads
+            .as_ref()
+            .expect("a SQLite file is read in place");
+        // sqlx also reads timestamps SQLite writes itself (`datetime('now')`: no `T`, no offset).
+        let id = Uuid::from_u128(7);
+        repo.db
+            .execute_unprepared(&format!(
+                "INSERT INTO users VALUES (x'{}', 'b@example.com', 'b@example.com', 'B', 1, \
+                 '2026-03-04 05:06:07.5', '2026-03-04T05:06:07.5+00:00')",
+                id.simple()
+            ))
+            .await
+            .unwrap();
+        assert_eq!(reads.user(id).await, None, "left to the pool");
+        let row = by_id.fetch(id).await.unwrap().expect("the pool reads it");
+        assert_eq!(
+            row.created_at,
+            Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
+                + chrono::Duration::milliseconds(500)
+        );
+        assert_eq!(row.updated_at, row.created_at);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_read_by_the_pool_alone() {
+        let settings = DatabaseSettings {
+            url: "sqlite::memory:".to_owned(),
+            ..DatabaseSettings::default()
+        };
+        let db = connect(&settings).await.expect("connecting");
+        let repo = SeaOrmUserRepository::new(db, Availability::default());
+        let by_id = repo
+            .by_id
+            .as_ref()
+            .expect("a pool reads by id through sqlx");
+        let reads = by_id.sqlite_reads.as_ref().expect("a SQLite pool");
+        assert_eq!(reads.file().await, None, "no file to read");
+        assert_eq!(
+            reads.user(Uuid::from_u128(1)).await,
+            None,
+            "left to the pool"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_opened_is_left_to_the_pool() {
+        let Some((repo, _db)) = repository(Backend::Sqlite).await else {
+            return;
+        };
+        let by_id = repo
+            .by_id
+            .as_ref()
+            .expect("a pool reads by id through sqlx");
+        let reads = by_id.sqlite_reads.as_ref().expect("a SQLite pool");
+        let file = reads.file().await.expect("a file").to_owned();
+        assert!(file.is_absolute() && file.exists(), "{}", file.display());
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone.db");
+        let elsewhere = SqliteReads::of_file(
+            sqlx::SqlitePool::connect_lazy(&format!("sqlite://{}", gone.display())).unwrap(),
+            by_id.sql.clone(),
+            gone,
+        );
+        assert_eq!(elsewhere.user(Uuid::from_u128(1)).await, None);
     }
 
     #[rstest]
