@@ -331,6 +331,21 @@ mod tests {
         ))
     }
 
+    /// The pool's read by id.
+    fn by_id(repo: &SeaOrmUserRepository) -> &ByIdQuery {
+        repo.by_id
+            .as_deref()
+            .expect("a pool reads by id through sqlx")
+    }
+
+    /// The read in place of a SQLite pool.
+    fn in_place(by_id: &ByIdQuery) -> &SqliteReads {
+        by_id
+            .sqlite_reads
+            .as_ref()
+            .expect("a SQLite pool reads in place")
+    }
+
     fn user(n: u128, email: &str) -> User {
         let at = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
             + chrono::Duration::microseconds(123_456);
@@ -374,7 +389,7 @@ mod tests {
         let Some((repo, _db)) = repository(backend).await else {
             return;
         };
-        let by_id = repo.by_id.clone().expect("a pool reads by id through sqlx");
+        let by_id = by_id(&repo);
         let ada = user(1, "Ada@Example.com");
         repo.insert(&ada).await.unwrap();
         let id = ada.id().as_uuid();
@@ -384,10 +399,7 @@ mod tests {
         assert_eq!(by_id.fetch_on_pool(id).await.unwrap(), seaorm);
         assert_eq!(by_id.fetch(Uuid::from_u128(2)).await.unwrap(), None);
         if backend == Backend::Sqlite {
-            let reads = by_id
-                .sqlite_reads
-                .as_ref()
-                .expect("a SQLite file is read in place");
+            let reads = in_place(by_id);
             assert_eq!(
                 reads.user(id).await,
                 Some(seaorm),
@@ -404,11 +416,7 @@ mod tests {
         let Some((repo, _db)) = repository(Backend::Sqlite).await else {
             return;
         };
-        let reads = repo
-            .by_id
-            .as_ref()
-            .and_then(|by_id| by_id.sqlite_reads.as_ref());
-        let reads = reads.expect("a SQLite file is read in place");
+        let reads = in_place(by_id(&repo));
         let mut ada = user(1, "ada@example.com");
         assert_eq!(reads.user(ada.id().as_uuid()).await, Some(None));
         repo.insert(&ada).await.unwrap();
@@ -435,14 +443,8 @@ mod tests {
         let Some((repo, _db)) = repository(Backend::Sqlite).await else {
             return;
         };
-        let by_id = repo
-            .by_id
-            .as_ref()
-            .expect("a pool reads by id through sqlx");
-        let reads = by_id
-            .sqlite_reads
-            .as_ref()
-            .expect("a SQLite file is read in place");
+        let by_id = by_id(&repo);
+        let reads = in_place(by_id);
         // sqlx also reads timestamps SQLite writes itself (`datetime('now')`: no `T`, no offset).
         let id = Uuid::from_u128(7);
         repo.db
@@ -471,11 +473,8 @@ mod tests {
         };
         let db = connect(&settings).await.expect("connecting");
         let repo = SeaOrmUserRepository::new(db, Availability::default());
-        let by_id = repo
-            .by_id
-            .as_ref()
-            .expect("a pool reads by id through sqlx");
-        let reads = by_id.sqlite_reads.as_ref().expect("a SQLite pool");
+        let by_id = by_id(&repo);
+        let reads = in_place(by_id);
         assert_eq!(reads.file().await, None, "no file to read");
         assert_eq!(
             reads.user(Uuid::from_u128(1)).await,
@@ -489,11 +488,8 @@ mod tests {
         let Some((repo, _db)) = repository(Backend::Sqlite).await else {
             return;
         };
-        let by_id = repo
-            .by_id
-            .as_ref()
-            .expect("a pool reads by id through sqlx");
-        let reads = by_id.sqlite_reads.as_ref().expect("a SQLite pool");
+        let by_id = by_id(&repo);
+        let reads = in_place(by_id);
         let file = reads.file().await.expect("a file").to_owned();
         assert!(file.is_absolute() && file.exists(), "{}", file.display());
         let dir = tempfile::tempdir().unwrap();
