@@ -141,15 +141,18 @@ impl ComparisonBudget {
         let cap = share * self.workers * MAX_BANKED.as_secs_f64();
         ledger.credit = (ledger.credit + share * self.workers * elapsed.as_secs_f64()).min(cap);
         ledger.earned_at = Some(now);
+        if share <= 0.0 {
+            // A budget set to zero (a reload) also ends an open burst.
+            ledger.burst_left = 0;
+            ledger.refused += 1;
+            return None;
+        }
         if ledger.burst_left == 0 {
             // A burst no larger than the banked credit can ever cover.
             let burst = (cap / ledger.mean_cost)
                 .floor()
                 .clamp(1.0, f64::from(self.burst));
-            if share <= 0.0
-                || ledger.credit <= 0.0
-                || ledger.credit < (burst - 1.0) * ledger.mean_cost
-            {
+            if ledger.credit <= 0.0 || ledger.credit < (burst - 1.0) * ledger.mean_cost {
                 ledger.refused += 1;
                 return None;
             }
@@ -370,6 +373,21 @@ mod tests {
         // Overspent by the last mirror's cost: the next burst waits for 3.2 ms of credit.
         assert!(budget.admit(0.02, at + 159 * MS).is_none());
         assert!(budget.admit(0.02, at + 161 * MS).is_some());
+    }
+
+    #[test]
+    fn a_budget_set_to_zero_ends_an_open_burst() {
+        let budget = ComparisonBudget::new(1);
+        let start = Instant::now();
+        assert!(budget.admit(0.02, start).is_none());
+        let second = start + Duration::from_secs(1);
+        let first = budget.admit(0.02, second).expect("a burst opens");
+        assert!(budget.admit(0.0, second).is_none(), "reloaded to zero");
+        assert!(
+            budget.admit(0.02, second).is_none(),
+            "the burst ended with it, and zero banked nothing"
+        );
+        first.charge(Duration::from_micros(200));
     }
 
     #[test]
