@@ -79,6 +79,34 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
 }
 
 #[tokio::test]
+async fn a_request_longer_than_the_keep_alive_timeout_is_answered_then_idles_out() {
+    // The idle timer is not re-armed when a request ends: it fires early, is
+    // looked at again, and must still end the connection one keep-alive
+    // period after the answer, neither during a slow request nor never.
+    let (legacy, _gateway, mut stream) =
+        connected(&[("GATEWAY_SERVER__KEEP_ALIVE_TIMEOUT_SECS", "2")]).await;
+    let slow = exchange(&mut stream, "/slow/3000")
+        .await
+        .expect("a request answered after 3 s, longer than the keep-alive timeout");
+    assert!(slow.contains(" 200"), "{slow}");
+    let answered = Instant::now();
+    let next = exchange(&mut stream, "/right-after")
+        .await
+        .expect("the connection still serves right after the slow answer");
+    assert!(next.contains(" 200"), "{next}");
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(10)).await,
+        "the idle connection was not closed"
+    );
+    let after = answered.elapsed();
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(6),
+        "closed {after:?} after the slow answer, the keep-alive timeout is 2 s"
+    );
+    assert_eq!(legacy.requests(), 2);
+}
+
+#[tokio::test]
 async fn a_client_that_dribbles_its_headers_is_cut_off() {
     let (legacy, _gateway, mut stream) =
         connected(&[("GATEWAY_SERVER__HEADER_READ_TIMEOUT_SECS", "1")]).await;

@@ -22,9 +22,9 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -59,8 +59,6 @@ struct State {
     /// HTTP/2 (no head timeout) or upgraded (no timeout at all).
     http2: AtomicBool,
     upgraded: AtomicBool,
-    /// The reader parked while a request was in flight, to be woken when it ends.
-    reader: Mutex<Option<Waker>>,
 }
 
 impl Activity {
@@ -73,7 +71,6 @@ impl Activity {
             head_started: AtomicU64::new(NONE),
             http2: AtomicBool::new(false),
             upgraded: AtomicBool::new(false),
-            reader: Mutex::new(None),
         }))
     }
 
@@ -126,10 +123,9 @@ impl Activity {
         }
     }
 
-    fn park_reader(&self, waker: &Waker) {
-        if let Ok(mut reader) = self.0.reader.lock() {
-            *reader = Some(waker.clone());
-        }
+    /// Whether the connection was handed over by a `101`: no timeout applies any more.
+    fn is_upgraded(&self) -> bool {
+        self.0.upgraded.load(Ordering::SeqCst)
     }
 }
 
@@ -156,13 +152,11 @@ impl Drop for Answering {
     fn drop(&mut self) {
         let state = &self.0.0;
         if state.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // No wake-up: the reader's sleep is armed no later than this
+            // deadline (see `TimedIo::poll_deadline`).
             state
                 .idle_since
                 .store(self.0.offset(Instant::now()), Ordering::SeqCst);
-            // A reader parked without a deadline must now arm one.
-            if let Some(waker) = state.reader.lock().ok().and_then(|mut r| r.take()) {
-                waker.wake();
-            }
         }
     }
 }
@@ -194,6 +188,14 @@ impl http_body::Body for Tracked {
 }
 
 /// A connection's I/O, which fails a read when the deadline of [`Activity`] passes.
+///
+/// Its sleep is armed no later than the deadline in force, but may fire
+/// earlier, when the deadline is looked at again: a deadline that moved
+/// later (every request moves the idle one) does not re-arm the timer, and a
+/// request that ends does not wake the connection to arm one. Under load a
+/// connection's timer is re-armed about once per keep-alive period instead
+/// of once per request, and the connection task is polled once less per
+/// request.
 pub(crate) struct TimedIo<T> {
     io: T,
     activity: Activity,
@@ -230,16 +232,38 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
             Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
             Poll::Pending => {}
         }
-        let Some((deadline, what)) = self.activity.deadline(self.timeouts) else {
-            self.activity.park_reader(cx.waker());
-            return Poll::Pending;
-        };
-        if self.sleep.deadline() != deadline {
-            self.sleep.as_mut().reset(deadline);
-        }
-        match self.sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what))),
+        match self.poll_deadline(cx) {
+            Poll::Ready(what) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what))),
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> TimedIo<T> {
+    /// Ready with what ended the connection once the deadline in force has
+    /// passed; pending otherwise, with the sleep armed no later than it.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<&'static str> {
+        loop {
+            if self.activity.is_upgraded() {
+                return Poll::Pending;
+            }
+            let due = self.activity.deadline(self.timeouts);
+            if let Some((deadline, _)) = due
+                && deadline < self.sleep.deadline()
+            {
+                self.sleep.as_mut().reset(deadline);
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            match due {
+                Some((deadline, what)) if deadline <= now => return Poll::Ready(what),
+                Some((deadline, _)) => self.sleep.as_mut().reset(deadline),
+                // A request is being answered: look again a keep-alive period
+                // from now (the idle deadline after it cannot be earlier).
+                None => self.sleep.as_mut().reset(now + self.timeouts.keep_alive),
+            }
         }
     }
 }
