@@ -115,6 +115,8 @@ struct Answer<'a> {
     method: &'a Method,
     started: Instant,
     client_addr: SocketAddr,
+    /// The request's span (disabled when nothing listens).
+    span: &'a Span,
 }
 
 impl Decision {
@@ -154,7 +156,9 @@ impl Gateway {
         scheme: Scheme,
     ) -> Response<Body> {
         let span = telemetry::request_span(&request);
-        self.answer(request, client_addr, scheme)
+        // The span is handed down rather than looked up again with
+        // `Span::current()`, which asks the subscriber even when it is off.
+        self.answer(request, client_addr, scheme, span.clone())
             .instrument(span)
             .await
     }
@@ -164,12 +168,13 @@ impl Gateway {
         mut request: Request<Body>,
         client_addr: SocketAddr,
         scheme: Scheme,
+        span: Span,
     ) -> Response<Body> {
         let started = Instant::now();
         let active = self.inner.routes.current();
         let _in_flight = active.request_metrics.in_flight();
         let id = request_id(request.headers());
-        telemetry::record_request_id(&Span::current(), &id);
+        telemetry::record_request_id(&span, &id);
         // Room, at once, for what the gateway adds on the way to legacy
         // (the id, `X-Forwarded-For`, `-Proto` and `-Host`), instead of
         // growing the parsed headers' map at each addition.
@@ -192,6 +197,7 @@ impl Gateway {
             method: &method,
             started,
             client_addr,
+            span: &span,
         };
         self.finish(result, &active, &answer, id)
     }
@@ -445,6 +451,7 @@ impl Gateway {
             method,
             started,
             client_addr,
+            span,
         } = *answer;
         let mut response = match result {
             Ok(response) => response,
@@ -474,12 +481,7 @@ impl Gateway {
         active
             .request_metrics
             .record(&decision.route, decision.target, response.status(), elapsed);
-        telemetry::record_outcome(
-            &Span::current(),
-            &decision.route,
-            decision.target,
-            response.status(),
-        );
+        telemetry::record_outcome(span, &decision.route, decision.target, response.status());
         if self.inner.access_log {
             access_log::log(&AccessLine {
                 method,
