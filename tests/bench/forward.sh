@@ -314,18 +314,23 @@ fi
 # --- Shadowing, pinned -------------------------------------------------------
 SHADOW_ROWS="$WORK/shadow.txt"
 : > "$SHADOW_ROWS"
+# CPU time (user + system, all threads) a process has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 shadow_run() { # label max_busy shadow-line
   start_gateway shd pinned "$(routes_forwarding "http://127.0.0.1:$STUB" "$2" "$3")" GATEWAY_SERVER__WORKERS=1 DATABASE_URL="sqlite://$DB_DIR/project-alpha.sqlite?mode=rwc"
   # Each run counts the comparisons of its measured window only: the
   # warm-up's first second, before the headroom rule has seen the load,
   # runs every mirror.
-  local reset=""
-  [ -n "$3" ] && reset="curl -sf -X POST http://$shd_ADMIN/-/shadow/routes/get-user/reset > /dev/null"
+  # The gateway's CPU time is read over the same window: what a request
+  # costs the gateway, apart from what the machine's noise does to rps.
+  local reset="cpu_ticks $shd_PID > $WORK/cpu-start"
+  [ -n "$3" ] && reset="curl -sf -X POST http://$shd_ADMIN/-/shadow/routes/get-user/reset > /dev/null; $reset"
   read -r rps _ p99 < <(AFTER_WARMUP="$reset" measure "shadow-$1" "http://$shd_LISTEN$USER_PATH")
+  local ticks=$(($(cpu_ticks "$shd_PID") - $(cat "$WORK/cpu-start")))
   sleep 2
   local counts
   counts=$(curl -sf "http://$shd_ADMIN/-/shadow/routes/get-user" | python3 -c 'import json,sys; d=json.load(sys.stdin); c=d["counts"]; print(d["compared"], sum(c.values()))' 2>/dev/null || echo "0 0")
-  echo "$1|$rps|$p99|$counts" >> "$SHADOW_ROWS"
+  echo "$1|$rps|$p99|$counts|$ticks" >> "$SHADOW_ROWS"
   stop_gateway shd
 }
 PINNED=1
@@ -395,9 +400,10 @@ if part memory; then
   conn_cost nginx "127.0.0.1:$NGINX" "$NGINX_WORKER" >> "$MEM_ROWS"
 fi
 
-python3 - "$SHADOW_ROWS" "$HOP_ROWS" "$MEM_ROWS" "$IDLE_RSS" "$IDLE_CONNECTIONS" <<'PY'
+python3 - "$SHADOW_ROWS" "$HOP_ROWS" "$MEM_ROWS" "$IDLE_RSS" "$IDLE_CONNECTIONS" "$DURATION" "$(getconf CLK_TCK)" <<'PY'
 import statistics, sys
 shadow = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
+duration, tick = float(sys.argv[6]), 1 / float(sys.argv[7])
 med = lambda label, i: statistics.median(float(r[i]) for r in shadow if r[0] == label)
 print()
 if shadow:
@@ -409,6 +415,12 @@ if shadow:
     attempts = sum(int(r[3].split()[1]) for r in rows)
     share = compared / attempts if attempts else 0.0
     print(f"  gateway {label}: keeps {med(label, 1) / off:.3f} of its unshadowed {off:,.0f} rps; compared {compared} of {attempts} requests of the route ({share:.1%})")
+    # Each round ran off, every mirror, default in a row: their ratios see the least drift.
+    offs = [float(r[1]) for r in shadow if r[0] == "off"]
+    paired = statistics.median(float(r[1]) / o for r, o in zip(rows, offs))
+    print(f"    median of the per-round ratios to the same round's unshadowed run: {paired:.3f}")
+  cpu = lambda label: statistics.median(int(r[4]) * tick * 1e6 / (float(r[1]) * duration) for r in shadow if r[0] == label and len(r) > 4)
+  print(f"  gateway CPU per request (user + system, all threads, over the measured window): unshadowed {cpu('off'):.1f} µs, every mirror {cpu('on, every mirror (max_busy = 1.0)'):.1f} µs, default headroom {cpu('on, default headroom'):.1f} µs ({cpu('on, default headroom') / cpu('off') - 1:+.1%})")
   print(f"  nginx with `mirror`: keeps {med('nginx mirror', 1) / med('nginx off', 1):.3f} of its own {med('nginx off', 1):,.0f} rps (mirrored to the stub)")
 hop = [l.strip().split("|") for l in open(sys.argv[2]) if l.strip()]
 hmed = lambda label: statistics.median(float(r[1]) for r in hop if r[0] == label)
