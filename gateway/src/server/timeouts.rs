@@ -192,10 +192,9 @@ impl http_body::Body for Tracked {
 /// Its sleep is armed no later than the deadline in force, but may fire
 /// earlier, when the deadline is looked at again: a deadline that moved
 /// later (every request moves the idle one) does not re-arm the timer, and a
-/// request that ends does not wake the connection to arm one. Under load a
-/// connection's timer is re-armed about once per keep-alive period instead
-/// of once per request, and the connection task is polled once less per
-/// request.
+/// request that ends does not have to wake the connection to arm one (no
+/// lock, no waker kept aside). Under load a connection's timer is re-armed
+/// about once per keep-alive period instead of once per request.
 pub(crate) struct TimedIo<T> {
     io: T,
     activity: Activity,
