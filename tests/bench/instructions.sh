@@ -36,15 +36,7 @@ fi
 work_dir
 chmod 755 "$WORK"
 STUB=$(free_port)
-cat > "$WORK/stub.conf" <<NGINX
-daemon on; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/stub-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off; keepalive_requests 1000000; default_type application/json;
-  server { listen 127.0.0.1:$STUB; location = /small { return 200 '{"ok":true,"service":"legacy","items":[1,2,3],"note":"xxxxxx"}'; } }
-}
-NGINX
-nginx -c "$WORK/stub.conf"
+serve_small "$STUB"
 
 LISTEN_PORT=$(free_port)
 ADMIN_PORT=$(free_port)

@@ -30,6 +30,23 @@ cleanup_work() {
   rm -rf "$WORK"
 }
 
+# serve_small PORT [PREFIX...]: the stub legacy of the forwarding benchmarks,
+# one nginx worker on PORT answering `GET /small` with 62 bytes of JSON; its
+# pid in WORK/nginx.pid. PREFIX runs nginx (`taskset -c 0`, say).
+serve_small() {
+  local port=$1
+  shift
+  cat > "$WORK/stub.conf" <<NGINX
+daemon on; worker_processes 1; pid $WORK/nginx.pid; error_log $WORK/stub-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off; keepalive_requests 1000000; default_type application/json;
+  server { listen 127.0.0.1:$port; location = /small { return 200 '{"ok":true,"service":"legacy","items":[1,2,3],"note":"xxxxxx"}'; } }
+}
+NGINX
+  "$@" nginx -c "$WORK/stub.conf"
+}
+
 # accounts_routes PORT: the start of a routes.toml with legacy on PORT and
 # /v1/accounts on the service; a script appends its own routes.
 accounts_routes() {

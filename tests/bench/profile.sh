@@ -13,6 +13,7 @@
 #   SIDE=service tests/bench/profile.sh      # in-process `GET /v1/accounts/users/{id}` (SQLite) instead
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -34,22 +35,13 @@ WORK=$(mktemp -d)
 chmod 755 "$WORK"
 cleanup() {
   [ -n "${GW_PID:-}" ] && kill "$GW_PID" 2>/dev/null || true
-  [ -f "$WORK/stub.pid" ] && kill "$(cat "$WORK/stub.pid")" 2>/dev/null || true
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 STUB=$(free_port)
 
-cat > "$WORK/stub.conf" <<NGINX
-daemon on; worker_processes 1; pid $WORK/stub.pid; error_log $WORK/stub-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 1000000; default_type application/json;
-  server { listen 127.0.0.1:$STUB; location = /small { return 200 '{"ok":true,"service":"legacy","items":[1,2,3],"note":"xxxxxx"}'; } }
-}
-NGINX
-taskset -c 0 nginx -c "$WORK/stub.conf"
+serve_small "$STUB" taskset -c 0
 # routes.toml in a directory of its own: the logs beside it would wake the file watcher.
 mkdir -p "$WORK/routes"
 printf '[legacy]\nurl = "http://127.0.0.1:%s"\n' "$STUB" > "$WORK/routes/routes.toml"
