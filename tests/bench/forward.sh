@@ -26,6 +26,8 @@
 #   QUICK=1 tests/bench/forward.sh  # 1 round of 3 s: a smoke run of the script itself
 #   PARTS=shadow,memory tests/bench/forward.sh   # only some parts: forward, shadow, hop, memory
 #   BENCH_GATEWAY_BINARY=/path/to/gateway tests/bench/forward.sh   # measure another build
+#   PROFILE_SHADOW=1 PARTS=shadow ROUNDS=1 tests/bench/forward.sh  # also a flat perf profile of each
+#                     shadow run (linux-perf), and the functions whose CPU per request grew with mirrors
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -325,8 +327,19 @@ shadow_run() { # label max_busy shadow-line
   # costs the gateway, apart from what the machine's noise does to rps.
   local reset="cpu_ticks $shd_PID > $WORK/cpu-start"
   [ -n "$3" ] && reset="curl -sf -X POST http://$shd_ADMIN/-/shadow/routes/get-user/reset > /dev/null; $reset"
+  local profile=""
+  if [ -n "${PROFILE_SHADOW:-}" ]; then
+    # Sampled from CPU 1 (wrk's), over the measured window: the gateway's own CPU 0 is left alone.
+    profile="$WORK/perf-$(echo "$1" | tr -c 'a-z0-9' '-').data"
+    reset="$reset; (taskset -c 1 perf record -q -e cpu-clock -F 999 -p $shd_PID -o $profile -- sleep $DURATION > /dev/null 2>&1 &)"
+  fi
   read -r rps _ p99 < <(AFTER_WARMUP="$reset" measure "shadow-$1" "http://$shd_LISTEN$USER_PATH")
   local ticks=$(($(cpu_ticks "$shd_PID") - $(cat "$WORK/cpu-start")))
+  if [ -n "$profile" ]; then
+    for _ in $(seq 100); do pgrep -f "perf record .*$profile" > /dev/null || break; sleep 0.2; done
+    perf report -i "$profile" --no-children --stdio --sort symbol -F overhead,sample,symbol 2> /dev/null \
+      | awk -v label="$1" -v rps="$rps" '/^ +[0-9.]+%/ {n=$2; $1=""; $2=""; print label "|" rps "|" n "|" substr($0, 3)}' >> "$WORK/profiles.txt" || true
+  fi
   sleep 2
   local counts
   counts=$(curl -sf "http://$shd_ADMIN/-/shadow/routes/get-user" | python3 -c 'import json,sys; d=json.load(sys.stdin); c=d["counts"]; print(d["compared"], sum(c.values()))' 2>/dev/null || echo "0 0")
@@ -334,6 +347,10 @@ shadow_run() { # label max_busy shadow-line
   stop_gateway shd
 }
 PINNED=1
+: > "$WORK/profiles.txt"
+if [ -n "${PROFILE_SHADOW:-}" ] && ! command -v perf > /dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf > /dev/null
+fi
 part shadow && start_proxies pinned
 for round in $(seq "$ROUNDS"); do
   part shadow || break
@@ -400,7 +417,7 @@ if part memory; then
   conn_cost nginx "127.0.0.1:$NGINX" "$NGINX_WORKER" >> "$MEM_ROWS"
 fi
 
-python3 - "$SHADOW_ROWS" "$HOP_ROWS" "$MEM_ROWS" "$IDLE_RSS" "$IDLE_CONNECTIONS" "$DURATION" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$SHADOW_ROWS" "$HOP_ROWS" "$MEM_ROWS" "$IDLE_RSS" "$IDLE_CONNECTIONS" "$DURATION" "$(getconf CLK_TCK)" "$WORK/profiles.txt" <<'PY'
 import statistics, sys
 shadow = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 duration, tick = float(sys.argv[6]), 1 / float(sys.argv[7])
@@ -422,6 +439,22 @@ if shadow:
   cpu = lambda label: statistics.median(int(r[4]) * tick * 1e6 / (float(r[1]) * duration) for r in shadow if r[0] == label and len(r) > 4)
   print(f"  gateway CPU per request (user + system, all threads, over the measured window): unshadowed {cpu('off'):.1f} µs, every mirror {cpu('on, every mirror (max_busy = 1.0)'):.1f} µs, default headroom {cpu('on, default headroom'):.1f} µs ({cpu('on, default headroom') / cpu('off') - 1:+.1%})")
   print(f"  nginx with `mirror`: keeps {med('nginx mirror', 1) / med('nginx off', 1):.3f} of its own {med('nginx off', 1):,.0f} rps (mirrored to the stub)")
+profiles = [l.rstrip("\n").split("|", 3) for l in open(sys.argv[8]) if l.count("|") >= 3]
+if profiles:
+  # µs of CPU per request by function (999 samples a second of CPU), summed over the rounds.
+  per_request = {}
+  for label, rps, samples, symbol in profiles:
+    per_request.setdefault(label, {})
+    per_request[label][symbol] = per_request[label].get(symbol, 0.0) + int(samples) / 999 * 1e6 / (float(rps) * duration)
+  off = per_request.get("off", {})
+  for label in ("on, default headroom", "on, every mirror (max_busy = 1.0)"):
+    on = per_request.get(label)
+    if not on:
+      continue
+    grown = sorted(((on.get(f, 0.0) - off.get(f, 0.0), f) for f in set(on) | set(off)), reverse=True)
+    print(f"  perf, CPU per request that grew from unshadowed to {label} (µs; {sum(on.values()):.1f} against {sum(off.values()):.1f} in all):")
+    for delta, f in grown[:20]:
+      print(f"    {delta:+6.2f}  {f[:120]}")
 hop = [l.strip().split("|") for l in open(sys.argv[2]) if l.strip()]
 hmed = lambda label: statistics.median(float(r[1]) for r in hop if r[0] == label)
 if hop:
