@@ -334,17 +334,21 @@ impl Gateway {
         if declared_length(request).is_some_and(|len| len > settings.max_body_bytes as u64) {
             return Err(Outcome::Skipped(SkipReason::BodyTooLarge));
         }
-        // Clients first: while the workers have no time to spare, only the budget admits mirrors.
-        let permit = active.shadow_permits.clone().try_acquire_owned();
-        permit
-            .ok()
-            .and_then(|permit| {
-                self.inner
-                    .shadowing
-                    .admit(settings.max_busy, settings.budget)
-                    .map(|admission| (permit, admission))
-            })
-            .ok_or(Outcome::Dropped(DropReason::Overloaded))
+        // Clients first: while the workers have no time to spare, only the
+        // budget admits mirrors. A slot among `max_in_flight` is taken once
+        // admitted (giving one back takes the semaphore's lock); without
+        // one, the budget's reservation goes back as it drops.
+        let admission = self
+            .inner
+            .shadowing
+            .admit(settings.max_busy, settings.budget)
+            .ok_or(Outcome::Dropped(DropReason::Overloaded))?;
+        let permit = active
+            .shadow_permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Outcome::Dropped(DropReason::Overloaded))?;
+        Ok((permit, admission))
     }
 
     /// Sends `request` to `target` alone.

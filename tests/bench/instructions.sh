@@ -16,6 +16,7 @@
 #   tests/bench/instructions.sh                        # the release build
 #   tests/bench/instructions.sh target/release/gateway # another binary
 #   REQUESTS=5000 TOP=40 tests/bench/instructions.sh
+#   CALLGRIND_OUT=/tmp/cg.out tests/bench/instructions.sh  # keep the dump: callers, callees
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
@@ -69,6 +70,8 @@ send "$REQUESTS"
 callgrind_control -d "$GW_PID" > /dev/null 2>&1
 DUMP=$(ls "$WORK"/callgrind.out.* | head -1)
 callgrind_annotate --threshold=100 "$DUMP" > "$WORK/annotated.txt"
+# CALLGRIND_OUT=FILE keeps the dump, for callgrind_annotate --tree=caller or kcachegrind.
+[ -n "${CALLGRIND_OUT:-}" ] && cp "$DUMP" "$CALLGRIND_OUT"
 python3 - "$WORK/annotated.txt" "$REQUESTS" "$TOP" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()

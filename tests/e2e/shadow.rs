@@ -375,29 +375,24 @@ async fn budget_report(gateway: &GatewayProcess) -> Value {
     reply.json()["budget"].clone()
 }
 
-/// Sends `n` shadowed `GET` user requests, one after the other, pausing
-/// `pause` after the first; all answered.
-async fn get_user_n_times(
-    gateway: &GatewayProcess,
-    legacy: &LegacyStub,
-    n: u64,
-    pause: Duration,
-) -> Value {
+/// A registered user whose `GET` legacy answers with the same JSON, and its path.
+async fn user_on_both_sides(gateway: &GatewayProcess, legacy: &LegacyStub) -> (Value, String) {
     let user = gateway.register_user("budget@example.com").await;
     let path = format!(
         "/v1/accounts/users/{}",
         user["id"].as_str().expect("test data")
     );
     legacy.script(&path, Script::json(user.clone()));
-    for sent in 0..n {
-        let reply = gateway.get(&path).await;
+    (user, path)
+}
+
+/// Sends `n` shadowed `GET`s of `path`, one after the other; all answered with `user`.
+async fn get_user_n_times(gateway: &GatewayProcess, path: &str, user: &Value, n: u64) {
+    for _ in 0..n {
+        let reply = gateway.get(path).await;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-        assert_eq!(reply.json(), user, "the client's answer is legacy's");
-        if sent == 0 {
-            tokio::time::sleep(pause).await;
-        }
+        assert_eq!(&reply.json(), user, "the client's answer is legacy's");
     }
-    user
 }
 
 #[tokio::test]
@@ -406,38 +401,54 @@ async fn past_max_busy_the_budget_admits_some_mirrors_and_every_request_has_one_
     let legacy = LegacyStub::start().await;
     let routes = shadowed_routes(
         &legacy.url(),
-        &["max_busy = 0.0", "budget = 0.05"],
+        &["max_busy = 0.0", "budget = 0.5"],
         "legacy",
         "",
     );
     let gateway = Launch::new(routes).start().await;
-    // The first attempt finds no credit earned yet; in the pause the budget
-    // earns 7.5 ms, enough to open a burst of mirrors (16 at 200 µs each).
-    get_user_n_times(&gateway, &legacy, 30, Duration::from_millis(150)).await;
+    let (user, path) = user_on_both_sides(&gateway, &legacy).await;
+    // The first attempt finds no credit earned yet. The budget then earns
+    // half the CPU time the gateway spends, and opens a burst of mirrors
+    // (16 at 200 µs each) once that covers all but one of them: send until
+    // one has run.
+    let mut sent = 0;
+    while sent < 2000 {
+        get_user_n_times(&gateway, &path, &user, 10).await;
+        sent += 10;
+        if budget_report(&gateway).await["mirrors"].as_u64() > Some(0) {
+            break;
+        }
+    }
 
-    let summary = summary_when(&gateway, "get-user", "30 outcomes", |s| {
+    let summary = summary_when(&gateway, "get-user", "an outcome per request", |s| {
         s["counts"]
             .as_object()
-            .is_some_and(|c| c.values().filter_map(Value::as_u64).sum::<u64>() == 30)
+            .is_some_and(|c| c.values().filter_map(Value::as_u64).sum::<u64>() == sent)
     })
     .await;
     let matched = count(&summary, "match");
     let dropped = count(&summary, "dropped_overloaded");
     assert_eq!(
         matched + dropped,
-        30,
+        sent,
         "every request ends in exactly one outcome, a comparison or a drop: {summary}"
     );
     assert!(dropped >= 1, "{summary}");
     assert!(matched >= 1, "{summary}");
     let budget = budget_report(&gateway).await;
-    assert_eq!(budget["share"], 0.05, "{budget}");
+    assert_eq!(budget["share"], 0.5, "{budget}");
     assert_eq!(budget["mirrors"], matched, "{budget}");
     assert_eq!(budget["refused"], dropped, "{budget}");
     assert!(
         budget["spent_ms"].as_f64().is_some_and(|ms| ms > 0.0),
         "{budget}"
     );
+    // The credit came from the gateway's CPU time over the busy spell, all of its threads.
+    assert!(
+        budget["busy_cpu_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{budget}"
+    );
+    assert!(budget["spent_share"].as_f64().is_some(), "{budget}");
     // The mirrors went to the in-process service, which reads a user by id
     // from its SQLite file in the mirror's own task (metered with it): what
     // sqlx's SQLite threads did for them, if anything, is a part of what was spent.
@@ -466,7 +477,8 @@ async fn a_zero_budget_drops_every_mirror_past_max_busy_and_counts_each() {
         "",
     );
     let gateway = Launch::new(routes).start().await;
-    get_user_n_times(&gateway, &legacy, 10, Duration::ZERO).await;
+    let (user, path) = user_on_both_sides(&gateway, &legacy).await;
+    get_user_n_times(&gateway, &path, &user, 10).await;
 
     let summary = summary_when(&gateway, "get-user", "10 drops", |s| {
         count(s, "dropped_overloaded") == 10

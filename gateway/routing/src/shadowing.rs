@@ -25,9 +25,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_WINDOW: Duration = Duration::from_secs(60);
 /// Default `[shadow] max_busy`: mirrors yield to clients when workers are 80 % busy.
 const DEFAULT_MAX_BUSY: f64 = 0.8;
-/// Default `[shadow] budget`: past `max_busy`, mirrors may still take 2 % of the workers' time.
+/// Default `[shadow] budget`: past `max_busy`, mirrors may still take 2 % of the gateway's CPU time.
 const DEFAULT_BUDGET: f64 = 0.02;
-/// The largest `[shadow] budget`: half the workers' time, at most, goes to mirrors under load.
+/// The largest `[shadow] budget`: half the gateway's CPU time, at most, goes to mirrors under load.
 const MAX_BUDGET: f64 = 0.5;
 /// Default `[shadow] redact`.
 const DEFAULT_REDACT: &[&str] = &[
@@ -53,7 +53,7 @@ pub struct ShadowSettings {
     /// Past this busy share of the workers, mirrors run only on the [`budget`](Self::budget);
     /// 1.0: never (every mirror runs); 0.0: always (mirrors only ever run on the budget).
     pub max_busy: f64,
-    /// The comparison budget: the share of the workers' time that mirrors
+    /// The comparison budget: the share of the gateway's CPU time that mirrors
     /// may still take while the workers are busier than `max_busy`; 0.0:
     /// none (every mirror is dropped then).
     pub budget: f64,
@@ -274,7 +274,7 @@ pub(crate) fn shadow_settings(
             Some(v) => {
                 problems.push(index.problem(
                     v.span().start,
-                    format!("`budget` must be between 0.0 and {MAX_BUDGET} (a share of the workers' time)"),
+                    format!("`budget` must be between 0.0 and {MAX_BUDGET} (a share of the gateway's CPU time)"),
                 ));
                 DEFAULT_BUDGET
             }

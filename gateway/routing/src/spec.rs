@@ -163,7 +163,7 @@ pub(crate) struct ShadowSettingsSpec {
     pub(crate) max_body_bytes: Option<Spanned<u64>>,
     /// Past this busy share of the gateway's workers, mirrors run only on the budget (0.0–1.0).
     pub(crate) max_busy: Option<Spanned<f64>>,
-    /// The share of the workers' time mirrors may still take while they are busier than `max_busy` (0.0–0.5).
+    /// The share of the gateway's CPU time mirrors may still take while the workers are busier than `max_busy` (0.0–0.5).
     pub(crate) budget: Option<Spanned<f64>>,
     /// Object member and header names whose values are never recorded or logged.
     pub(crate) redact: Option<Spanned<Vec<Spanned<String>>>>,

@@ -100,24 +100,25 @@ struct ComparisonCounters(
 
 impl ComparisonCounters {
     fn increment(&self, route: &str, outcome: &'static str) {
-        let known = self
+        // Counted under the read lock: no clone of the counter's handle.
+        if let Some(counter) = self
             .0
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(route)
             .and_then(|outcomes| outcomes.get(outcome))
-            .cloned();
-        let counter = known.unwrap_or_else(|| {
-            let counter = metrics::counter!(crate::metrics::SHADOW_COMPARISONS_TOTAL, "route" => route.to_owned(), "outcome" => outcome);
-            self.0
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(route.to_owned())
-                .or_default()
-                .insert(outcome, counter.clone());
-            counter
-        });
+        {
+            counter.increment(1);
+            return;
+        }
+        let counter = metrics::counter!(crate::metrics::SHADOW_COMPARISONS_TOTAL, "route" => route.to_owned(), "outcome" => outcome);
         counter.increment(1);
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(route.to_owned())
+            .or_default()
+            .insert(outcome, counter);
     }
 }
 

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -37,7 +37,7 @@ pub struct Retention {
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<MismatchRecord>,
-    pending: Arc<Mutex<PendingCounts>>,
+    pending: Arc<Mutex<Pending>>,
     /// Route → the latest instant its results restarted, as far as this replica knows.
     restarts: Arc<Mutex<foldhash::HashMap<String, DateTime<Utc>>>>,
     /// Held for writing while pending counts move to the database, and for
@@ -51,6 +51,39 @@ pub struct Recorder {
 /// first, so that counting one more (every shadowed request does) allocates
 /// nothing once its route and outcome have been seen in the bucket.
 type PendingCounts = foldhash::HashMap<String, BTreeMap<DateTime<Utc>, OutcomeCounts>>;
+
+/// The counts not yet stored, and the minute counted in last.
+#[derive(Default)]
+struct Pending {
+    counts: PendingCounts,
+    /// The start of the minute counted in last, in Unix seconds and as an
+    /// instant: turning seconds into a date is calendar arithmetic, done
+    /// once a minute rather than for every count.
+    minute: Option<(i64, DateTime<Utc>)>,
+}
+
+impl Pending {
+    /// The bucket of a count at `at` (Unix microseconds): its minute, or
+    /// `restart` (the route's latest) when that falls within the minute.
+    fn bucket_of(&mut self, at: i64, restart: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let seconds = at.div_euclid(1_000_000);
+        let start = seconds - seconds.rem_euclid(60);
+        let minute = match self.minute {
+            Some((cached, minute)) if cached == start => minute,
+            _ => {
+                let minute = DateTime::from_timestamp(start, 0).unwrap_or_default();
+                self.minute = Some((start, minute));
+                minute
+            }
+        };
+        match restart {
+            Some(restart) if (start * 1_000_000 + 1..=at).contains(&restart.timestamp_micros()) => {
+                restart
+            }
+            _ => minute,
+        }
+    }
+}
 
 /// How often counts are flushed and retention is applied.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -67,7 +100,7 @@ impl Recorder {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let recorder = Self {
             queue,
-            pending: Arc::new(Mutex::new(PendingCounts::default())),
+            pending: Arc::new(Mutex::new(Pending::default())),
             restarts: Arc::new(Mutex::new(foldhash::HashMap::default())),
             flushing: Arc::new(tokio::sync::RwLock::new(())),
             store,
@@ -89,10 +122,21 @@ impl Recorder {
 
     /// Counts one comparison outcome for `route`, in the bucket of now.
     pub fn count(&self, route: &str, outcome: &str) {
-        let bucket = self.bucket_of(route, now());
+        self.count_at(route, outcome, unix_micros(SystemTime::now()));
+    }
+
+    /// Counts one comparison outcome for `route` at `at`, in Unix microseconds.
+    fn count_at(&self, route: &str, outcome: &str, at: i64) {
+        let restart = self
+            .restarts
+            .lock()
+            .ok()
+            .and_then(|r| r.get(route).copied());
         let Ok(mut pending) = self.pending.lock() else {
             return;
         };
+        let bucket = pending.bucket_of(at, restart);
+        let pending = &mut pending.counts;
         let add = |buckets: &mut BTreeMap<DateTime<Utc>, OutcomeCounts>| {
             let outcomes = buckets.entry(bucket).or_default();
             match outcomes.get_mut(outcome) {
@@ -108,22 +152,6 @@ impl Recorder {
         }
     }
 
-    /// The bucket a count for `route` at `at` belongs to: its minute, or the
-    /// route's latest restart when that falls within the minute.
-    fn bucket_of(&self, route: &str, at: DateTime<Utc>) -> DateTime<Utc> {
-        let seconds = at.timestamp();
-        let minute = DateTime::from_timestamp(seconds - seconds.rem_euclid(60), 0).unwrap_or(at);
-        let restart = self
-            .restarts
-            .lock()
-            .ok()
-            .and_then(|r| r.get(route).copied());
-        match restart {
-            Some(restart) if restart > minute && restart <= at => restart,
-            _ => minute,
-        }
-    }
-
     /// Notes that `route`'s results restart at `at` (a reset, new rules): later counts start a new bucket.
     pub fn restart(&self, route: &str, at: DateTime<Utc>) {
         if let Ok(mut restarts) = self.restarts.lock() {
@@ -136,7 +164,7 @@ impl Recorder {
     pub fn pending_since(&self, route: &str, since: Option<DateTime<Utc>>) -> OutcomeCounts {
         let mut counts = OutcomeCounts::new();
         if let Ok(pending) = self.pending.lock()
-            && let Some(buckets) = pending.get(route)
+            && let Some(buckets) = pending.counts.get(route)
         {
             for (bucket, outcomes) in buckets {
                 if since.is_none_or(|since| *bucket >= since) {
@@ -152,7 +180,7 @@ impl Recorder {
         self.pending
             .lock()
             .map(|pending| {
-                pending.get(route).map_or_else(Vec::new, |buckets| {
+                pending.counts.get(route).map_or_else(Vec::new, |buckets| {
                     buckets
                         .iter()
                         .map(|(bucket, outcomes)| (*bucket, outcomes.clone()))
@@ -194,7 +222,7 @@ impl Recorder {
     pub async fn flush_counts(&self) {
         let _flushing = self.flushing.write().await;
         let taken: BucketCounts = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending)
+            Ok(mut pending) => std::mem::take(&mut pending.counts)
                 .into_iter()
                 .flat_map(|(route, buckets)| {
                     buckets.into_iter().map(move |(bucket, outcomes)| {
@@ -212,7 +240,7 @@ impl Recorder {
             tracing::warn!(error = %err, "could not store shadow outcome counts; keeping them for the next flush");
             if let Ok(mut pending) = self.pending.lock() {
                 for (key, outcomes) in taken {
-                    let buckets = pending.entry(key.route).or_default();
+                    let buckets = pending.counts.entry(key.route).or_default();
                     add_into(buckets.entry(key.bucket).or_default(), &outcomes);
                 }
             }
@@ -236,6 +264,14 @@ impl Recorder {
 pub fn add_into(counts: &mut OutcomeCounts, more: &OutcomeCounts) {
     for (outcome, n) in more {
         *counts.entry(outcome.clone()).or_default() += n;
+    }
+}
+
+/// `at` in microseconds since the Unix epoch (negative before it).
+fn unix_micros(at: SystemTime) -> i64 {
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_micros()).map_or(i64::MIN, |us| -us),
     }
 }
 
@@ -287,4 +323,61 @@ async fn write_loop(
         }
     }
     recorder.flush_counts().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: i64 = 1_000_000;
+
+    fn instant(micros: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(micros).expect("in range")
+    }
+
+    #[test]
+    fn a_count_falls_in_its_minute_or_in_the_latest_restart_within_it() {
+        let mut pending = Pending::default();
+        // 2026-12-02 10:00:00 UTC, and 42.5 s into that minute.
+        let minute = 1_796_205_600 * SECOND;
+        let at = minute + 42 * SECOND + SECOND / 2;
+        assert_eq!(pending.bucket_of(at, None), instant(minute));
+        // The cached minute serves the same minute, and a new one replaces it.
+        assert_eq!(pending.bucket_of(minute, None), instant(minute));
+        let next = minute + 60 * SECOND;
+        assert_eq!(pending.bucket_of(next + 1, None), instant(next));
+        assert_eq!(pending.bucket_of(at, None), instant(minute), "back again");
+        // A restart within the minute, at or before the count, starts its bucket.
+        let restart = instant(minute + 10 * SECOND + 7);
+        assert_eq!(pending.bucket_of(at, Some(restart)), restart);
+        assert_eq!(
+            pending.bucket_of(minute + 10 * SECOND + 7, Some(restart)),
+            restart,
+            "a count at the restart's instant"
+        );
+        // Not a restart after the count, nor one at the minute's start or before.
+        assert_eq!(
+            pending.bucket_of(minute + 5 * SECOND, Some(restart)),
+            instant(minute)
+        );
+        assert_eq!(
+            pending.bucket_of(at, Some(instant(minute))),
+            instant(minute)
+        );
+        assert_eq!(
+            pending.bucket_of(at, Some(instant(minute - SECOND))),
+            instant(minute)
+        );
+    }
+
+    #[test]
+    fn unix_microseconds_match_chrono() {
+        let at = SystemTime::UNIX_EPOCH + Duration::new(1_796_205_642, 123_456_789);
+        let expected = DateTime::<Utc>::from(at).timestamp_micros();
+        assert_eq!(unix_micros(at), expected);
+        assert_eq!(
+            unix_micros(SystemTime::UNIX_EPOCH - Duration::from_micros(5)),
+            -5
+        );
+    }
 }

@@ -83,11 +83,11 @@ fn reports_each_problem_at_its_position() {
         ),
         (
             legacy("url = \"http://l\"\n\n[shadow]\nbudget = 0.9"),
-            "5:10: `budget` must be between 0.0 and 0.5 (a share of the workers' time)",
+            "5:10: `budget` must be between 0.0 and 0.5 (a share of the gateway's CPU time)",
         ),
         (
             legacy("url = \"http://l\"\n\n[shadow]\nbudget = -0.1"),
-            "5:10: `budget` must be between 0.0 and 0.5 (a share of the workers' time)",
+            "5:10: `budget` must be between 0.0 and 0.5 (a share of the gateway's CPU time)",
         ),
         (
             legacy("url = \"http://l\"\n\n[shadow]\ntimeout = \"later\""),
