@@ -16,7 +16,7 @@
 //! gateway's own failures become problem+json in [`crate::error`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -40,6 +40,11 @@ use crate::shadow::{MirrorJob, Shadowing};
 use crate::telemetry;
 use crate::upstream::{Call, ForwardContext, UpstreamError, Upstreams, is_upgrade_request};
 use gateway_routing::{RequestFacts, ShadowPolicy, Target, normalize_path};
+
+/// The route name of a request no route matched.
+static DEFAULT_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("(default)"));
+/// The route name of a request refused before routing.
+static UNROUTED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("(unrouted)"));
 
 /// How the client reached the gateway; legacy is told in `X-Forwarded-Proto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +82,7 @@ struct Inner {
 /// Where one request goes, decided before anything is sent.
 struct Plan {
     /// The route's name, `(default)` when none matched.
-    route: String,
+    route: Arc<str>,
     /// The upstream of the legacy side (an index in the table's upstreams).
     upstream: usize,
     /// The side that answers.
@@ -101,7 +106,7 @@ struct Shadowed {
 /// Where a request went, for metrics and the access log.
 struct Decision {
     /// The route's name, `(default)` when none matched, `(unrouted)` before routing.
-    route: String,
+    route: Arc<str>,
     /// `legacy`, `service`, or `gateway` when the gateway answered itself.
     target: &'static str,
     /// The upstream of the legacy side (an index in the table's upstreams).
@@ -123,7 +128,7 @@ impl Decision {
     /// A request the gateway answered before routing it.
     fn unrouted() -> Self {
         Self {
-            route: "(unrouted)".to_owned(),
+            route: UNROUTED.clone(),
             target: "gateway",
             upstream: 0,
         }
@@ -258,8 +263,7 @@ impl Gateway {
         Ok(Plan {
             route: resolution
                 .route
-                .map_or("(default)", |r| r.name())
-                .to_owned(),
+                .map_or_else(|| DEFAULT_ROUTE.clone(), |r| r.shared_name().clone()),
             target,
             upstream: resolution.upstream,
             call: Call::new(
@@ -410,7 +414,7 @@ impl Gateway {
         let (response_parts, body) = response.into_parts();
         let (tee, primary_body) = TeeBody::new(body, settings.max_body_bytes);
         shadowing.spawn(MirrorJob {
-            route: plan.route.clone(),
+            route: plan.route.to_string(),
             template: shadowed.template.clone(),
             request_id: plan
                 .call

@@ -11,6 +11,8 @@
 #   tests/bench/ab.sh OLD_BINARY NEW_BINARY            # ROUNDS=5 WARMUP=1 DURATION=5
 #   ACCESS_LOG=true tests/bench/ab.sh A B               # with the access log on
 #   URL_PATH=/64k tests/bench/ab.sh A B                 # another stub answer
+#   PINNED=0 tests/bench/ab.sh A B                      # nothing pinned, default workers (forward.sh's unpinned)
+#   ENV_B="GATEWAY_SERVER__WORKERS=1" tests/bench/ab.sh A A  # the same binary, B with other settings
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BINARY_A BINARY_B" >&2; exit 2; }
 A=$(realpath "$1")
@@ -21,6 +23,10 @@ DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 ACCESS_LOG=${ACCESS_LOG:-false}
 URL_PATH=${URL_PATH:-/small}
+PINNED=${PINNED:-1}
+# Pinned: the stub and the gateways on CPU 0 (one worker), wrk on CPU 1.
+CPU0=() CPU1=() WORKERS=()
+if [ "$PINNED" = 1 ]; then CPU0=(taskset -c 0) CPU1=(taskset -c 1) WORKERS=(GATEWAY_SERVER__WORKERS=1); fi
 
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
@@ -48,27 +54,30 @@ http {
   }
 }
 NGINX
-taskset -c 0 nginx -c "$WORK/stub.conf"
+"${CPU0[@]}" nginx -c "$WORK/stub.conf"
 
-start() { # name binary → sets <name>_PID and <name>_LISTEN
+start() { # name binary [VAR=value...] → sets <name>_PID and <name>_LISTEN
   local name=$1 binary=$2
+  shift 2
   mkdir -p "$WORK/$name/routes"
   printf '[legacy]\nurl = "http://127.0.0.1:%s"\n' "$STUB" > "$WORK/$name/routes/routes.toml"
-  (cd "$WORK/$name/routes" && exec env RUST_LOG=info GATEWAY_SERVER__WORKERS=1 GATEWAY_SERVER__ACCESS_LOG="$ACCESS_LOG" \
-    DATABASE_URL="sqlite://$WORK/$name/db.sqlite?mode=rwc" \
-    taskset -c 0 "$binary" serve --routes routes.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  (cd "$WORK/$name/routes" && exec env RUST_LOG=info "${WORKERS[@]}" GATEWAY_SERVER__ACCESS_LOG="$ACCESS_LOG" \
+    DATABASE_URL="sqlite://$WORK/$name/db.sqlite?mode=rwc" "$@" \
+    "${CPU0[@]}" "$binary" serve --routes routes.toml --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
     > "$WORK/$name/out" 2> "$WORK/$name/err") &
   printf -v "${name}_PID" '%s' "$!"
   for _ in $(seq 300); do grep -q "gateway ready" "$WORK/$name/out" 2>/dev/null && break; sleep 0.1; done
   grep -q "gateway ready" "$WORK/$name/out" || { echo "gateway $name did not start:" >&2; cat "$WORK/$name/err" >&2; exit 1; }
   printf -v "${name}_LISTEN" '%s' "$(sed -n 's/.*listen=\([^ ]*\) .*/\1/p' "$WORK/$name/out")"
 }
-start A "$A"; GW_A=$A_PID
-start B "$B"; GW_B=$B_PID
+# shellcheck disable=SC2086 # ENV_A and ENV_B are lists of VAR=value
+start A "$A" ${ENV_A:-}; GW_A=$A_PID
+# shellcheck disable=SC2086
+start B "$B" ${ENV_B:-}; GW_B=$B_PID
 
 measure() { # url → rps
-  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "$1" > /dev/null
-  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$1" > "$WORK/wrk.txt"
+  "${CPU1[@]}" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "$1" > /dev/null
+  "${CPU1[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$1" > "$WORK/wrk.txt"
   if grep -qE "Non-2xx|Socket errors" "$WORK/wrk.txt"; then cat "$WORK/wrk.txt" >&2; exit 1; fi
   sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' "$WORK/wrk.txt"
 }

@@ -22,7 +22,8 @@ use crate::target::Target;
 /// its fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    pub(crate) name: String,
+    /// Shared: every request of the route carries it to its metrics and access log.
+    pub(crate) name: Arc<str>,
     pub(crate) matcher: Matcher,
     /// `matcher` as text, made once: requests of a shadowed route carry it.
     pub(crate) template: Arc<str>,
@@ -43,6 +44,11 @@ pub struct Route {
 impl Route {
     /// The route's unique name (`[a-z0-9][a-z0-9_-]*`, at most 64 characters).
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// [`Self::name`], shared: a clone is a reference count, not a copy.
+    pub fn shared_name(&self) -> &Arc<str> {
         &self.name
     }
 

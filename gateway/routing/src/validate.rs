@@ -134,7 +134,7 @@ pub(crate) fn build_route(
     };
     let matcher = matcher?;
     Some(Route {
-        name: spec.name.into_inner(),
+        name: Arc::from(spec.name.into_inner()),
         template: Arc::from(matcher.to_string()),
         matcher,
         conditions: conditions?,

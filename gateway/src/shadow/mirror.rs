@@ -206,11 +206,15 @@ impl Shadowing {
     pub fn spawn(self: &Arc<Self>, mut job: MirrorJob) {
         let shadowing = self.clone();
         let span = crate::telemetry::shadow_span(&job.route, job.policy.to);
+        let route = job.route.clone();
+        let reservation = job.reservation.take();
+        let budgeted = reservation.is_some();
+        // Boxed, and made before the task: the task's future stays small.
+        // Spawning moves a future several times on its way into the task,
+        // and a mirror's whole state (over 5 KB) captured in the task's
+        // future was copied each time, with the job it was made of.
+        let run = Box::pin(self.clone().run(job, budgeted));
         let mirror = async move {
-            let route = job.route.clone();
-            let reservation = job.reservation.take();
-            let budgeted = reservation.is_some();
-            let run = shadowing.run(job, budgeted);
             let (ran, cost) = metered(AssertUnwindSafe(run).catch_unwind()).await;
             if let Some(reservation) = reservation {
                 reservation.charge(cost);
@@ -224,7 +228,7 @@ impl Shadowing {
         tokio::spawn(mirror.instrument(span));
     }
 
-    async fn run(&self, mut job: MirrorJob, budgeted: bool) {
+    async fn run(self: Arc<Self>, mut job: MirrorJob, budgeted: bool) {
         let started = Instant::now();
         let primary_body = std::mem::replace(&mut job.primary_body, oneshot::channel().1);
         let gathered =
