@@ -161,12 +161,12 @@ impl ComparisonBudget {
         process_cpu: impl FnOnce() -> Duration,
     ) -> Option<Reservation> {
         let mut ledger = self.lock();
-        let in_spell = ledger
+        // Since the last attempt, when that is recent enough to be one busy spell.
+        let spell = ledger
             .asked_at
-            .is_some_and(|at| now.saturating_duration_since(at) < SPELL_GAP);
-        if in_spell && let Some(at) = ledger.asked_at {
-            ledger.busy += now.saturating_duration_since(at);
-        }
+            .map(|at| now.saturating_duration_since(at))
+            .filter(|&since| since < SPELL_GAP);
+        ledger.busy += spell.unwrap_or_default();
         ledger.asked_at = Some(now);
         let cap = share * self.workers * MAX_BANKED.as_secs_f64();
         let due = ledger
@@ -176,13 +176,14 @@ impl ComparisonBudget {
             let cpu = process_cpu();
             if let Some((_, before)) = ledger.cpu_read {
                 let used = cpu.saturating_sub(before);
-                if in_spell {
+                if spell.is_some() {
                     ledger.busy_cpu += used;
                 }
-                ledger.credit = (ledger.credit + share * used.as_secs_f64()).min(cap);
+                ledger.credit += share * used.as_secs_f64();
             }
             ledger.cpu_read = Some((now, cpu));
         }
+        // Banked at most the cap, also when a reload lowered the share.
         ledger.credit = ledger.credit.min(cap);
         if share <= 0.0 {
             // A budget set to zero (a reload) also ends an open burst.
