@@ -255,6 +255,25 @@ LUA
 
 RESULTS="$WORK/results.txt"
 : > "$RESULTS"
+# CPU 0's time per request, pinned: where each target's cost goes.
+# proc_cpu PID → "user_ticks system_ticks involuntary_switches" (all threads).
+proc_cpu() {
+  local switches=0 n
+  for status in /proc/"$1"/task/*/status; do
+    n=$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$status" 2>/dev/null) && switches=$((switches + ${n:-0}))
+  done
+  echo "$(awk '{print $14, $15}' "/proc/$1/stat") $switches"
+}
+# target_pid TARGET → the process that serves it (nginx: its one worker), empty for direct.
+target_pid() {
+  case $1 in
+    nginx) pgrep -P "$(cat "$WORK/nginx.pid")" | head -1 ;;
+    haproxy) cat "$WORK/haproxy.pid" ;;
+    gateway) echo "$fwd_PID" ;;
+  esac
+}
+CPU_ROWS="$WORK/cpu.txt"
+: > "$CPU_ROWS"
 # scenario SCENARIO PATH [wrk args...]: every target once per round, ROUNDS rounds.
 scenario() {
   local scenario=$1 path=$2; shift 2
@@ -265,8 +284,18 @@ scenario() {
         direct) base="127.0.0.1:$STUB" ;; nginx) base="127.0.0.1:$NGINX" ;;
         haproxy) base="127.0.0.1:$HAPROXY" ;; gateway) base="$fwd_LISTEN" ;;
       esac
-      read -r rps p50 p99 < <(measure "$scenario-$target-$round" "http://$base$path" "$@")
+      local pid="" stub_pid snapshot=""
+      if [ "$PINNED" = 1 ]; then
+        pid=$(target_pid "$target"); stub_pid=$(pgrep -P "$(cat "$WORK/stub.pid")" | head -1)
+        snapshot="echo \"\$(proc_cpu $stub_pid) \$([ -n '$pid' ] && proc_cpu $pid || echo 0 0 0)\" > $WORK/cpu-before"
+      fi
+      read -r rps p50 p99 < <(AFTER_WARMUP="$snapshot" measure "$scenario-$target-$round" "http://$base$path" "$@")
       echo "$scenario|$target|$rps|$p50|$p99" >> "$RESULTS"
+      if [ -n "$snapshot" ]; then
+        local requests
+        requests=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$WORK/wrk-$scenario-$target-$round.txt")
+        echo "$scenario|$target|$requests|$(cat "$WORK/cpu-before")|$(proc_cpu "$stub_pid") $([ -n "$pid" ] && proc_cpu "$pid" || echo 0 0 0)" >> "$CPU_ROWS"
+      fi
       printf '  %-34s %-8s round %s: %8s rps  p50 %7s ms  p99 %7s ms\n' "$scenario" "$target" "$round" "$rps" "$p50" "$p99" >&2
     done
   done
@@ -310,6 +339,31 @@ for s in scenarios:
     ratios = [med(s, t, 2) / direct for t in ("nginx", "haproxy", "gateway")]
     p99 = " / ".join(f"{med(s, t, 4):.2f}" for t in ("direct", "nginx", "haproxy", "gateway"))
     print(f"| {s} | {direct:,.0f} | {ratios[0]:.3f} | {ratios[1]:.3f} | {ratios[2]:.3f} | {p99} |")
+PY
+python3 - "$CPU_ROWS" "$(getconf CLK_TCK)" <<'PY'
+import statistics, sys
+# Per pinned run: requests, then (stub user, stub system, stub switches, target
+# user, target system, target switches) before and after the measured window.
+tick_us = 1e6 / int(sys.argv[2])
+rows = {}
+for line in open(sys.argv[1]):
+    scenario, target, requests, before, after = line.strip().split("|")
+    b, a = list(map(int, before.split())), list(map(int, after.split()))
+    d = [y - x for x, y in zip(b, a)]
+    n = int(requests)
+    rows.setdefault((scenario, target), []).append(
+        (d[3] * tick_us / n, d[4] * tick_us / n, d[5] / n, (d[0] + d[1]) * tick_us / n))
+print()
+print("CPU 0's time per request, pinned (medians of the rounds; clock ticks of 10 ms over the measured window):")
+print()
+print("| scenario | target | user µs | system µs | involuntary switches | stub µs (user + system) |")
+print("|---|---|---|---|---|---|")
+for (scenario, target), runs in rows.items():
+    m = [statistics.median(r[i] for r in runs) for i in range(4)]
+    if target == "direct":
+        print(f"| {scenario} | direct | | | | {m[3]:.1f} |")
+    else:
+        print(f"| {scenario} | {target} | {m[0]:.1f} | {m[1]:.1f} | {m[2]:.2f} | {m[3]:.1f} |")
 PY
 fi
 
