@@ -23,6 +23,7 @@ pub mod replay;
 pub mod request_id;
 pub mod server;
 pub mod shadow;
+mod small_writes;
 pub mod status;
 pub mod telemetry;
 pub mod upstream;

@@ -281,7 +281,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        crate::small_writes::poll_write_gathered(Pin::new(&mut self.io), cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
