@@ -9,6 +9,7 @@
 mod access_log;
 pub mod admin;
 pub mod app;
+mod batched_writes;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -13,6 +13,7 @@
 #   URL_PATH=/64k tests/bench/ab.sh A B                 # another stub answer
 #   PINNED=0 tests/bench/ab.sh A B                      # nothing pinned, default workers (forward.sh's unpinned)
 #   ENV_B="GATEWAY_SERVER__WORKERS=1" tests/bench/ab.sh A A  # the same binary, B with other settings
+#   STUB_CPU=1 tests/bench/ab.sh A B                    # pinned, but the stub on wrk's core, not the gateway's
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BINARY_A BINARY_B" >&2; exit 2; }
 A=$(realpath "$1")
@@ -24,9 +25,12 @@ CONNECTIONS=${CONNECTIONS:-64}
 ACCESS_LOG=${ACCESS_LOG:-false}
 URL_PATH=${URL_PATH:-/small}
 PINNED=${PINNED:-1}
+STUB_CPU=${STUB_CPU:-0}
 # Pinned: the stub and the gateways on CPU 0 (one worker), wrk on CPU 1.
 CPU0=() CPU1=() WORKERS=()
 if [ "$PINNED" = 1 ]; then CPU0=(taskset -c 0) CPU1=(taskset -c 1) WORKERS=(GATEWAY_SERVER__WORKERS=1); fi
+STUB_PIN=("${CPU0[@]}")
+[ "$PINNED" = 1 ] && STUB_PIN=(taskset -c "$STUB_CPU")
 
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
@@ -54,7 +58,7 @@ http {
   }
 }
 NGINX
-"${CPU0[@]}" nginx -c "$WORK/stub.conf"
+"${STUB_PIN[@]}" nginx -c "$WORK/stub.conf"
 
 start() { # name binary [VAR=value...] → sets <name>_PID and <name>_LISTEN
   local name=$1 binary=$2

@@ -341,7 +341,9 @@ impl Target {
             .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(pool::IDLE_TIMEOUT))
             .map_err(|source| ForwardError::Connect { source })?;
         match tls {
-            None => Ok(Stream::Plain(stream)),
+            None => Ok(Stream::Plain(crate::batched_writes::BatchedTcp::new(
+                stream,
+            ))),
             Some(tls) => match tls.handshake(stream).await {
                 Ok(session) => Ok(Stream::Tls(Box::new(session))),
                 Err(source) => Err(ForwardError::Tls { source }),

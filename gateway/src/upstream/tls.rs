@@ -24,6 +24,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::batched_writes::BatchedTcp;
+
 /// How to speak TLS to one legacy: the connector and the name to verify.
 #[derive(Clone)]
 pub struct TlsClient {
@@ -130,8 +132,10 @@ impl TlsClient {
     ///
     /// The handshake's failure (a certificate not trusted, expired or for
     /// another name; a protocol error), as rustls reports it.
-    pub(super) async fn handshake(&self, tcp: TcpStream) -> io::Result<TlsStream<TcpStream>> {
-        self.connector.connect(self.server_name.clone(), tcp).await
+    pub(super) async fn handshake(&self, tcp: TcpStream) -> io::Result<TlsStream<BatchedTcp>> {
+        self.connector
+            .connect(self.server_name.clone(), BatchedTcp::new(tcp))
+            .await
     }
 }
 
@@ -257,10 +261,11 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
 /// What a pooled connection runs over: plain TCP or TLS over TCP.
 pub(super) enum Stream {
-    /// `http://` legacy.
-    Plain(TcpStream),
-    /// `https://` legacy (boxed: a TLS session is large).
-    Tls(Box<TlsStream<TcpStream>>),
+    /// `http://` legacy: small writes leave in batches.
+    Plain(BatchedTcp),
+    /// `https://` legacy (boxed: a TLS session is large); its records,
+    /// too, leave in batches.
+    Tls(Box<TlsStream<BatchedTcp>>),
 }
 
 impl AsyncRead for Stream {
@@ -294,7 +299,7 @@ impl AsyncWrite for Stream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Self::Plain(tcp) => crate::small_writes::poll_write_gathered(Pin::new(tcp), cx, bufs),
+            Self::Plain(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
             Self::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
