@@ -45,10 +45,15 @@ async fn traced() -> Traced {
         .with_simple_exporter(exporter.clone())
         .build();
     let subscriber = tracing_subscriber::registry().with(gateway::telemetry::otel_layer(&provider));
+    let guard = tracing::subscriber::set_default(subscriber);
+    // A call site first met while no test's subscriber was alive (a thread
+    // a previous test left behind) may still be cached as unwanted: ask
+    // every call site again now that this one listens.
+    tracing::callsite::rebuild_interest_cache();
     Traced {
         exporter,
         _provider: provider,
-        _guard: tracing::subscriber::set_default(subscriber),
+        _guard: guard,
         _serial: serial,
     }
 }
