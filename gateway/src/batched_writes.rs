@@ -25,6 +25,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
 
@@ -49,6 +50,9 @@ pub(crate) struct BatchedTcp {
 
 #[derive(Debug)]
 struct Shared {
+    /// A batch left bytes or an error for the owner: its reads take the
+    /// lock only then (set and cleared under the lock).
+    attention: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -72,6 +76,7 @@ impl BatchedTcp {
         Self {
             read,
             shared: Arc::new(Shared {
+                attention: AtomicBool::new(false),
                 state: Mutex::new(State {
                     write,
                     kept: Vec::new(),
@@ -110,9 +115,18 @@ impl Shared {
             }
             Poll::Pending => {}
         }
+        self.attention.store(true, Ordering::Release);
         if let Some(owner) = &state.owner {
             owner.wake_by_ref();
         }
+    }
+
+    /// [`State::settle`], then whether the owner still needs to look.
+    fn settle(&self, state: &mut State, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let settled = state.settle(cx);
+        let pending = state.error.is_some() || (!state.queued && !state.kept.is_empty());
+        self.attention.store(pending, Ordering::Release);
+        settled
     }
 }
 
@@ -169,12 +183,12 @@ impl AsyncRead for BatchedTcp {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        {
+        if this.shared.attention.load(Ordering::Acquire) {
             let mut state = this.shared.lock();
             state.remember_owner(cx);
             // Bytes still to write are the request this read waits for the
             // answer to; written as far as they go, the read goes on.
-            if let Poll::Ready(Err(error)) = state.settle(cx) {
+            if let Poll::Ready(Err(error)) = this.shared.settle(&mut state, cx) {
                 return Poll::Ready(Err(error));
             }
         }
@@ -191,7 +205,7 @@ impl AsyncWrite for BatchedTcp {
         let this = self.get_mut();
         let mut state = this.shared.lock();
         state.remember_owner(cx);
-        ready!(state.settle(cx))?;
+        ready!(this.shared.settle(&mut state, cx))?;
         if state.kept.len() + buf.len() <= KEEP_LIMIT && (state.queued || join_batch(&this.shared))
         {
             state.queued = true;
@@ -213,7 +227,7 @@ impl AsyncWrite for BatchedTcp {
         let this = self.get_mut();
         let mut state = this.shared.lock();
         state.remember_owner(cx);
-        ready!(state.settle(cx))?;
+        ready!(this.shared.settle(&mut state, cx))?;
         if state.kept.len() + total <= KEEP_LIMIT && (state.queued || join_batch(&this.shared)) {
             state.queued = true;
             for buf in bufs {
@@ -230,19 +244,16 @@ impl AsyncWrite for BatchedTcp {
     }
 
     /// Kept bytes count as flushed: their batch sends them within a few
-    /// task polls, and a failure reaches the owner's next read or write.
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let mut state = this.shared.lock();
-        state.remember_owner(cx);
-        ready!(state.settle(cx))?;
-        Pin::new(&mut state.write).poll_flush(cx)
+    /// task polls, and a failure reaches the owner's next read or write (a
+    /// socket has nothing else to flush).
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let mut state = this.shared.lock();
-        ready!(state.settle(cx))?;
+        ready!(this.shared.settle(&mut state, cx))?;
         ready!(state.write_kept(cx))?;
         Pin::new(&mut state.write).poll_shutdown(cx)
     }
