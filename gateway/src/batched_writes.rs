@@ -202,20 +202,7 @@ impl AsyncWrite for BatchedTcp {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let mut state = this.shared.lock();
-        state.remember_owner(cx);
-        ready!(this.shared.settle(&mut state, cx))?;
-        if state.kept.len() + buf.len() <= KEEP_LIMIT && (state.queued || join_batch(&this.shared))
-        {
-            state.queued = true;
-            state.kept.extend_from_slice(buf);
-            return Poll::Ready(Ok(buf.len()));
-        }
-        // Too large to keep (or no runtime to send a batch): what is kept
-        // goes first, then this, directly.
-        ready!(state.write_kept(cx))?;
-        Pin::new(&mut state.write).poll_write(cx, buf)
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -235,6 +222,8 @@ impl AsyncWrite for BatchedTcp {
             }
             return Poll::Ready(Ok(total));
         }
+        // Too large to keep (or no runtime to send a batch): what is kept
+        // goes first, then this, directly.
         ready!(state.write_kept(cx))?;
         crate::small_writes::poll_write_gathered(Pin::new(&mut state.write), cx, bufs)
     }
