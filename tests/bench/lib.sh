@@ -27,7 +27,7 @@ work_dir() {
 cleanup_work() {
   [ -n "${GW_PID:-}" ] && kill "$GW_PID" 2>/dev/null || true
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  rm -rf "$WORK"
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 
 # serve_small PORT [PREFIX...]: the stub legacy of the forwarding benchmarks,
