@@ -20,12 +20,12 @@
 //! SQLite names it; an in-memory database is the pool's alone.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::{Connection, OpenFlags, Row, Statement};
 use sea_orm::sqlx::{self, SqlitePool};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -41,7 +41,42 @@ pub(super) struct SqliteReads {
     /// The pool's database file, as SQLite names it (`None`: in memory); asked once.
     file: OnceCell<Option<PathBuf>>,
     sql: String,
+    /// Where each column is in `sql`'s rows: found once, from the first statement.
+    columns: OnceLock<Option<Columns>>,
     idle: Mutex<Vec<Connection>>,
+}
+
+/// The index of each of a user row's columns in the query's result.
+///
+/// A column looked up by name is a scan of every column's name (decoded
+/// as UTF-8 and compared without case) for each value read: the seven of
+/// a user cost more than the read itself. The query is fixed, so its
+/// columns are too.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    id: usize,
+    email: usize,
+    email_canonical: usize,
+    full_name: usize,
+    is_active: usize,
+    created_at: usize,
+    updated_at: usize,
+}
+
+impl Columns {
+    /// The columns of `statement`'s rows, or `None` if one is missing.
+    fn of(statement: &Statement<'_>) -> Option<Self> {
+        let index = |name: &str| statement.column_index(name).ok();
+        Some(Self {
+            id: index("id")?,
+            email: index("email")?,
+            email_canonical: index("email_canonical")?,
+            full_name: index("full_name")?,
+            is_active: index("is_active")?,
+            created_at: index("created_at")?,
+            updated_at: index("updated_at")?,
+        })
+    }
 }
 
 impl SqliteReads {
@@ -51,6 +86,7 @@ impl SqliteReads {
             pool,
             file: OnceCell::new(),
             sql,
+            columns: OnceLock::new(),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -68,7 +104,7 @@ impl SqliteReads {
     pub(super) async fn user(&self, id: Uuid) -> Option<Option<user::Model>> {
         let file = self.file().await?;
         let connection = self.checkout(file)?;
-        let read = read_user(&connection, &self.sql, id);
+        let read = read_user(&connection, &self.sql, &self.columns, id);
         self.checkin(connection);
         read
     }
@@ -118,43 +154,50 @@ fn open(file: &Path) -> Option<Connection> {
     Some(connection)
 }
 
-/// Runs `sql` for `id` on `connection`; `None` on any error or a value this path does not read.
-fn read_user(connection: &Connection, sql: &str, id: Uuid) -> Option<Option<user::Model>> {
+/// Runs `sql` for `id` on `connection`, its rows' `columns` found once;
+/// `None` on any error or a value this path does not read.
+fn read_user(
+    connection: &Connection,
+    sql: &str,
+    columns: &OnceLock<Option<Columns>>,
+    id: Uuid,
+) -> Option<Option<user::Model>> {
     let mut statement = connection.prepare_cached(sql).ok()?;
+    let columns = (*columns.get_or_init(|| Columns::of(&statement)))?;
     // sqlx binds a UUID as its 16 bytes.
     let mut rows = statement.query([id.as_bytes().as_slice()]).ok()?;
     match rows.next().ok()? {
         None => Some(None),
-        Some(row) => model(row).map(Some),
+        Some(row) => model(row, columns).map(Some),
     }
 }
 
 /// A row as sqlx decodes it for SeaORM, for the forms sqlx's encoders write.
-fn model(row: &Row<'_>) -> Option<user::Model> {
-    let text = |name: &str| match row.get_ref(name).ok()? {
-        ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok().map(str::to_owned),
+fn model(row: &Row<'_>, columns: Columns) -> Option<user::Model> {
+    let text = |index: usize| match row.get_ref(index).ok()? {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok(),
         _ => None,
     };
-    let timestamp = |name: &str| {
-        DateTime::parse_from_rfc3339(&text(name)?)
+    let timestamp = |index: usize| {
+        DateTime::parse_from_rfc3339(text(index)?)
             .ok()
             .map(|at| at.with_timezone(&Utc))
     };
-    let id = match row.get_ref("id").ok()? {
+    let id = match row.get_ref(columns.id).ok()? {
         ValueRef::Blob(bytes) => Uuid::from_slice(bytes).ok()?,
         _ => return None,
     };
-    let is_active = match row.get_ref("is_active").ok()? {
+    let is_active = match row.get_ref(columns.is_active).ok()? {
         ValueRef::Integer(flag) => flag != 0,
         _ => return None,
     };
     Some(user::Model {
         id,
-        email: text("email")?,
-        email_canonical: text("email_canonical")?,
-        full_name: text("full_name")?,
+        email: text(columns.email)?.to_owned(),
+        email_canonical: text(columns.email_canonical)?.to_owned(),
+        full_name: text(columns.full_name)?.to_owned(),
         is_active,
-        created_at: timestamp("created_at")?,
-        updated_at: timestamp("updated_at")?,
+        created_at: timestamp(columns.created_at)?,
+        updated_at: timestamp(columns.updated_at)?,
     })
 }
