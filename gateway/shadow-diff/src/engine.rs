@@ -5,6 +5,7 @@
 //! the primary. The rules are in the crate docs.
 
 use std::cell::Cell;
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use http::HeaderMap;
@@ -384,12 +385,33 @@ impl<'r> Engine<'r> {
         bucket: Bucket,
         depth: usize,
     ) {
-        let mut keys: Vec<&'v str> = pm.keys().chain(sm.keys()).map(String::as_str).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for key in keys {
-            path.push(Step::Key(key));
-            match (pm.get(key), sm.get(key)) {
+        // Both maps iterate in key order (serde_json's `Map` is a
+        // `BTreeMap`; a test holds it to that), so one pass over both
+        // visits the union of their keys in order, without a lookup.
+        let (mut ours, mut theirs) = (pm.iter().peekable(), sm.iter().peekable());
+        loop {
+            let order = match (ours.peek(), theirs.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some((pk, _)), Some((sk, _))) => pk.cmp(sk),
+            };
+            let (key, pv, sv) = match order {
+                Ordering::Less => match ours.next() {
+                    Some((key, pv)) => (key, Some(pv), None),
+                    None => break,
+                },
+                Ordering::Greater => match theirs.next() {
+                    Some((key, sv)) => (key, None, Some(sv)),
+                    None => break,
+                },
+                Ordering::Equal => match (ours.next(), theirs.next()) {
+                    (Some((key, pv)), Some((_, sv))) => (key, Some(pv), Some(sv)),
+                    _ => break,
+                },
+            };
+            path.push(Step::Key(key.as_str()));
+            match (pv, sv) {
                 (Some(pv), Some(sv)) => self.walk(pv, sv, path, bucket, depth + 1),
                 (Some(pv), None) => {
                     let child = self.classify(path, bucket);
@@ -715,16 +737,15 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Ok(text) = value.to_str() else {
         return false;
     };
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || essence
-            .split_once('/')
-            .is_some_and(|(kind, sub)| !kind.is_empty() && sub.len() > 5 && sub.ends_with("+json"))
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.split_once('/').is_some_and(|(kind, sub)| {
+            !kind.is_empty()
+                && sub.len() > 5
+                && sub
+                    .get(sub.len() - 5..)
+                    .is_some_and(|end| end.eq_ignore_ascii_case("+json"))
+        })
 }
 #[cfg(test)]
 mod tests;

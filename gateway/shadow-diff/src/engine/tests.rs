@@ -402,3 +402,53 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn json_media_types_are_recognised_in_any_case_and_with_parameters() {
+    let is = |value: &'static str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(value));
+        is_json(&headers)
+    };
+    assert!(is("application/json"));
+    assert!(is("Application/JSON; charset=utf-8"));
+    assert!(is(" application/json ;q=1"));
+    assert!(is("application/problem+json"));
+    assert!(is("application/vnd.api+JSON"));
+    assert!(!is("text/plain"));
+    assert!(!is("application/json-seq"));
+    assert!(!is("application/+json"), "no subtype before +json");
+    assert!(!is("/x+json"), "no type");
+    assert!(!is("application/jsonx"));
+    assert!(!is_json(&HeaderMap::new()));
+}
+
+/// The object walk visits both maps' keys in one ordered pass: it needs
+/// serde_json's `Map` to iterate in key order (its `preserve_order` feature,
+/// enabled anywhere in the build, would break that).
+#[test]
+fn json_objects_iterate_in_key_order() {
+    let object = json!({"zeta": 1, "alpha": 2, "Mid": 3, "beta": 4, "é": 5, "a": 6});
+    let keys: Vec<&String> = object.as_object().expect("an object").keys().collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+}
+
+#[test]
+fn objects_with_keys_on_one_side_only_report_them_in_key_order() {
+    let primary = json(&json!({"a": 1, "c": 3, "e": 5, "g": {"x": 1}}));
+    let shadow = json(&json!({"b": 2, "c": 4, "d": 4, "g": {"w": 0, "x": 1}}));
+    let comparison = compare(&primary, &shadow, &CompareRules::default(), None);
+    assert_eq!(
+        kinds(&comparison.differences),
+        [
+            ("/a", DiffKind::Missing),
+            ("/b", DiffKind::Added),
+            ("/c", DiffKind::ValueChanged),
+            ("/d", DiffKind::Added),
+            ("/e", DiffKind::Missing),
+            ("/g/w", DiffKind::Added),
+        ]
+    );
+}
