@@ -27,5 +27,6 @@ pub mod seal;
 pub mod stats;
 pub mod store;
 pub mod summary;
+pub mod tally;
 
 pub use mirror::{MirrorJob, Shadowing};

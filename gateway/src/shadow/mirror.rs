@@ -1,7 +1,7 @@
 //! Running one mirror, detached from the client's request, and recording its outcome.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -87,38 +87,65 @@ pub struct Shadowing {
     recorder: Option<Recorder>,
     headroom: Option<Arc<Headroom>>,
     budget: Arc<ComparisonBudget>,
-    comparisons: ComparisonCounters,
+    metrics: RouteMetrics,
 }
 
-/// `gateway_shadow_comparisons_total`'s counters, by route and outcome, each
-/// registered once: every shadowed request counts an outcome, and a lookup
-/// by labels in the metrics registry allocates and hashes them every time.
+/// Each shadowed route's metric series, registered together the first time
+/// the route counts: every shadowed request counts an outcome and every
+/// mirror records two durations, and a lookup by labels in the metrics
+/// registry allocates and hashes them every time.
 #[derive(Default)]
-struct ComparisonCounters(
-    RwLock<foldhash::HashMap<String, foldhash::HashMap<&'static str, metrics::Counter>>>,
-);
+struct RouteMetrics(RwLock<foldhash::HashMap<String, Arc<RouteSeries>>>);
 
-impl ComparisonCounters {
-    fn increment(&self, route: &str, outcome: &'static str) {
-        // Counted under the read lock: no clone of the counter's handle.
-        if let Some(counter) = self
+/// One route's series.
+struct RouteSeries {
+    /// `gateway_shadow_comparisons_total`, in [`Outcome::ALL`]'s order.
+    outcomes: Box<[metrics::Counter]>,
+    /// `gateway_shadow_side_duration_seconds` of the primary and of the
+    /// mirrored side, registered with the route's first comparison.
+    sides: OnceLock<[metrics::Histogram; 2]>,
+}
+
+impl RouteMetrics {
+    /// Runs `f` with `route`'s series, under the read lock (no clone of a handle).
+    fn with(&self, route: &str, f: impl FnOnce(&RouteSeries)) {
+        if let Some(series) = self
             .0
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(route)
-            .and_then(|outcomes| outcomes.get(outcome))
         {
-            counter.increment(1);
-            return;
+            return f(series);
         }
-        let counter = metrics::counter!(crate::metrics::SHADOW_COMPARISONS_TOTAL, "route" => route.to_owned(), "outcome" => outcome);
-        counter.increment(1);
+        let series = Arc::new(RouteSeries {
+            outcomes: Outcome::ALL
+                .iter()
+                .map(|o| metrics::counter!(crate::metrics::SHADOW_COMPARISONS_TOTAL, "route" => route.to_owned(), "outcome" => o.label()))
+                .collect(),
+            sides: OnceLock::new(),
+        });
+        f(&series);
         self.0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(route.to_owned())
-            .or_default()
-            .insert(outcome, counter);
+            .or_insert(series);
+    }
+
+    fn count(&self, route: &str, outcome: Outcome) {
+        if let Some(slot) = Outcome::ALL.iter().position(|o| *o == outcome) {
+            self.with(route, |series| series.outcomes[slot].increment(1));
+        }
+    }
+
+    fn side_durations(&self, route: &str, primary: Duration, shadow: Duration) {
+        self.with(route, |series| {
+            let [primary_side, shadow_side] = series.sides.get_or_init(|| {
+                ["primary", "shadow"].map(|side| metrics::histogram!(crate::metrics::SHADOW_SIDE_DURATION_SECONDS, "route" => route.to_owned(), "side" => side))
+            });
+            primary_side.record(primary.as_secs_f64());
+            shadow_side.record(shadow.as_secs_f64());
+        });
     }
 }
 
@@ -149,7 +176,7 @@ impl Shadowing {
             recorder,
             headroom: None,
             budget: ComparisonBudget::new(1),
-            comparisons: ComparisonCounters::default(),
+            metrics: RouteMetrics::default(),
         }
     }
 
@@ -196,7 +223,7 @@ impl Shadowing {
 
     /// Counts an outcome of `route` in metrics and the database.
     pub fn count(&self, route: &str, outcome: Outcome) {
-        self.comparisons.increment(route, outcome.label());
+        self.metrics.count(route, outcome);
         if let Some(recorder) = &self.recorder {
             recorder.count(route, outcome.label());
         }
@@ -231,8 +258,13 @@ impl Shadowing {
     async fn run(self: Arc<Self>, mut job: MirrorJob, budgeted: bool) {
         let started = Instant::now();
         let primary_body = std::mem::replace(&mut job.primary_body, oneshot::channel().1);
-        let gathered =
-            tokio::time::timeout(job.timeout, gather(&job, primary_body, budgeted)).await;
+        // Moved, not cloned: the job has no other use for them.
+        let primary_headers = std::mem::take(&mut job.primary_headers);
+        let gathered = tokio::time::timeout(
+            job.timeout,
+            gather(&job, primary_headers, primary_body, budgeted),
+        )
+        .await;
         let (primary, shadow, shadow_latency, second) = match gathered {
             Err(_elapsed) => {
                 self.count(&job.route, Outcome::Error(ErrorReason::ShadowTimedOut));
@@ -254,10 +286,8 @@ impl Shadowing {
         redact_comparison(&mut comparison, &job.redact);
         self.stats
             .latencies(&job.route, job.primary_latency, shadow_latency);
-        metrics::histogram!(crate::metrics::SHADOW_SIDE_DURATION_SECONDS, "route" => job.route.clone(), "side" => "primary")
-            .record(job.primary_latency.as_secs_f64());
-        metrics::histogram!(crate::metrics::SHADOW_SIDE_DURATION_SECONDS, "route" => job.route.clone(), "side" => "shadow")
-            .record(shadow_latency.as_secs_f64());
+        self.metrics
+            .side_durations(&job.route, job.primary_latency, shadow_latency);
         self.count(&job.route, comparison.outcome);
         if !comparison.formats.is_empty() {
             let paths = comparison.formats.iter().map(|d| d.path.as_str());
@@ -343,6 +373,7 @@ type Gathered = (Captured, Captured, Duration, Option<Captured>);
 /// to be charged their database work ([`super::database_cpu`]).
 async fn gather(
     job: &MirrorJob,
+    primary_headers: HeaderMap,
     primary_body: oneshot::Receiver<CapturedBody>,
     budgeted: bool,
 ) -> Result<Gathered, ErrorReason> {
@@ -378,11 +409,7 @@ async fn gather(
         None
     };
     let primary_body = primary_body.await.map_err(|_| ErrorReason::PrimaryFailed)?;
-    let primary = Captured::new(
-        job.primary_status,
-        job.primary_headers.clone(),
-        primary_body,
-    );
+    let primary = Captured::new(job.primary_status, primary_headers, primary_body);
     Ok((primary, shadow, shadow_latency, second))
 }
 

@@ -3,9 +3,10 @@
 //! Mismatch records go through a bounded queue to one writer task; when the
 //! queue is full a record is dropped and counted
 //! (`gateway_shadow_records_dropped_total`), never waited on. Outcome counts
-//! are summed in memory per route and minute bucket and added to the
-//! database every second, so the stored counts lag by at most that much
-//! ([`Recorder::pending_since`] has the rest).
+//! are added up per route as they happen ([`super::tally`]), moved into
+//! minute buckets and added to the database every second, so the stored
+//! counts lag by at most that much ([`Recorder::pending_since`] has the
+//! rest).
 //!
 //! A bucket starts at the minute, or at the route's latest restart within it
 //! (a reset, new comparison rules: [`Recorder::restart`]), so a window that
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::store::{BucketCounts, BucketKey, MismatchRecord, OutcomeCounts, ShadowStore};
+use super::tally::Tallies;
 
 /// How the recorder keeps the tables bounded.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +39,9 @@ pub struct Retention {
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<MismatchRecord>,
+    /// Counts as they happen, not yet in a bucket: moved into `pending`
+    /// under its lock, so that a reader holding it sees each count once.
+    tallies: Arc<Tallies>,
     pending: Arc<Mutex<Pending>>,
     /// Route → the latest instant its results restarted, as far as this replica knows.
     restarts: Arc<Mutex<foldhash::HashMap<String, DateTime<Utc>>>>,
@@ -63,6 +68,24 @@ struct Pending {
 }
 
 impl Pending {
+    /// Adds `n` of `outcome` for `route`, in the bucket of `at` (Unix microseconds).
+    fn add(&mut self, route: &str, outcome: &str, n: u64, at: i64, restart: Option<DateTime<Utc>>) {
+        let bucket = self.bucket_of(at, restart);
+        let add = |buckets: &mut BTreeMap<DateTime<Utc>, OutcomeCounts>| {
+            let outcomes = buckets.entry(bucket).or_default();
+            match outcomes.get_mut(outcome) {
+                Some(count) => *count += n,
+                None => {
+                    outcomes.insert(outcome.to_owned(), n);
+                }
+            }
+        };
+        match self.counts.get_mut(route) {
+            Some(buckets) => add(buckets),
+            None => add(self.counts.entry(route.to_owned()).or_default()),
+        }
+    }
+
     /// The bucket of a count at `at` (Unix microseconds): its minute, or
     /// `restart` (the route's latest) when that falls within the minute.
     fn bucket_of(&mut self, at: i64, restart: Option<DateTime<Utc>>) -> DateTime<Utc> {
@@ -100,6 +123,7 @@ impl Recorder {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let recorder = Self {
             queue,
+            tallies: Arc::new(Tallies::default()),
             pending: Arc::new(Mutex::new(Pending::default())),
             restarts: Arc::new(Mutex::new(foldhash::HashMap::default())),
             flushing: Arc::new(tokio::sync::RwLock::new(())),
@@ -120,40 +144,53 @@ impl Recorder {
         }
     }
 
-    /// Counts one comparison outcome for `route`, in the bucket of now.
+    /// Counts one comparison outcome for `route`: added to its tally, in
+    /// the bucket of the moment the tally is next moved (a flush, a read,
+    /// a restart of the route).
     pub fn count(&self, route: &str, outcome: &str) {
-        self.count_at(route, outcome, unix_micros(SystemTime::now()));
+        if !self.tallies.add(route, outcome) {
+            self.count_at(route, outcome, 1, unix_micros(SystemTime::now()));
+        }
     }
 
-    /// Counts one comparison outcome for `route` at `at`, in Unix microseconds.
-    fn count_at(&self, route: &str, outcome: &str, at: i64) {
-        let restart = self
-            .restarts
-            .lock()
-            .ok()
-            .and_then(|r| r.get(route).copied());
+    /// Counts `n` of `outcome` for `route` at `at`, in Unix microseconds.
+    fn count_at(&self, route: &str, outcome: &str, n: u64, at: i64) {
+        let restart = self.latest_restart(route);
         let Ok(mut pending) = self.pending.lock() else {
             return;
         };
-        let bucket = pending.bucket_of(at, restart);
-        let pending = &mut pending.counts;
-        let add = |buckets: &mut BTreeMap<DateTime<Utc>, OutcomeCounts>| {
-            let outcomes = buckets.entry(bucket).or_default();
-            match outcomes.get_mut(outcome) {
-                Some(n) => *n += 1,
-                None => {
-                    outcomes.insert(outcome.to_owned(), 1);
-                }
-            }
+        pending.add(route, outcome, n, at, restart);
+    }
+
+    fn latest_restart(&self, route: &str) -> Option<DateTime<Utc>> {
+        self.restarts
+            .lock()
+            .ok()
+            .and_then(|r| r.get(route).copied())
+    }
+
+    /// Moves the tallies of `routes` (`None`: every route's) into their
+    /// buckets of now; `pending` is the recorder's, locked by the caller.
+    fn settle(&self, pending: &mut Pending, routes: Option<&str>) {
+        let tallies = match routes {
+            Some(route) => vec![(route.to_owned(), self.tallies.take(route))],
+            None => self.tallies.take_all(),
         };
-        match pending.get_mut(route) {
-            Some(buckets) => add(buckets),
-            None => add(pending.entry(route.to_owned()).or_default()),
+        let at = unix_micros(SystemTime::now());
+        for (route, counts) in tallies {
+            let restart = self.latest_restart(&route);
+            for (outcome, n) in counts {
+                pending.add(&route, &outcome, n, at, restart);
+            }
         }
     }
 
     /// Notes that `route`'s results restart at `at` (a reset, new rules): later counts start a new bucket.
     pub fn restart(&self, route: &str, at: DateTime<Utc>) {
+        // Counts made before the restart stay in the buckets before it.
+        if let Ok(mut pending) = self.pending.lock() {
+            self.settle(&mut pending, Some(route));
+        }
         if let Ok(mut restarts) = self.restarts.lock() {
             let latest = restarts.entry(route.to_owned()).or_insert(at);
             *latest = (*latest).max(at);
@@ -163,12 +200,13 @@ impl Recorder {
     /// `route`'s counts not yet written to the database, in buckets that start at or after `since`.
     pub fn pending_since(&self, route: &str, since: Option<DateTime<Utc>>) -> OutcomeCounts {
         let mut counts = OutcomeCounts::new();
-        if let Ok(pending) = self.pending.lock()
-            && let Some(buckets) = pending.counts.get(route)
-        {
-            for (bucket, outcomes) in buckets {
-                if since.is_none_or(|since| *bucket >= since) {
-                    add_into(&mut counts, outcomes);
+        if let Ok(mut pending) = self.pending.lock() {
+            self.settle(&mut pending, Some(route));
+            if let Some(buckets) = pending.counts.get(route) {
+                for (bucket, outcomes) in buckets {
+                    if since.is_none_or(|since| *bucket >= since) {
+                        add_into(&mut counts, outcomes);
+                    }
                 }
             }
         }
@@ -179,7 +217,8 @@ impl Recorder {
     pub fn pending_buckets(&self, route: &str) -> Vec<(DateTime<Utc>, OutcomeCounts)> {
         self.pending
             .lock()
-            .map(|pending| {
+            .map(|mut pending| {
+                self.settle(&mut pending, Some(route));
                 pending.counts.get(route).map_or_else(Vec::new, |buckets| {
                     buckets
                         .iter()
@@ -222,15 +261,18 @@ impl Recorder {
     pub async fn flush_counts(&self) {
         let _flushing = self.flushing.write().await;
         let taken: BucketCounts = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut pending.counts)
-                .into_iter()
-                .flat_map(|(route, buckets)| {
-                    buckets.into_iter().map(move |(bucket, outcomes)| {
-                        let route = route.clone();
-                        (BucketKey { route, bucket }, outcomes)
+            Ok(mut pending) => {
+                self.settle(&mut pending, None);
+                std::mem::take(&mut pending.counts)
+                    .into_iter()
+                    .flat_map(|(route, buckets)| {
+                        buckets.into_iter().map(move |(bucket, outcomes)| {
+                            let route = route.clone();
+                            (BucketKey { route, bucket }, outcomes)
+                        })
                     })
-                })
-                .collect(),
+                    .collect()
+            }
             Err(_) => return,
         };
         if taken.is_empty() {

@@ -158,7 +158,11 @@ impl ShadowStats {
 
     fn with(&self, route: &str, f: impl FnOnce(&mut RouteStats)) {
         if let Ok(mut routes) = self.routes.lock() {
-            f(routes.entry(route.to_owned()).or_default());
+            // The route's name is copied only the first time it is seen.
+            match routes.get_mut(route) {
+                Some(stats) => f(stats),
+                None => f(routes.entry(route.to_owned()).or_default()),
+            }
         }
     }
 }
