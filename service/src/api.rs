@@ -88,14 +88,29 @@ pub fn router(state: AppState, http: &HttpSettings, rollback: RollbackWiring) ->
 /// The same API as [`router`], as one service for calling in-process
 /// ([`AccountsService`]: no middleware layered on every route).
 pub fn service(state: AppState, http: &HttpSettings, rollback: RollbackWiring) -> AccountsService {
-    AccountsService::new(routes(state, http), rollback)
+    AccountsService::new(
+        handlers(state),
+        DefaultBodyLimit::max(http.max_body_bytes),
+        rollback,
+    )
 }
 
-/// The routes with their middleware, over `state`.
+/// The routes with their middleware, over `state`: [`AccountsService`]
+/// does the same middleware's work around [`handlers`] itself.
+fn routes(state: AppState, http: &HttpSettings) -> Router {
+    handlers(state)
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .layer(axum::middleware::map_response(
+            problem::problem_for_bare_errors,
+        ))
+        .layer(CatchPanicLayer::custom(problem::panic_as_problem))
+}
+
+/// The routes and their handlers, without middleware, over `state`.
 ///
 /// The handlers share one `Arc` of it: axum clones the state for every
 /// request, and one reference count is cheaper than the use cases' seven.
-fn routes(state: AppState, http: &HttpSettings) -> Router {
+fn handlers(state: AppState) -> Router {
     Router::new()
         .route(
             "/v1/accounts/users",
@@ -113,9 +128,4 @@ fn routes(state: AppState, http: &HttpSettings) -> Router {
         .merge(docs::routes())
         .fallback(problem::not_found_fallback)
         .with_state(Arc::new(state))
-        .layer(DefaultBodyLimit::max(http.max_body_bytes))
-        .layer(axum::middleware::map_response(
-            problem::problem_for_bare_errors,
-        ))
-        .layer(CatchPanicLayer::custom(problem::panic_as_problem))
 }
