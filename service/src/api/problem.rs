@@ -152,6 +152,8 @@ pub(crate) fn problem_for_bare_error(response: Response) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
     let code = title.to_lowercase().replace(' ', "-");
     let (mut parts, _) = response.into_parts();
+    // The length of the body replaced (axum sets 0 on an empty one) is not the problem's.
+    parts.headers.remove(header::CONTENT_LENGTH);
     let problem = Problem::new(status, &code, title).into_response();
     let (problem_parts, body) = problem.into_parts();
     parts.headers.extend(problem_parts.headers);

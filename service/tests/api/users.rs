@@ -264,6 +264,20 @@ async fn unknown_paths_and_methods_are_problems(#[values(Backend::Sqlite)] backe
         response.headers.contains_key(header::ALLOW),
         "405 keeps its Allow header"
     );
+    for method in [Method::DELETE, Method::TRACE, Method::PUT] {
+        let response = app
+            .request(method.clone(), "/v1/accounts/users", None, "")
+            .await;
+        response.problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
+        // A length the body does not have makes hyper refuse to send it.
+        if let Some(length) = response.headers.get(header::CONTENT_LENGTH) {
+            assert_eq!(
+                length.to_str().ok(),
+                Some(response.body.len().to_string().as_str()),
+                "{method}: the content-length is the problem body's"
+            );
+        }
+    }
 }
 
 #[rstest]
