@@ -88,29 +88,14 @@ pub fn router(state: AppState, http: &HttpSettings, rollback: RollbackWiring) ->
 /// The same API as [`router`], as one service for calling in-process
 /// ([`AccountsService`]: no middleware layered on every route).
 pub fn service(state: AppState, http: &HttpSettings, rollback: RollbackWiring) -> AccountsService {
-    AccountsService::new(
-        handlers(state),
-        DefaultBodyLimit::max(http.max_body_bytes),
-        rollback,
-    )
+    AccountsService::new(routes(state, http), rollback)
 }
 
-/// The routes with their middleware, over `state`: [`AccountsService`]
-/// does the same middleware's work around [`handlers`] itself.
-fn routes(state: AppState, http: &HttpSettings) -> Router {
-    handlers(state)
-        .layer(DefaultBodyLimit::max(http.max_body_bytes))
-        .layer(axum::middleware::map_response(
-            problem::problem_for_bare_errors,
-        ))
-        .layer(CatchPanicLayer::custom(problem::panic_as_problem))
-}
-
-/// The routes and their handlers, without middleware, over `state`.
+/// The routes with their middleware, over `state`.
 ///
 /// The handlers share one `Arc` of it: axum clones the state for every
 /// request, and one reference count is cheaper than the use cases' seven.
-fn handlers(state: AppState) -> Router {
+fn routes(state: AppState, http: &HttpSettings) -> Router {
     Router::new()
         .route(
             "/v1/accounts/users",
@@ -128,4 +113,9 @@ fn handlers(state: AppState) -> Router {
         .merge(docs::routes())
         .fallback(problem::not_found_fallback)
         .with_state(Arc::new(state))
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .layer(axum::middleware::map_response(
+            problem::problem_for_bare_errors,
+        ))
+        .layer(CatchPanicLayer::custom(problem::panic_as_problem))
 }

@@ -138,11 +138,6 @@ pub(crate) async fn not_found_fallback() -> Problem {
 
 /// Rewrites error responses without a body type (axum's own 405, for example) into problems.
 pub(crate) async fn problem_for_bare_errors(response: Response) -> Response {
-    problem_for_bare_error(response)
-}
-
-/// [`problem_for_bare_errors`], called in place.
-pub(crate) fn problem_for_bare_error(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.headers().contains_key(header::CONTENT_TYPE)
